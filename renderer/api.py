@@ -1,0 +1,108 @@
+"""The typed library API that the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from renderer.errors import RendererError, UsageError
+from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode, Precision
+from renderer.images import save_png, to_uint8
+from renderer.seeds import seeds_to_z
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerateSettings:
+    """How `generate_images` turns seeds into pictures."""
+
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+    noise_mode: NoiseMode = "const"
+    batch_size: int = 8
+    precision: Precision = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.noise_mode not in NOISE_MODES:
+            raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {self.noise_mode!r}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, not {self.batch_size}")
+        if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
+            raise UsageError(f"truncation cutoff must be >= 0, not {self.truncation_cutoff}")
+
+
+@torch.no_grad()
+def generate_images(
+    G: Generator,
+    seeds: Sequence[int],
+    settings: GenerateSettings = GenerateSettings(),
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (seed, uint8 [H, W, C] image) for each seed, computed in batches on G's device."""
+    G.set_precision(settings.precision)
+    for start in range(0, len(seeds), settings.batch_size):
+        chunk = list(seeds[start : start + settings.batch_size])
+        z = torch.from_numpy(seeds_to_z(chunk, G.z_dim)).to(G.device)
+        ws = G.mapping(
+            z,
+            truncation_psi=settings.truncation_psi,
+            truncation_cutoff=settings.truncation_cutoff,
+        )
+        pixels = to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy()
+        yield from zip(chunk, pixels)
+
+
+def save_seed_images(
+    G: Generator,
+    seeds: Sequence[int],
+    outdir: str | Path,
+    settings: GenerateSettings = GenerateSettings(),
+    progress: ProgressFn | None = None,
+) -> list[Path]:
+    """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order."""
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RendererError(f"{outdir}: cannot create the output folder ({e.strerror})") from None
+    written: list[Path] = []
+    for seed, pixels in generate_images(G, seeds, settings):
+        path = outdir / f"seed{seed:04d}.png"
+        try:
+            save_png(pixels, path)
+        except OSError as e:
+            raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+        written.append(path)
+        if progress:
+            progress(len(written), len(seeds))
+    return written
+
+
+def describe_generator(G: Generator) -> dict[str, object]:
+    """What `renderer inspect` shows, as plain data."""
+    c = G.config
+    return {
+        "source": G.info.source,
+        "format": G.info.format,
+        "img_resolution": c.img_resolution,
+        "img_channels": c.img_channels,
+        "z_dim": c.z_dim,
+        "w_dim": c.w_dim,
+        "c_dim": c.c_dim,
+        "num_ws": c.num_ws,
+        "mapping_layers": c.mapping_layers,
+        "mapping_lr_multiplier": c.mapping_lr_multiplier,
+        "architecture": c.architecture,
+        "channels": {str(r): ch for r, ch in c.channels.items()},
+        "conv_clamp": c.conv_clamp,
+        "use_noise": c.use_noise,
+        "parameters": G.parameter_count(),
+        "w_avg_source": G.info.w_avg_source,
+        "notes": list(G.info.notes),
+    }

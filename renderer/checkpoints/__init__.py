@@ -1,0 +1,148 @@
+"""Read every StyleGAN2 checkpoint format users have, detected from the file's content.
+
+`load_generator` is the one entry point: a path (NVIDIA or TF `.pkl`, rosinality `.pt`, our
+`.safetensors`) or a built-in name ("demo", "demo-transfer"). Nothing in a file is ever executed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import torch
+
+from renderer.checkpoints.common import LoadedCheckpoint, bad_file
+from renderer.checkpoints.native import read_native, save_native
+from renderer.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
+from renderer.checkpoints.rosinality import convert_rosinality, load_torch_file
+from renderer.checkpoints.safe_pickle import restricted_load
+from renderer.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
+from renderer.errors import CheckpointError, UnsafeCheckpointError
+from renderer.generator import Generator, ModelInfo, estimate_w_avg
+
+__all__ = ["load_generator", "read_checkpoint", "save_native", "resolve_device", "LoadedCheckpoint"]
+
+EXPECTED = (
+    "expected a StyleGAN2 checkpoint: an NVIDIA or TensorFlow .pkl, a rosinality .pt "
+    "or a renderer .safetensors"
+)
+# torch.save's legacy (pre-zip) format starts with this number, pickled.
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+W_AVG_SAMPLES = 10_000
+W_AVG_SEED = 0
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (header_len,) = struct.unpack("<Q", head[:8])
+    return header_len + 8 <= size and head[8:9] == b"{"
+
+
+def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    """Read a checkpoint file into our layout, without building any module."""
+    path = Path(path)
+    if not path.exists():
+        raise bad_file(path, "no such file")
+    if path.is_dir():
+        raise bad_file(path, f"is a folder; {EXPECTED}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise bad_file(path, f"cannot read ({e.strerror})") from None
+    if not data:
+        raise bad_file(path, f"empty file; {EXPECTED}")
+    if _is_safetensors(data[:9], len(data)):
+        return read_native(path)
+    if data[:4] == b"PK\x03\x04":  # torch.save zip archive
+        return convert_rosinality(load_torch_file(path), path)
+    if data[:1] != b"\x80":  # every pickle of protocol 2 or later starts with PROTO
+        raise bad_file(path, f"unrecognised file; {EXPECTED}")
+    try:
+        obj = restricted_load(data)
+    except UnsafeCheckpointError as e:
+        raise UnsafeCheckpointError(f"{path}: {e}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, RuntimeError, struct.error) as e:
+        raise bad_file(path, f"truncated or corrupt pickle ({type(e).__name__}: {e})") from None
+    if obj == TORCH_LEGACY_MAGIC:
+        return convert_rosinality(load_torch_file(path), path)
+    if is_nvidia_snapshot(obj):
+        return convert_nvidia_snapshot(obj, path)
+    if is_tf_pickle(obj):
+        return convert_tf_pickle(obj, path)
+    raise bad_file(path, f"a pickle, but not a StyleGAN2 snapshot; {EXPECTED}")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' picks CUDA, then MPS, then CPU; anything else is passed to torch.device."""
+    if str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as e:
+        raise CheckpointError(f"unknown device {device!r} ({e})") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("device 'cuda' asked for, but PyTorch sees no CUDA GPU")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise CheckpointError("device 'mps' asked for, but PyTorch sees no MPS device")
+    return resolved
+
+
+def build_generator(ckpt: LoadedCheckpoint, source: str) -> Generator:
+    """Instantiate a Generator from converted weights, checking every tensor name and shape."""
+    state = dict(ckpt.state_dict)
+    w_avg_source = ckpt.w_avg_source
+    G = Generator(ckpt.config)
+    expected = G.state_dict()
+    if w_avg_source is None:
+        state.setdefault("mapping.w_avg", expected["mapping.w_avg"])
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k} {list(state[k].shape)} (expected {list(v.shape)})"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:4]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:4]}")
+        if wrong:
+            parts.append(f"wrong shapes {wrong[:3]}")
+        raise CheckpointError(f"{source}: weights do not fit the architecture read from it: {'; '.join(parts)}")
+    G.load_state_dict(state)
+    notes = ckpt.notes
+    if w_avg_source is None:
+        G.mapping.w_avg.copy_(estimate_w_avg(G.mapping, num_samples=W_AVG_SAMPLES, seed=W_AVG_SEED))
+        w_avg_source = (
+            f"estimated: mean of the mapping over {W_AVG_SAMPLES:,} z from seed {W_AVG_SEED} "
+            "(the checkpoint stores no w_avg / latent_avg)"
+        )
+    G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=notes)
+    return G
+
+
+def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cpu") -> Generator:
+    """Load a generator from a checkpoint file or a built-in name, ready for inference.
+
+    Args:
+        path_or_name: a checkpoint path, or "demo" / "demo-transfer"
+        device: "cpu", "cuda", "mps", "auto" or a torch.device
+    Returns:
+        Generator in eval mode, without gradients, on `device`
+    """
+    from renderer.demo import BUILTIN_MODELS, build_demo
+
+    target = resolve_device(device)
+    name = str(path_or_name)
+    if name in BUILTIN_MODELS and not Path(name).exists():
+        return build_demo(name).to(target)
+    return build_generator(read_checkpoint(path_or_name), str(path_or_name)).to(target)

@@ -1,0 +1,23 @@
+"""Typed errors raised by the library; the CLI turns each into one line and an exit code."""
+
+from __future__ import annotations
+
+
+class RendererError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+    exit_code = 1
+
+
+class CheckpointError(RendererError):
+    """A checkpoint is missing, unreadable, unsafe or not a StyleGAN2 generator."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A pickle asked for a global that real checkpoints never use; nothing was executed."""
+
+
+class UsageError(RendererError):
+    """An argument is malformed (a seed list, a precision name, ...)."""
+
+    exit_code = 2

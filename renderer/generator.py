@@ -1,0 +1,608 @@
+"""StyleGAN2 generator (mapping + synthesis) in plain PyTorch.
+
+The module and parameter names follow NVIDIA's stylegan2-ada-pytorch (`mapping.fc0.weight`,
+`synthesis.b64.conv1.affine.bias`, ...), so every checkpoint format is converted to one layout and
+the tensors of a resolution r are exactly those under `synthesis.b{r}.`. No custom CUDA code: the
+same operations run on CPU, CUDA and MPS. No I/O here; loaders live in `renderer.checkpoints`.
+
+The modulated convolution uses the "modulate the input, demodulate the output" form, which is
+mathematically the weight-modulation of the paper but keeps one convolution weight shared by the
+whole batch (a single large conv instead of a grouped conv per sample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Architecture = Literal["skip", "orig", "resnet"]
+NoiseMode = Literal["const", "random", "none"]
+Precision = Literal["fp32", "fp16", "bf16"]
+
+NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+LRELU_SLOPE = 0.2
+LRELU_GAIN = math.sqrt(2.0)
+# Clamp used by half-precision layers of models that were trained without one (TF models):
+# NVIDIA's training default, far above the activations of a healthy generator.
+HALF_PRECISION_CLAMP = 256.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorConfig:
+    """Architecture of a StyleGAN2 generator: everything needed to build it, nothing learned."""
+
+    z_dim: int  # input latent size
+    w_dim: int  # intermediate latent size
+    img_resolution: int  # output side in pixels, a power of two >= 4
+    channels: Mapping[int, int]  # feature channels at each resolution 4, 8, ..., img_resolution
+    img_channels: int = 3
+    c_dim: int = 0  # conditioning label size; 0 = unconditional
+    mapping_layers: int = 8
+    mapping_hidden: int | None = None  # hidden width of the mapping MLP; None = w_dim
+    embed_features: int | None = None  # label embedding width; None = w_dim
+    mapping_lr_multiplier: float = 0.01  # stored mapping weights are scaled by this at run time
+    architecture: Architecture = "skip"
+    conv_clamp: float | None = None  # clamp of conv outputs; None = no clamp
+    use_noise: bool = True
+    resample_filter: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)  # separable FIR taps (normalised)
+    num_fp16_res: int = 4  # how many top resolutions run in half precision when asked for
+
+    def __post_init__(self) -> None:
+        res = self.img_resolution
+        if res < 4 or res & (res - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {res}")
+        channels = {int(r): int(c) for r, c in self.channels.items()}
+        missing = [r for r in self.block_resolutions if r not in channels]
+        if missing:
+            raise ValueError(f"channels missing for resolutions {missing}")
+        object.__setattr__(self, "channels", channels)
+        taps = [float(v) for v in self.resample_filter]
+        object.__setattr__(self, "resample_filter", tuple(v / sum(taps) for v in taps))
+        if self.architecture not in ("skip", "orig", "resnet"):
+            raise ValueError(f"unknown architecture {self.architecture!r}")
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2**i for i in range(2, int(math.log2(self.img_resolution)) + 1)]
+
+    @property
+    def num_ws(self) -> int:
+        """One w per conv layer plus one for the final ToRGB."""
+        return 2 * len(self.block_resolutions)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channels"] = {str(r): c for r, c in self.channels.items()}
+        d["resample_filter"] = list(self.resample_filter)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GeneratorConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown generator config keys {sorted(unknown)}")
+        kwargs = dict(d)
+        kwargs["channels"] = {int(r): int(c) for r, c in d["channels"].items()}
+        if "resample_filter" in kwargs:
+            kwargs["resample_filter"] = tuple(kwargs["resample_filter"])
+        return cls(**kwargs)
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def resample_filter_2d(taps: tuple[float, ...]) -> torch.Tensor:
+    """Separable FIR filter as a normalised 2-D kernel (sum 1): float32 [k, k]."""
+    f = torch.tensor(taps, dtype=torch.float32)
+    f2 = torch.outer(f, f)
+    return f2 / f2.sum()
+
+
+def _depthwise(f2: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tensor:
+    return f2.to(dtype)[None, None].expand(channels, 1, *f2.shape)
+
+
+def upsample2d(x: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+    """2x upsampling with a FIR filter (zero insertion, then filtering with gain 4).
+
+    A strided transposed depthwise convolution with padding (k - 2) / 2 computes exactly the
+    zero-insert / pad / filter sequence of NVIDIA's `upsample2d` for an even k-tap filter.
+    """
+    c = x.shape[1]
+    k = f2.shape[0]
+    w = _depthwise(f2.flip([0, 1]) * 4, c, x.dtype)
+    return F.conv_transpose2d(x, w, stride=2, padding=(k - 2) // 2, groups=c)
+
+
+def blur_after_transposed_conv(x: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+    """The FIR filter that follows a stride-2 transposed 3x3 conv: pad 1 each side, gain 4."""
+    c = x.shape[1]
+    k = f2.shape[0]
+    pad = (k - 2) // 2
+    w = _depthwise(f2 * 4, c, x.dtype)
+    return F.conv2d(F.pad(x, [pad, pad, pad, pad]), w, groups=c)
+
+
+def bias_act(
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    lrelu: bool,
+    gain: float,
+    clamp: float | None,
+) -> torch.Tensor:
+    """Add a per-channel bias, apply leaky ReLU (or nothing), scale by gain, clamp."""
+    x = x + bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+    if lrelu:
+        x = F.leaky_relu(x, LRELU_SLOPE)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class FullyConnectedLayer(nn.Module):
+    """Dense layer with equalized learning rate: stored weights are scaled at run time."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        lrelu: bool = False,  # leaky ReLU with gain sqrt(2), else linear
+        lr_multiplier: float = 1.0,  # run-time scale of weight (with 1/sqrt(in)) and bias
+        bias_init: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.lrelu = lrelu
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype) * self.bias_gain
+        x = F.linear(x, w)
+        return bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
+
+
+class MappingNetwork(nn.Module):
+    """z (and optional label c) -> w, broadcast to num_ws layers, with truncation."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.z_dim = config.z_dim
+        self.c_dim = config.c_dim
+        self.w_dim = config.w_dim
+        self.num_ws = config.num_ws
+        self.num_layers = config.mapping_layers
+        hidden = config.mapping_hidden or config.w_dim
+        embed = (config.embed_features or config.w_dim) if config.c_dim else 0
+        if config.c_dim:
+            self.embed = FullyConnectedLayer(config.c_dim, embed)
+        features = [config.z_dim + embed] + [hidden] * (config.mapping_layers - 1) + [config.w_dim]
+        for i in range(config.mapping_layers):
+            layer = FullyConnectedLayer(
+                features[i],
+                features[i + 1],
+                lrelu=True,
+                lr_multiplier=config.mapping_lr_multiplier,
+            )
+            setattr(self, f"fc{i}", layer)
+        self.register_buffer("w_avg", torch.zeros(config.w_dim))
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float | torch.Tensor = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> torch.Tensor:
+        """Map latents to per-layer ws.
+
+        Args:
+            z: [N, z_dim] (any float dtype; computed in float32)
+            c: [N, c_dim] labels for conditional models, else None
+            truncation_psi: a number, or a per-sample tensor [N]
+            truncation_cutoff: truncate only layers below this index; None = all layers
+        Returns:
+            ws: float32 [N, num_ws, w_dim]
+        """
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must be [N, {self.z_dim}], got {list(z.shape)}")
+        x = normalize_2nd_moment(z.to(torch.float32)) if self.z_dim else None
+        if self.c_dim:
+            if c is None or c.shape != (z.shape[0], self.c_dim):
+                raise ValueError(f"this model is conditional: c must be [N, {self.c_dim}]")
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1) if x is not None else y
+        assert x is not None
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        return self.truncate(ws, truncation_psi, truncation_cutoff)
+
+    def truncate(
+        self,
+        ws: torch.Tensor,
+        truncation_psi: float | torch.Tensor = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> torch.Tensor:
+        """`w_avg + psi * (ws - w_avg)` on layers below the cutoff (all when None)."""
+        if not torch.is_tensor(truncation_psi) and truncation_psi == 1:
+            return ws
+        psi = torch.as_tensor(truncation_psi, dtype=ws.dtype, device=ws.device)
+        psi = psi.reshape(-1, 1, 1) if psi.ndim else psi
+        truncated = self.w_avg.to(ws.dtype) + psi * (ws - self.w_avg.to(ws.dtype))
+        if truncation_cutoff is None or truncation_cutoff >= ws.shape[1]:
+            return truncated
+        return torch.cat([truncated[:, :truncation_cutoff], ws[:, truncation_cutoff:]], dim=1)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,  # [N, I, H, W]
+    weight: torch.Tensor,  # [O, I, k, k]
+    styles: torch.Tensor,  # [N, I]
+    *,
+    demodulate: bool,
+    up: bool,
+    f2: torch.Tensor | None,
+) -> torch.Tensor:
+    """StyleGAN2 weight (de)modulation, computed as input scaling + shared conv + output scaling."""
+    weight = weight.to(x.dtype)
+    styles = styles.to(x.dtype)
+    if x.dtype == torch.float16 and demodulate:
+        # Demodulation makes the result invariant to the scale of weight and styles, so normalise
+        # both first to keep fp16 products in range (as NVIDIA does for its fp16 layers).
+        k = weight.shape[2]
+        weight = weight / (math.sqrt(weight.shape[1] * k * k) * weight.abs().amax((1, 2, 3), True))
+        styles = styles / styles.abs().amax(1, True)
+    x = x * styles[:, :, None, None]
+    if up:
+        assert f2 is not None
+        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        x = blur_after_transposed_conv(x, f2)
+    else:
+        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+    if demodulate:
+        w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+        dcoefs = (styles.float().square() @ w2.t() + 1e-8).rsqrt()  # [N, O]
+        x = x * dcoefs.to(x.dtype)[:, :, None, None]
+    return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 conv (optionally 2x upsampling), noise, bias, leaky ReLU, clamp."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,  # output resolution
+        *,
+        up: bool,
+        use_noise: bool,
+        conv_clamp: float | None,
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        if use_noise:
+            self.noise_strength = nn.Parameter(torch.zeros(()))
+            self.register_buffer("noise_const", torch.randn(resolution, resolution))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        f2: torch.Tensor,
+        *,
+        noise_mode: str,
+        gain: float = 1.0,
+        clamp_fallback: float | None = None,
+    ) -> torch.Tensor:
+        styles = self.affine(w.float())
+        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, f2=f2)
+        if self.use_noise and noise_mode != "none":
+            if noise_mode == "const":
+                noise = self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+            else:
+                shape = (x.shape[0], 1, self.resolution, self.resolution)
+                noise = torch.randn(shape, device=x.device, dtype=x.dtype)
+                noise = noise * self.noise_strength.to(x.dtype)
+            x = x + noise
+        clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
+        return bias_act(
+            x,
+            self.bias,
+            lrelu=True,
+            gain=LRELU_GAIN * gain,
+            clamp=clamp * gain if clamp is not None else None,
+        )
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 conv to image channels, without demodulation."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        *,
+        conv_clamp: float | None,
+    ) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, *, clamp_fallback: float | None = None
+    ) -> torch.Tensor:
+        styles = self.affine(w.float()) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, f2=None)
+        clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
+        return bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=clamp)
+
+
+class ResnetSkip(nn.Module):
+    """The residual branch of a 'resnet' block: 2x FIR upsampling then a 1x1 conv, no bias."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, f2: torch.Tensor, *, gain: float) -> torch.Tensor:
+        x = upsample2d(x, f2)
+        return F.conv2d(x, self.weight.to(x.dtype) * (self.weight_gain * gain))
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const | upsampling conv0) -> conv1 -> ToRGB, and the image skip path."""
+
+    def __init__(self, config: GeneratorConfig, resolution: int) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.architecture = config.architecture
+        self.is_first = resolution == 4
+        self.is_last = resolution == config.img_resolution
+        out_channels = config.channels[resolution]
+        common = dict(use_noise=config.use_noise, conv_clamp=config.conv_clamp)
+        if self.is_first:
+            self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
+        else:
+            in_channels = config.channels[resolution // 2]
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, config.w_dim, resolution, up=True, **common
+            )
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, config.w_dim, resolution, up=False, **common
+        )
+        self.has_torgb = self.is_last or config.architecture == "skip"
+        if self.has_torgb:
+            self.torgb = ToRGBLayer(
+                out_channels, config.img_channels, config.w_dim, conv_clamp=config.conv_clamp
+            )
+        if not self.is_first and config.architecture == "resnet":
+            self.skip = ResnetSkip(config.channels[resolution // 2], out_channels)
+        self.num_conv = 1 if self.is_first else 2
+        self.num_torgb = 1 if self.has_torgb else 0
+
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,  # [N, num_conv + num_torgb, w_dim]
+        f2: torch.Tensor,
+        *,
+        noise_mode: str,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
+        layer = dict(noise_mode=noise_mode, clamp_fallback=clamp)
+        if self.is_first:
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.conv1(x, ws[:, 0], f2, **layer)
+        else:
+            assert x is not None
+            x = x.to(dtype)
+            if self.architecture == "resnet":
+                y = self.skip(x, f2, gain=math.sqrt(0.5))
+                x = self.conv0(x, ws[:, 0], f2, **layer)
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
+                x = y + x
+            else:
+                x = self.conv0(x, ws[:, 0], f2, **layer)
+                x = self.conv1(x, ws[:, 1], f2, **layer)
+        if img is not None:
+            img = upsample2d(img, f2)
+        if self.has_torgb:
+            y = self.torgb(x, ws[:, self.num_conv], clamp_fallback=clamp).float()
+            img = img + y if img is not None else y
+        return x, img
+
+
+class SynthesisNetwork(nn.Module):
+    """ws -> image, block by block from 4x4 to img_resolution."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.w_dim = config.w_dim
+        self.img_resolution = config.img_resolution
+        self.img_channels = config.img_channels
+        self.block_resolutions = config.block_resolutions
+        self.num_fp16_res = config.num_fp16_res
+        self.num_ws = config.num_ws
+        for res in self.block_resolutions:
+            setattr(self, f"b{res}", SynthesisBlock(config, res))
+        self.register_buffer("f2", resample_filter_2d(config.resample_filter), persistent=False)
+        # Half precision is opt-in (see Generator.set_precision) and only ever used on CUDA.
+        self.half_dtype: torch.dtype | None = None
+
+    def block_dtype(self, res: int, device: torch.device) -> torch.dtype:
+        fp16_min_res = 2 ** max(int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res, 3)
+        if self.half_dtype is not None and device.type == "cuda" and res >= fp16_min_res:
+            return self.half_dtype
+        return torch.float32
+
+    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
+        """Synthesize images.
+
+        Args:
+            ws: [N, num_ws, w_dim]
+            noise_mode: "const" (stored noise buffers), "random" or "none"
+        Returns:
+            img: float32 [N, img_channels, img_resolution, img_resolution], raw (about [-1, 1])
+        """
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        ws = ws.to(torch.float32)
+        x: torch.Tensor | None = None
+        img: torch.Tensor | None = None
+        w_idx = 0
+        for res in self.block_resolutions:
+            block: SynthesisBlock = getattr(self, f"b{res}")
+            block_ws = ws[:, w_idx : w_idx + block.num_conv + block.num_torgb]
+            dtype = self.block_dtype(res, ws.device)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype)
+            w_idx += block.num_conv
+        assert img is not None
+        return img
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Where a generator came from; shown by `renderer inspect` and kept by `renderer convert`."""
+
+    format: str = "in-memory"  # "nvidia-pickle", "tf-pickle", "rosinality", "native", "builtin"
+    source: str = ""  # file path or built-in name
+    w_avg_source: str = "initialisation"  # the checkpoint tensor it came from, or how it was estimated
+    notes: tuple[str, ...] = ()
+
+
+class Generator(nn.Module):
+    """StyleGAN2 generator with NVIDIA's API: `G.mapping(z) -> ws`, `G.synthesis(ws) -> img`."""
+
+    def __init__(self, config: GeneratorConfig, info: ModelInfo | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.info = info or ModelInfo()
+        self.mapping = MappingNetwork(config)
+        self.synthesis = SynthesisNetwork(config)
+        self.eval().requires_grad_(False)
+
+    @property
+    def z_dim(self) -> int:
+        return self.config.z_dim
+
+    @property
+    def w_dim(self) -> int:
+        return self.config.w_dim
+
+    @property
+    def c_dim(self) -> int:
+        return self.config.c_dim
+
+    @property
+    def num_ws(self) -> int:
+        return self.config.num_ws
+
+    @property
+    def img_resolution(self) -> int:
+        return self.config.img_resolution
+
+    @property
+    def img_channels(self) -> int:
+        return self.config.img_channels
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The truncation centre: float32 [w_dim]."""
+        return self.mapping.w_avg
+
+    @property
+    def device(self) -> torch.device:
+        return self.mapping.w_avg.device
+
+    @property
+    def precision(self) -> Precision:
+        dtype = self.synthesis.half_dtype
+        return next((k for k, v in PRECISIONS.items() if v == dtype), "fp32")  # type: ignore[return-value]
+
+    def set_precision(self, precision: Precision) -> Generator:
+        """Run the top `config.num_fp16_res` resolutions in fp16/bf16 on CUDA; CPU stays fp32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+        self.synthesis.half_dtype = None if precision == "fp32" else PRECISIONS[precision]
+        return self
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float | torch.Tensor = 1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: NoiseMode = "const",
+    ) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+@torch.no_grad()
+def estimate_w_avg(
+    mapping: MappingNetwork, *, num_samples: int = 10_000, seed: int = 0, batch: int = 2_000
+) -> torch.Tensor:
+    """Mean of the mapping output over seeded z ~ N(0, I): deterministic for a given seed.
+
+    Returns:
+        w_avg: float32 [w_dim]
+    """
+    rng = np.random.RandomState(seed)
+    device = mapping.w_avg.device
+    total = torch.zeros(mapping.w_dim, dtype=torch.float64, device=device)
+    c = None
+    done = 0
+    while done < num_samples:
+        n = min(batch, num_samples - done)
+        z = torch.from_numpy(rng.randn(n, mapping.z_dim)).float().to(device)
+        if mapping.c_dim:
+            # Conditional models: average over classes drawn uniformly (one-hot labels).
+            labels = rng.randint(mapping.c_dim, size=n)
+            c = F.one_hot(torch.from_numpy(labels), mapping.c_dim).float().to(device)
+        ws = mapping(z, c)
+        total += ws[:, 0].double().sum(dim=0)
+        done += n
+    return (total / num_samples).float()
