@@ -24,7 +24,7 @@ class GenerateSettings:
     truncation_psi: float = 1.0
     truncation_cutoff: int | None = None
     noise_mode: NoiseMode = "const"
-    batch_size: int = 8
+    batch_size: int | None = None  # None: auto_batch_size(device)
     precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
@@ -32,10 +32,19 @@ class GenerateSettings:
             raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {self.noise_mode!r}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"batch size must be at least 1, not {self.batch_size}")
         if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
             raise UsageError(f"truncation cutoff must be >= 0, not {self.truncation_cutoff}")
+
+
+def auto_batch_size(device: torch.device) -> int:
+    """Frames per batch when the user gives none.
+
+    On CPU one frame at a time is fastest: the activations of a single frame stay in cache, and
+    batching only adds memory traffic (benchmarks/RESULTS.md). GPUs need batches to fill up.
+    """
+    return 1 if device.type == "cpu" else 16
 
 
 @torch.no_grad()
@@ -46,8 +55,9 @@ def generate_images(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (seed, uint8 [H, W, C] image) for each seed, computed in batches on G's device."""
     G.set_precision(settings.precision)
-    for start in range(0, len(seeds), settings.batch_size):
-        chunk = list(seeds[start : start + settings.batch_size])
+    batch_size = settings.batch_size or auto_batch_size(G.device)
+    for start in range(0, len(seeds), batch_size):
+        chunk = list(seeds[start : start + batch_size])
         z = torch.from_numpy(seeds_to_z(chunk, G.z_dim)).to(G.device)
         ws = G.mapping(
             z,

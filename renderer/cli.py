@@ -150,8 +150,9 @@ def generate(
         str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)
     ] = "auto",
     batch_size: Annotated[
-        int, typer.Option(help="Images per batch.", rich_help_panel=DEVICE_PANEL)
-    ] = 8,
+        Optional[int],
+        typer.Option(help="Images per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL),
+    ] = None,
     precision: Annotated[
         str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)
     ] = "fp32",

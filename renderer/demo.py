@@ -28,7 +28,7 @@ DEMO_CONFIG = GeneratorConfig(
 BASE_SEED = 20201022  # the day Pinkney & Adler's paper appeared
 TRANSFER_SEED = BASE_SEED + 1
 # Amplitude of each level's ToRGB: coarse levels carry the colour, fine levels the detail.
-TORGB_GAIN = {4: 0.65, 8: 0.65, 16: 0.6, 32: 0.55, 64: 0.42, 128: 0.26, 256: 0.13}
+TORGB_GAIN = {4: 0.49, 8: 0.49, 16: 0.45, 32: 0.41, 64: 0.32, 128: 0.2, 256: 0.1}
 NOISE_STRENGTH = 0.05
 STYLE_SPREAD = 0.8  # seed-to-seed standard deviation of conv styles (around 1)
 RGB_STYLE_SPREAD = 1.0  # ToRGB styles vary more, and around a smaller centre, so palettes change

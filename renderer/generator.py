@@ -120,12 +120,13 @@ def _depthwise(f2: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Ten
 def upsample2d(x: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
     """2x upsampling with a FIR filter (zero insertion, then filtering with gain 4).
 
-    A strided transposed depthwise convolution with padding (k - 2) / 2 computes exactly the
-    zero-insert / pad / filter sequence of NVIDIA's `upsample2d` for an even k-tap filter.
+    A strided transposed depthwise convolution (which scatters, i.e. convolves, with its kernel)
+    with padding (k - 2) / 2 computes exactly the zero-insert / pad / convolve sequence of NVIDIA's
+    `upsample2d` for an even k-tap filter.
     """
     c = x.shape[1]
     k = f2.shape[0]
-    w = _depthwise(f2.flip([0, 1]) * 4, c, x.dtype)
+    w = _depthwise(f2 * 4, c, x.dtype)
     return F.conv_transpose2d(x, w, stride=2, padding=(k - 2) // 2, groups=c)
 
 
@@ -134,8 +135,8 @@ def blur_after_transposed_conv(x: torch.Tensor, f2: torch.Tensor) -> torch.Tenso
     c = x.shape[1]
     k = f2.shape[0]
     pad = (k - 2) // 2
-    w = _depthwise(f2 * 4, c, x.dtype)
-    return F.conv2d(F.pad(x, [pad, pad, pad, pad]), w, groups=c)
+    w = _depthwise(f2.flip([0, 1]) * 4, c, x.dtype)  # conv2d correlates: flip to convolve
+    return F.conv2d(x, w, padding=pad, groups=c)
 
 
 def bias_act(
@@ -264,8 +265,12 @@ def modulated_conv2d(
     demodulate: bool,
     up: bool,
     f2: torch.Tensor | None,
-) -> torch.Tensor:
-    """StyleGAN2 weight (de)modulation, computed as input scaling + shared conv + output scaling."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """StyleGAN2 weight modulation, computed as input scaling + one conv shared by the batch.
+
+    Returns the convolution output [N, O, H', W'] and, when demodulating, the per-sample output
+    scales [N, O] still to be applied (the caller fuses them with noise and bias).
+    """
     weight = weight.to(x.dtype)
     styles = styles.to(x.dtype)
     if x.dtype == torch.float16 and demodulate:
@@ -281,11 +286,11 @@ def modulated_conv2d(
         x = blur_after_transposed_conv(x, f2)
     else:
         x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-    if demodulate:
-        w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
-        dcoefs = (styles.float().square() @ w2.t() + 1e-8).rsqrt()  # [N, O]
-        x = x * dcoefs.to(x.dtype)[:, :, None, None]
-    return x
+    if not demodulate:
+        return x, None
+    w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+    dcoefs = (styles.float().square() @ w2.t() + 1e-8).rsqrt()  # [N, O]
+    return x, dcoefs
 
 
 class SynthesisLayer(nn.Module):
@@ -326,23 +331,27 @@ class SynthesisLayer(nn.Module):
         clamp_fallback: float | None = None,
     ) -> torch.Tensor:
         styles = self.affine(w.float())
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, f2=f2)
+        x, dcoefs = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, f2=f2)
+        assert dcoefs is not None
+        # NVIDIA's order is demodulate, add noise, add bias, leaky ReLU, scale by gain, clamp.
+        # Leaky ReLU commutes with a positive gain, so the gain moves inside and demodulation,
+        # noise and bias become one fused multiply-add over the activations.
+        act_gain = LRELU_GAIN * gain
+        offset = self.bias.to(x.dtype).reshape(1, -1, 1, 1) * act_gain
         if self.use_noise and noise_mode != "none":
             if noise_mode == "const":
-                noise = self.noise_const.to(x.dtype) * self.noise_strength.to(x.dtype)
+                noise = self.noise_const.to(x.dtype)
             else:
                 shape = (x.shape[0], 1, self.resolution, self.resolution)
                 noise = torch.randn(shape, device=x.device, dtype=x.dtype)
-                noise = noise * self.noise_strength.to(x.dtype)
-            x = x + noise
+            offset = offset + noise * (self.noise_strength.to(x.dtype) * act_gain)
+        x = torch.addcmul(offset, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
+        inplace = not torch.is_grad_enabled()  # x is our own intermediate; autograd needs copies
+        x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
         clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
-        return bias_act(
-            x,
-            self.bias,
-            lrelu=True,
-            gain=LRELU_GAIN * gain,
-            clamp=clamp * gain if clamp is not None else None,
-        )
+        if clamp is not None:
+            x = x.clamp_(-clamp * gain, clamp * gain) if inplace else x.clamp(-clamp * gain, clamp * gain)
+        return x
 
 
 class ToRGBLayer(nn.Module):
@@ -367,7 +376,7 @@ class ToRGBLayer(nn.Module):
         self, x: torch.Tensor, w: torch.Tensor, *, clamp_fallback: float | None = None
     ) -> torch.Tensor:
         styles = self.affine(w.float()) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, f2=None)
+        x, _ = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, f2=None)
         clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
         return bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=clamp)
 

@@ -26,7 +26,8 @@ def load_torch_file(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        # torch names the refused global as "GLOBAL module.name" (wording varies by version).
+        match = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", str(e))
         if match:
             raise UnsafeCheckpointError(
                 f"{path}: refused to load: the file asks for the global '{match.group(1)}', which "
