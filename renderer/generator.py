@@ -70,6 +70,8 @@ class GeneratorConfig:
             raise ValueError(f"channels missing for resolutions {missing}")
         object.__setattr__(self, "channels", channels)
         taps = [float(v) for v in self.resample_filter]
+        if len(taps) < 2 or len(taps) % 2 or sum(taps) == 0:
+            raise ValueError(f"resample_filter needs an even number (>= 2) of taps with a nonzero sum, got {taps}")
         object.__setattr__(self, "resample_filter", tuple(v / sum(taps) for v in taps))
         if self.architecture not in ("skip", "orig", "resnet"):
             raise ValueError(f"unknown architecture {self.architecture!r}")

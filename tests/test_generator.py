@@ -188,5 +188,7 @@ def test_config_dict_round_trip_and_validation() -> None:
         tiny(img_resolution=24)
     with pytest.raises(ValueError, match="channels missing"):
         tiny(channels={4: 8, 8: 8})
+    with pytest.raises(ValueError, match="even number"):
+        tiny(resample_filter=(1.0, 2.0, 1.0))
     with pytest.raises(ValueError, match="unknown generator config keys"):
         GeneratorConfig.from_dict({**config.to_dict(), "fmap_base": 1})

@@ -177,3 +177,51 @@ def test_bare_g_ema_state_dict_loads(fixtures: Path, tmp_path: Path) -> None:
     path.write_bytes(buffer.getvalue())
     G = load_generator(path)
     assert G.info.w_avg_source.startswith("estimated")
+
+
+def _pickle_of_call(func: object, *args: object) -> bytes:
+    class Call:
+        def __reduce__(self):
+            return (func, args)
+
+    return pickle.dumps(Call(), protocol=4)
+
+
+def test_direct_ndarray_construction_is_refused(tmp_path: Path) -> None:
+    """ndarray(shape, 'O', buffer) would forge object pointers from file bytes (a crash or worse)."""
+    import numpy as np
+
+    path = tmp_path / "objarray.pkl"
+    path.write_bytes(_pickle_of_call(np.ndarray, (1,), "O", b"A" * 8))
+    with pytest.raises(CheckpointError, match="only plain NumPy arrays"):
+        load_generator(path)
+
+
+def test_array_placeholder_must_be_empty(tmp_path: Path) -> None:
+    """An array's size must come from bytes in the file, not from a shape that allocates gigabytes."""
+    import numpy as np
+    from numpy._core.multiarray import _reconstruct
+
+    path = tmp_path / "big.pkl"
+    path.write_bytes(_pickle_of_call(_reconstruct, np.ndarray, (2_000_000_000,), b"b"))
+    with pytest.raises(CheckpointError, match="only plain NumPy arrays"):
+        load_generator(path)
+
+
+def test_tensor_larger_than_its_storage_is_refused(tmp_path: Path) -> None:
+    import collections
+
+    storage = torch.zeros(4).storage()
+    payload = _pickle_of_call(torch._utils._rebuild_tensor_v2, storage, 0, (100_000_000,), (1,), False,
+                              collections.OrderedDict())
+    path = tmp_path / "oversized.pkl"
+    path.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="larger than its storage"):
+        load_generator(path)
+
+
+def test_pickled_plain_tensor_is_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "tensor.pkl"
+    path.write_bytes(pickle.dumps(torch.arange(3.0), protocol=4))
+    with pytest.raises(CheckpointError, match="not a StyleGAN2 snapshot"):
+        load_generator(path)

@@ -16,7 +16,7 @@ from renderer.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.checkpoints.native import read_native, save_native
 from renderer.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
 from renderer.checkpoints.rosinality import convert_rosinality, load_torch_file
-from renderer.checkpoints.safe_pickle import restricted_load
+from renderer.checkpoints.safe_pickle import PersistentObject, restricted_load
 from renderer.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
 from renderer.errors import CheckpointError, UnsafeCheckpointError
 from renderer.generator import Generator, ModelInfo, estimate_w_avg
@@ -63,10 +63,12 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
         obj = restricted_load(data)
     except UnsafeCheckpointError as e:
         raise UnsafeCheckpointError(f"{path}: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            IndexError, KeyError, RuntimeError, struct.error) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, RuntimeError, OverflowError, MemoryError, struct.error) as e:
         raise bad_file(path, f"truncated or corrupt pickle ({type(e).__name__}: {e})") from None
-    if obj == TORCH_LEGACY_MAGIC:
+    if isinstance(obj, PersistentObject):  # a bare pickled Generator rather than a snapshot dict
+        obj = {"G_ema": obj}
+    if isinstance(obj, int) and obj == TORCH_LEGACY_MAGIC:
         return convert_rosinality(load_torch_file(path), path)
     if is_nvidia_snapshot(obj):
         return convert_nvidia_snapshot(obj, path)

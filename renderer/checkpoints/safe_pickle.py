@@ -49,6 +49,9 @@ class TFNetwork:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.state: dict[str, Any] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        return self.state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict):
             raise pickle.UnpicklingError("TF Network state is not a dict")
@@ -76,11 +79,27 @@ def _numpy_scalar(dtype: np.dtype, data: bytes | None = None) -> Any:
     return np.frombuffer(data, dtype=dtype)[0]
 
 
-def _numpy_reconstruct(cls: type, shape: Any, dtype: Any) -> np.ndarray:
-    if cls is not np.ndarray:
+class _NdarrayMarker:
+    """What the global `numpy.ndarray` resolves to: a name for `_reconstruct`, never callable.
+
+    Calling ndarray directly would let a pickle build arrays over arbitrary buffers with an object
+    dtype given as a plain string, i.e. forged object pointers.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        raise pickle.UnpicklingError("only plain NumPy arrays are allowed (direct ndarray construction refused)")
+
+
+NDARRAY_MARKER = _NdarrayMarker()
+
+
+def _numpy_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+    # NumPy pickles an array as _reconstruct(ndarray, (0,), b'b') followed by BUILD with the real
+    # shape, a checked dtype and the raw bytes, whose length ndarray.__setstate__ verifies. Only
+    # that exact empty placeholder is accepted, so sizes come from data actually in the file.
+    if cls is not NDARRAY_MARKER or tuple(shape) != (0,) or dtype not in (b"b", "b"):
         raise pickle.UnpicklingError("only plain NumPy arrays are allowed")
-    # BUILD then calls ndarray.__setstate__, which only copies raw data into the array.
-    return np.ndarray.__new__(np.ndarray, shape, dtype)
+    return np.ndarray.__new__(np.ndarray, (0,), "b")
 
 
 def _numpy_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
@@ -105,8 +124,15 @@ def _rebuild_tensor(
     with warnings.catch_warnings():  # legacy storages are TypedStorage, which torch deprecates
         warnings.simplefilter("ignore", UserWarning)
         untyped = storage.untyped() if isinstance(storage, torch.TypedStorage) else storage
-    t = torch.empty((0,), dtype=dtype)
-    return t.set_(untyped, int(offset), tuple(size), tuple(stride))
+    size, stride, offset = tuple(int(v) for v in size), tuple(int(v) for v in stride), int(offset)
+    if len(size) != len(stride) or offset < 0 or min(size + stride, default=0) < 0:
+        raise pickle.UnpicklingError("malformed tensor layout")
+    # set_ would silently grow the storage; a tensor must fit inside the data the file holds.
+    capacity = untyped.nbytes() // torch.empty((), dtype=dtype).element_size()
+    extent = 0 if 0 in size else offset + sum((n - 1) * st for n, st in zip(size, stride)) + 1
+    if extent > capacity:
+        raise pickle.UnpicklingError("tensor is larger than its storage")
+    return torch.empty((0,), dtype=dtype).set_(untyped, offset, size, stride)
 
 
 def _rebuild_parameter(data: torch.Tensor, requires_grad: bool = False, *_: Any) -> torch.Tensor:
@@ -125,7 +151,7 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
     ("numpy", "dtype"): _numpy_dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): NDARRAY_MARKER,  # type: ignore[dict-item]
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch.storage", "_load_from_bytes"): _load_storage_from_bytes,

@@ -37,6 +37,9 @@ TF_DEFAULTS: dict[str, Any] = {
 
 
 def is_tf_pickle(obj: Any) -> bool:
+    """`(G, D, Gs)` as the training script writes it, or a lone `Gs`."""
+    if isinstance(obj, TFNetwork):
+        return True
     return isinstance(obj, tuple) and len(obj) == 3 and all(isinstance(n, TFNetwork) for n in obj)
 
 
@@ -44,15 +47,17 @@ def _variables(net: TFNetwork) -> dict[str, np.ndarray]:
     return {str(name): np.asarray(value, dtype=np.float32) for name, value in net.state["variables"]}
 
 
-def convert_tf_pickle(networks: tuple[TFNetwork, TFNetwork, TFNetwork], path: Path) -> LoadedCheckpoint:
+def convert_tf_pickle(networks: TFNetwork | tuple[TFNetwork, ...], path: Path) -> LoadedCheckpoint:
     """Convert `Gs` (never the training copy `G`) to our layout, as NVIDIA's converter does."""
-    Gs = networks[2]
+    Gs = networks if isinstance(networks, TFNetwork) else networks[2]
+    if int(Gs.state.get("version", 0)) < 4:
+        raise bad_file(path, f"{FORMAT_NAME} of version {Gs.state.get('version')}; StyleGAN2 pickles are version 4 or later")
     components = Gs.state.get("components") or {}
     mapping_net, synthesis_net = components.get("mapping"), components.get("synthesis")
     if not isinstance(mapping_net, TFNetwork) or not isinstance(synthesis_net, TFNetwork):
         raise bad_file(path, f"{FORMAT_NAME} whose Gs lacks its mapping or synthesis component")
     kwargs = dict(TF_DEFAULTS)
-    for net in (Gs, mapping_net, synthesis_net):
+    for net in (mapping_net, synthesis_net, Gs):  # the top-level network has the last word
         kwargs.update(net.state.get("static_kwargs") or {})
     unsupported = {
         "label_size": (kwargs["label_size"], 0),
@@ -61,11 +66,18 @@ def convert_tf_pickle(networks: tuple[TFNetwork, TFNetwork, TFNetwork], path: Pa
         "nonlinearity": (kwargs["nonlinearity"], "lrelu"),
         "normalize_latents": (kwargs["normalize_latents"], True),
     }
+    if kwargs["resample_kernel"] is None or len(kwargs["resample_kernel"]) % 2:
+        raise bad_file(path, f"{FORMAT_NAME} with resample_kernel={kwargs['resample_kernel']!r} is not supported")
     for key, (value, supported) in unsupported.items():
         if value != supported:
             raise bad_file(path, f"{FORMAT_NAME} with {key}={value!r} is not supported (only {supported!r})")
 
     own, mv, sv = _variables(Gs), _variables(mapping_net), _variables(synthesis_net)
+    if "resolution" not in kwargs:  # absent in some pickles: the highest ToRGB names it
+        sizes = [int(k.split("x")[0]) for k in sv if k.endswith("/ToRGB/weight")]
+        kwargs["resolution"] = max(sizes, default=0)
+    if int(kwargs["resolution"]) < 4:
+        raise bad_file(path, f"{FORMAT_NAME} whose synthesis network has no ToRGB layers")
     try:
         return _convert(own, mv, sv, kwargs)
     except KeyError as e:
@@ -119,7 +131,7 @@ def _convert(
         mapping_hidden=int(mv["Dense0/weight"].shape[1]) if num_layers > 1 else None,
         mapping_lr_multiplier=float(kwargs["mapping_lrmul"]),
         architecture="skip",
-        conv_clamp=None,
+        conv_clamp=float(kwargs["conv_clamp"]) if kwargs.get("conv_clamp") is not None else None,
         use_noise=use_noise,
         resample_filter=tuple(float(v) for v in kwargs["resample_kernel"]),
     )
