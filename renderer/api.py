@@ -65,7 +65,7 @@ def generate_images(
             truncation_cutoff=settings.truncation_cutoff,
         )
         pixels = to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy()
-        yield from zip(chunk, pixels)
+        yield from zip(chunk, pixels, strict=True)
 
 
 def save_seed_images(

@@ -129,7 +129,7 @@ def _rebuild_tensor(
         raise pickle.UnpicklingError("malformed tensor layout")
     # set_ would silently grow the storage; a tensor must fit inside the data the file holds.
     capacity = untyped.nbytes() // torch.empty((), dtype=dtype).element_size()
-    extent = 0 if 0 in size else offset + sum((n - 1) * st for n, st in zip(size, stride)) + 1
+    extent = 0 if 0 in size else offset + sum((n - 1) * st for n, st in zip(size, stride, strict=True)) + 1
     if extent > capacity:
         raise pickle.UnpicklingError("tensor is larger than its storage")
     return torch.empty((0,), dtype=dtype).set_(untyped, offset, size, stride)
