@@ -264,35 +264,26 @@ def modulated_conv2d(
     weight: torch.Tensor,  # [O, I, k, k]
     styles: torch.Tensor,  # [N, I]
     *,
-    demodulate: bool,
     up: bool,
     f2: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+) -> torch.Tensor:
     """StyleGAN2 weight modulation, computed as input scaling + one conv shared by the batch.
 
-    Returns the convolution output [N, O, H', W'] and, when demodulating, the per-sample output
-    scales [N, O] still to be applied (the caller fuses them with noise and bias).
+    Returns the convolution output [N, O, H', W'] before demodulation (see `demodulation`).
     """
+    x = x * styles.to(x.dtype)[:, :, None, None]
     weight = weight.to(x.dtype)
-    styles = styles.to(x.dtype)
-    if x.dtype == torch.float16 and demodulate:
-        # Demodulation makes the result invariant to the scale of weight and styles, so normalise
-        # both first to keep fp16 products in range (as NVIDIA does for its fp16 layers).
-        k = weight.shape[2]
-        weight = weight / (math.sqrt(weight.shape[1] * k * k) * weight.abs().amax((1, 2, 3), True))
-        styles = styles / styles.abs().amax(1, True)
-    x = x * styles[:, :, None, None]
     if up:
         assert f2 is not None
         x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-        x = blur_after_transposed_conv(x, f2)
-    else:
-        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-    if not demodulate:
-        return x, None
+        return blur_after_transposed_conv(x, f2)
+    return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+
+
+def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """Per-sample output scales that give the modulated weight unit norm: float32 [N, O]."""
     w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
-    dcoefs = (styles.float().square() @ w2.t() + 1e-8).rsqrt()  # [N, O]
-    return x, dcoefs
+    return (styles.float().square() @ w2.t() + 1e-8).rsqrt()
 
 
 class SynthesisLayer(nn.Module):
@@ -333,8 +324,15 @@ class SynthesisLayer(nn.Module):
         clamp_fallback: float | None = None,
     ) -> torch.Tensor:
         styles = self.affine(w.float())
-        x, dcoefs = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up, f2=f2)
-        assert dcoefs is not None
+        weight = self.weight
+        if x.dtype == torch.float16:
+            # Demodulation makes the result invariant to the scale of weight and styles, so
+            # normalise both first to keep fp16 products in range (as NVIDIA's fp16 layers do).
+            fan_in = weight[0].numel()
+            weight = weight / (math.sqrt(fan_in) * weight.abs().amax((1, 2, 3), True))
+            styles = styles / styles.abs().amax(1, True)
+        x = modulated_conv2d(x, weight, styles, up=self.up, f2=f2)
+        dcoefs = demodulation(weight, styles)
         # NVIDIA's order is demodulate, add noise, add bias, leaky ReLU, scale by gain, clamp.
         # Leaky ReLU commutes with a positive gain, so the gain moves inside and demodulation,
         # noise and bias become one fused multiply-add over the activations.
@@ -378,7 +376,7 @@ class ToRGBLayer(nn.Module):
         self, x: torch.Tensor, w: torch.Tensor, *, clamp_fallback: float | None = None
     ) -> torch.Tensor:
         styles = self.affine(w.float()) * self.weight_gain
-        x, _ = modulated_conv2d(x, self.weight, styles, demodulate=False, up=False, f2=None)
+        x = modulated_conv2d(x, self.weight, styles, up=False, f2=None)
         clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
         return bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=clamp)
 

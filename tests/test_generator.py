@@ -192,3 +192,25 @@ def test_config_dict_round_trip_and_validation() -> None:
         tiny(resample_filter=(1.0, 2.0, 1.0))
     with pytest.raises(ValueError, match="unknown generator config keys"):
         GeneratorConfig.from_dict({**config.to_dict(), "fmap_base": 1})
+
+
+@pytest.mark.parametrize("dtype,mean_tol,max_tol", [(torch.float16, 1e-3, 1e-2), (torch.bfloat16, 1e-2, 5e-2)])
+def test_half_precision_layers_stay_close_to_fp32(
+    monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, mean_tol: float, max_tol: float
+) -> None:
+    """The half-precision code path (fp16 normalisation, clamp fallback, casts), run on CPU.
+
+    Users only get it on CUDA; here the block dtype is forced so the path is tested without a GPU.
+    """
+    from renderer.generator import SynthesisNetwork
+
+    G = load_generator("demo")
+    z = torch.from_numpy(np.random.RandomState(0).randn(3, G.z_dim)).float()
+    reference = G(z, truncation_psi=0.7)
+    monkeypatch.setattr(
+        SynthesisNetwork, "block_dtype", lambda self, res, device: dtype if res >= 32 else torch.float32
+    )
+    half = G(z, truncation_psi=0.7)
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()
+    diff = (half - reference).abs()
+    assert 0 < float(diff.mean()) < mean_tol and float(diff.max()) < max_tol
