@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from renderer.generator import Generator, GeneratorConfig, ModelInfo, estimate_w_avg
+from renderer.generator import Generator, GeneratorConfig, ModelInfo, use_estimated_w_avg
 
 BUILTIN_MODELS = ("demo", "demo-transfer")
 
@@ -106,10 +106,6 @@ def build_demo(name: str) -> Generator:
     if name == "demo-transfer":
         state = _transfer_state(state)
     G.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
-    G.mapping.w_avg.copy_(estimate_w_avg(G.mapping, num_samples=10_000, seed=0))
-    G.info = ModelInfo(
-        format="builtin",
-        source=name,
-        w_avg_source="estimated: mean of the mapping over 10,000 z from seed 0 (built-in model)",
-    )
+    w_avg_source = use_estimated_w_avg(G)
+    G.info = ModelInfo(format="builtin", source=name, w_avg_source=f"{w_avg_source} (built-in model)")
     return G

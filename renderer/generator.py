@@ -590,9 +590,17 @@ class Generator(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+W_AVG_SAMPLES = 10_000
+W_AVG_SEED = 0
+
+
 @torch.no_grad()
 def estimate_w_avg(
-    mapping: MappingNetwork, *, num_samples: int = 10_000, seed: int = 0, batch: int = 2_000
+    mapping: MappingNetwork,
+    *,
+    num_samples: int = W_AVG_SAMPLES,
+    seed: int = W_AVG_SEED,
+    batch: int = 2_000,
 ) -> torch.Tensor:
     """Mean of the mapping output over seeded z ~ N(0, I): deterministic for a given seed.
 
@@ -615,3 +623,9 @@ def estimate_w_avg(
         total += ws[:, 0].double().sum(dim=0)
         done += n
     return (total / num_samples).float()
+
+
+def use_estimated_w_avg(G: Generator) -> str:
+    """Set G's truncation centre to the default estimate; returns how it was obtained."""
+    G.mapping.w_avg.copy_(estimate_w_avg(G.mapping))
+    return f"estimated: mean of the mapping over {W_AVG_SAMPLES:,} z from seed {W_AVG_SEED}"

@@ -18,8 +18,9 @@ from renderer.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidi
 from renderer.checkpoints.rosinality import convert_rosinality, load_torch_file
 from renderer.checkpoints.safe_pickle import PersistentObject, restricted_load
 from renderer.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
+from renderer.demo import BUILTIN_MODELS, build_demo
 from renderer.errors import CheckpointError, UnsafeCheckpointError
-from renderer.generator import Generator, ModelInfo, estimate_w_avg
+from renderer.generator import Generator, ModelInfo, use_estimated_w_avg
 
 __all__ = ["load_generator", "read_checkpoint", "save_native", "resolve_device", "LoadedCheckpoint"]
 
@@ -29,8 +30,6 @@ EXPECTED = (
 )
 # torch.save's legacy (pre-zip) format starts with this number, pickled.
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-W_AVG_SAMPLES = 10_000
-W_AVG_SEED = 0
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:
@@ -123,11 +122,7 @@ def build_generator(ckpt: LoadedCheckpoint, source: str) -> Generator:
     G.load_state_dict(state)
     notes = ckpt.notes
     if w_avg_source is None:
-        G.mapping.w_avg.copy_(estimate_w_avg(G.mapping, num_samples=W_AVG_SAMPLES, seed=W_AVG_SEED))
-        w_avg_source = (
-            f"estimated: mean of the mapping over {W_AVG_SAMPLES:,} z from seed {W_AVG_SEED} "
-            "(the checkpoint stores no w_avg / latent_avg)"
-        )
+        w_avg_source = f"{use_estimated_w_avg(G)} (the checkpoint stores no w_avg / latent_avg)"
     G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=notes)
     return G
 
@@ -141,8 +136,6 @@ def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cp
     Returns:
         Generator in eval mode, without gradients, on `device`
     """
-    from renderer.demo import BUILTIN_MODELS, build_demo
-
     target = resolve_device(device)
     name = str(path_or_name)
     if name in BUILTIN_MODELS and not Path(name).exists():
