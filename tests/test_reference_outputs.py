@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from renderer import load_generator
+from renderer import load_generator, seed_to_z
 from tests.conftest import needs_fixtures
 
 ATOL = 1e-4  # the fixtures' README: ~30x the spread between reference implementations
@@ -116,3 +116,13 @@ def test_batch_equals_one_at_a_time(fixtures: Path) -> None:
     batch = G(z, truncation_psi=0.7)
     single = torch.cat([G(z[i : i + 1], truncation_psi=0.7) for i in range(len(z))])
     assert float((batch - single).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize("impl,checkpoint", [("nvidia", "nvidia_base.pkl"), ("rosinality", "rosinality_base.pt")])
+def test_blend_reference_latents_come_from_the_base_mapping(fixtures: Path, impl: str, checkpoint: str) -> None:
+    """ref_blend_*.npz: its z and ws are the base model's (the blend images are the blend issue's)."""
+    ref = np.load(fixtures / f"ref_blend_{impl}.npz")
+    G = load_generator(fixtures / checkpoint)
+    z64 = np.concatenate([seed_to_z(int(s), G.z_dim) for s in ref["seeds"]])
+    np.testing.assert_array_equal(z64, ref["z"])
+    assert _max_diff(G.mapping(torch.from_numpy(z64).float(), truncation_psi=float(ref["psi"])), ref["ws"]) < ATOL
