@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from renderer.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
 from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode, Precision
 from renderer.images import save_png, to_uint8
+from renderer.latents import build_timeline
+from renderer.script import Script, load_script
 from renderer.seeds import seeds_to_z
+from renderer.timeline import Timeline
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
@@ -116,3 +120,32 @@ def describe_generator(G: Generator) -> dict[str, object]:
         "w_avg_source": G.info.w_avg_source,
         "notes": list(G.info.notes),
     }
+
+
+def load_timeline(script_path: str | Path, *, device: str | torch.device = "cpu") -> tuple[Script, Timeline]:
+    """Read and validate a script, load its base model and resolve its keyframes."""
+    script = load_script(script_path)
+    G = load_generator(script.base_model, device=device)
+    return script, build_timeline(script, G)
+
+
+def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
+    """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff)."""
+    path = Path(path)
+    chunks = list(timeline.chunks(chunk_size))
+    arrays = {
+        "time": np.concatenate([c.time for c in chunks]),
+        "z" if timeline.space == "z" else "ws": np.concatenate([c.latents for c in chunks]),
+        "psi": np.concatenate([c.psi for c in chunks]),
+        "key_frames": timeline.key_frames.astype(np.int64),
+    }
+    if chunks[0].truncation_cutoff is not None:
+        arrays["truncation_cutoff"] = np.concatenate([c.truncation_cutoff for c in chunks])  # type: ignore[misc]
+    tmp = path.with_name(f".{path.name}.partial.npz")
+    try:
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+    return path

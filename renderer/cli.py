@@ -18,7 +18,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from renderer import __version__
-from renderer.api import GenerateSettings, describe_generator, save_seed_images
+from renderer.api import (
+    GenerateSettings,
+    describe_generator,
+    export_timeline,
+    load_timeline,
+    save_seed_images,
+)
 from renderer.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
 from renderer.seeds import parse_seeds
@@ -187,6 +193,50 @@ def generate(
         )
     for path in paths:
         stdout.print(str(path), highlight=False, soft_wrap=True)
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:05.2f}"
+
+
+@app.command()
+def validate(
+    script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
+    timeline: Annotated[
+        Optional[Path],
+        typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi) to this .npz."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="Device for mapping W-space keyframes.")] = "cpu",
+) -> None:
+    """Check a script and show its frames, duration and keyframes; exit 2 on a mistake."""
+    parsed, resolved = run(lambda: load_timeline(script, device=device))
+    path = parsed.path
+    facts = [
+        f"{parsed.num_frames} frames",
+        f"{_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
+        f"space {path.space}, {path.interpolation}, easing {path.easing}",
+    ]
+    facts += ["loop"] if path.loop else []
+    facts += [f"smooth {path.smooth:g}s" + (" (keyframes pinned)" if path.pin_keyframes else "")] if path.smooth else []
+    facts += [f"pca {path.pca}"] if path.pca else []
+    stdout.print(f"{script}: " + "; ".join(facts), highlight=False, soft_wrap=True)
+    table = Table(box=None, pad_edge=False)
+    for column in ("#", "frame", "time", *(["beat"] if parsed.bpm else []), "source", "psi", "segment"):
+        table.add_column(column, justify="right" if column in ("#", "frame", "beat", "psi") else "left")
+    psis = parsed.keyframe_psi() if "psi" not in parsed.schedules else [None] * len(parsed.keyframes)
+    for key, psi in zip(parsed.keyframes, psis, strict=True):
+        beat = parsed.beat(key.frame)
+        source = key.source.describe() + "".join(f" + mix {m.source.describe()}" for m in key.mix)
+        segment = ""
+        if key.index < len(resolved.interpolation):
+            segment = f"{resolved.interpolation[key.index]}, {resolved.easing[key.index]}"
+        row = [str(key.index), str(key.frame), _clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+               source, "schedule" if psi is None else f"{psi:g}", segment]
+        table.add_row(*row)
+    stdout.print(table, highlight=False)
+    if timeline is not None:
+        run(lambda: export_timeline(resolved, timeline))
+        stdout.print(str(timeline), highlight=False)
 
 
 def main() -> None:

@@ -10,12 +10,13 @@ other.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
 from renderer.generator import Generator, GeneratorConfig, ModelInfo, use_estimated_w_avg
-
-BUILTIN_MODELS = ("demo", "demo-transfer")
+from renderer.script import BUILTIN_MODELS  # defined where torch-free code can read it
 
 DEMO_CONFIG = GeneratorConfig(
     z_dim=128,
@@ -96,10 +97,9 @@ def _calibrate_styles(G: Generator, state: dict[str, np.ndarray]) -> None:
         state[bias_key] = state[bias_key] - 1.0 + centre - (weight * gain) @ w_mean
 
 
-def build_demo(name: str) -> Generator:
-    """The built-in generator `name` ("demo" or "demo-transfer"), on CPU."""
-    if name not in BUILTIN_MODELS:
-        raise ValueError(f"unknown built-in model {name!r}; choose from {BUILTIN_MODELS}")
+@functools.lru_cache(maxsize=len(BUILTIN_MODELS))
+def _demo_weights(name: str) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights of a built-in model and its w_avg description, computed once per process."""
     G = Generator(DEMO_CONFIG)
     state = _base_state(G.state_dict())
     _calibrate_styles(G, state)
@@ -107,5 +107,15 @@ def build_demo(name: str) -> Generator:
         state = _transfer_state(state)
     G.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
     w_avg_source = use_estimated_w_avg(G)
+    return {k: v.clone() for k, v in G.state_dict().items()}, w_avg_source
+
+
+def build_demo(name: str) -> Generator:
+    """The built-in generator `name` ("demo" or "demo-transfer"), on CPU; a new module each call."""
+    if name not in BUILTIN_MODELS:
+        raise ValueError(f"unknown built-in model {name!r}; choose from {BUILTIN_MODELS}")
+    weights, w_avg_source = _demo_weights(name)
+    G = Generator(DEMO_CONFIG)
+    G.load_state_dict(weights)  # copies: changing this G never touches the cache
     G.info = ModelInfo(format="builtin", source=name, w_avg_source=f"{w_avg_source} (built-in model)")
     return G

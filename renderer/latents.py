@@ -1,0 +1,149 @@
+"""Keyframe latents resolved against a model: seeds, latent files, literals, style mixes, PCA of W."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from renderer.generator import Generator
+from renderer.script import Keyframe, LatentSource, Script, ScriptError
+from renderer.seeds import seed_to_z
+from renderer.timeline import Timeline, resolve_layers
+
+PCA_SAMPLES = 10_000
+PCA_SEED = 0
+
+
+def read_latent_file(path: Path, *, z_dim: int, w_dim: int, num_ws: int) -> tuple[str, NDArray[np.float64]]:
+    """A .npy / .npz latent -> ("z", [z_dim]) or ("w", [num_ws, w_dim]).
+
+    Accepted: z [z_dim]; w [w_dim] (broadcast to every layer); w+ [num_ws, w_dim] or
+    [1, num_ws, w_dim] (NVIDIA projector's projected_w.npz, key "w"). In an .npz the key "z" or
+    "w" says which space; a lone array of another name, and .npy files, are told apart by shape.
+    Raises:
+        ValueError naming the shape found and the shapes accepted
+    """
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                keys = list(data.keys())
+                key = "w" if "w" in keys else "z" if "z" in keys else keys[0] if len(keys) == 1 else None
+                if key is None:
+                    raise ValueError(f"holds {keys}; expected a key 'z' or 'w'")
+                array, space = np.asarray(data[key], dtype=np.float64), key if key in ("z", "w") else None
+        else:
+            array, space = np.asarray(np.load(path, allow_pickle=False), dtype=np.float64), None
+    except (OSError, EOFError) as e:
+        raise ValueError(f"cannot read ({e})") from None
+    shape = array.shape
+    squeezed = array[0] if array.ndim >= 2 and shape[0] == 1 else array
+    accepted = f"z [{z_dim}], w [{w_dim}] or w+ [{num_ws}, {w_dim}] (optionally with a leading 1)"
+    if squeezed.shape == (num_ws, w_dim) and space != "z":
+        return "w", squeezed
+    if squeezed.ndim == 1:
+        fits_z, fits_w = squeezed.shape[0] == z_dim, squeezed.shape[0] == w_dim
+        if space is None and fits_z and fits_w:
+            raise ValueError(f"a vector of {z_dim} could be z or w for this model; save it as .npz with key 'z' or 'w'")
+        if fits_z and space in (None, "z"):
+            return "z", squeezed
+        if fits_w and space in (None, "w"):
+            return "w", np.broadcast_to(squeezed, (num_ws, w_dim)).copy()
+    raise ValueError(f"has shape {list(shape)}{f' under key {space!r}' if space else ''}; this model accepts {accepted}")
+
+
+class _Resolver:
+    def __init__(self, script: Script, G: Generator) -> None:
+        self.script = script
+        self.G = G
+        self.space = script.path.space
+
+    def error(self, where: str, message: str) -> ScriptError:
+        return ScriptError(f"{self.script.file}: {where}: {message}" if self.script.file else f"{where}: {message}")
+
+    @torch.no_grad()
+    def to_w(self, z: NDArray) -> NDArray:
+        ws = self.G.mapping(torch.from_numpy(z[None]).float().to(self.G.device))
+        return ws[0].double().cpu().numpy()
+
+    def latent(self, source: LatentSource, where: str) -> tuple[str, NDArray]:
+        G = self.G
+        if source.kind == "seed":
+            assert source.seed is not None
+            return "z", seed_to_z(source.seed, G.z_dim)[0]
+        if source.kind == "file":
+            assert source.file is not None
+            try:
+                return read_latent_file(source.file, z_dim=G.z_dim, w_dim=G.w_dim, num_ws=G.num_ws)
+            except ValueError as e:
+                raise self.error(f"{where}.latent", f"'{source.file.name}' {e}") from None
+        try:
+            array = np.array(source.values, dtype=np.float64)
+        except ValueError:
+            raise self.error(f"{where}.{source.kind}", "must be a list of numbers (or of equal-length lists)") from None
+        if source.kind == "z":
+            if array.shape != (G.z_dim,):
+                raise self.error(f"{where}.z", f"has shape {list(array.shape)}; this model's z is [{G.z_dim}]")
+            return "z", array
+        if array.shape == (G.w_dim,):
+            return "w", np.broadcast_to(array, (G.num_ws, G.w_dim)).copy()
+        if array.shape == (G.num_ws, G.w_dim):
+            return "w", array
+        raise self.error(
+            f"{where}.w", f"has shape {list(array.shape)}; this model takes w [{G.w_dim}] or w+ [{G.num_ws}, {G.w_dim}]"
+        )
+
+    def keyframe(self, key: Keyframe) -> NDArray:
+        where = key.where()
+        kind, value = self.latent(key.source, where)
+        if self.space == "z":
+            if kind == "w":
+                raise self.error(where, "gives a w latent, but path.space = \"z\" joins z keyframes; use space = \"w\"")
+            if key.mix:
+                raise self.error(f"{where}.mix", "style mixing works per layer in w; it needs path.space = \"w\"")
+            return value
+        ws = self.to_w(value) if kind == "z" else value
+        for j, mix in enumerate(key.mix):
+            mix_where = f"{where}.mix[{j}]"
+            try:
+                layers = resolve_layers(mix.layers, self.G.num_ws, self.G.img_resolution)
+            except ValueError as e:
+                raise self.error(f"{mix_where}.layers", str(e)) from None
+            mix_kind, mix_value = self.latent(mix.source, mix_where)
+            other = self.to_w(mix_value) if mix_kind == "z" else mix_value
+            ws[list(layers)] = other[list(layers)]
+        return ws
+
+
+@torch.no_grad()
+def pca_basis(G: Generator, k: int, *, num_samples: int = PCA_SAMPLES, seed: int = PCA_SEED) -> NDArray[np.float64]:
+    """The top-k principal directions of W, from a seeded sample of mapped z: [w_dim, k]."""
+    z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float().to(G.device)
+    w = G.mapping(z)[:, 0].double().cpu().numpy()
+    _, _, vt = np.linalg.svd(w - w.mean(axis=0), full_matrices=False)
+    return vt[:k].T.copy()
+
+
+def build_timeline(script: Script, G: Generator) -> Timeline:
+    """Resolve every keyframe of `script` against G and return its lazily sampled timeline."""
+    resolver = _Resolver(script, G)
+    if G.c_dim:
+        raise resolver.error("models.base", f"conditional models (c_dim = {G.c_dim}) are not supported in scripts yet")
+    key_latents = np.stack([resolver.keyframe(key) for key in script.keyframes])
+    lags = []
+    for spec, lag in script.path.lag:
+        try:
+            lags.append((resolve_layers(spec, G.num_ws, G.img_resolution), lag))
+        except ValueError as e:
+            raise resolver.error(f"path.lag.{spec if isinstance(spec, str) else '-'.join(map(str, spec))}", str(e)) from None
+    basis = None
+    if script.path.pca is not None:
+        if script.path.pca > G.w_dim:
+            raise resolver.error("path.pca", f"{script.path.pca} directions asked for; W has only {G.w_dim}")
+        basis = pca_basis(G, script.path.pca)
+    cutoffs = [k.truncation_cutoff for k in script.keyframes if k.truncation_cutoff is not None]
+    if any(c > G.num_ws for c in cutoffs):
+        raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
+    return Timeline(script, key_latents, layer_lags=lags, pca_basis=basis, num_ws=G.num_ws)

@@ -1,0 +1,562 @@
+"""Keyframe scripts: load TOML / JSON / YAML, validate strictly, turn every time into a frame.
+
+No torch here: checking a latent file against a model's dimensions happens in `renderer.timeline`.
+Every mistake raises one `ScriptError` whose message names the file, the place (key, or keyframe
+index and time) and what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from renderer.errors import RendererError
+from renderer.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+BUILTIN_MODELS = ("demo", "demo-transfer")  # built by renderer.demo; named here without torch
+SPACES = ("z", "w")
+LATENT_KEYS = ("seed", "latent", "z", "w")
+LAYER_GROUPS = ("coarse", "middle", "fine")  # resolutions 4-8, 16-32, 64 and up (Karras et al.)
+
+
+class ScriptError(RendererError):
+    """A keyframe script is malformed; the message names the file and the place."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The parsed script
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentSource:
+    """Where a keyframe's latent comes from: exactly one of a seed, a file, or literal values."""
+
+    kind: str  # "seed", "file", "z" or "w"
+    seed: int | None = None
+    file: Path | None = None
+    values: tuple[Any, ...] | None = None  # nested lists as written, for "z" / "w"
+
+    def describe(self) -> str:
+        if self.kind == "seed":
+            return f"seed {self.seed}"
+        if self.kind == "file":
+            assert self.file is not None
+            return f"file {self.file.name}"
+        return f"{self.kind} literal"
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleMix:
+    """At a keyframe, the layers `layers` take their latent from another source (w space)."""
+
+    layers: str | tuple[int, ...]  # a group name, or explicit layer indices
+    source: LatentSource
+
+
+@dataclasses.dataclass(frozen=True)
+class Keyframe:
+    index: int
+    frame: int
+    time: float  # seconds, frame / fps
+    source: LatentSource
+    psi: float | None  # None: inherit (see Script.keyframe_psi)
+    truncation_cutoff: int | None
+    interpolation: Interpolation | None  # override for the segment that starts here
+    easing: Easing | None
+    mix: tuple[StyleMix, ...] = ()
+    blend: Any = None  # validated blend spec, used by model blending
+
+    def where(self) -> str:
+        return f"keyframes[{self.index}] (t={self.time:g}s)"
+
+
+@dataclasses.dataclass(frozen=True)
+class PathSettings:
+    space: str = "w"
+    interpolation: Interpolation = "cubic"
+    easing: Easing = "linear"
+    loop: bool = False
+    smooth: float = 0.0  # Gaussian sigma in seconds
+    pin_keyframes: bool = False  # after smoothing, bend the path back through the keyframes
+    pca: int | None = None  # keep motion between keyframes in the top-k directions of W
+    lag: tuple[tuple[str | tuple[int, ...], float], ...] = ()  # (layers, lag in frames)
+    track_interpolation: Interpolation = "pchip"  # psi and truncation-cutoff tracks
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A scalar track given as a Deforum-style schedule string: (frame, value) pairs."""
+
+    frames: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    file: Path | None
+    fps: float
+    bpm: float | None
+    num_frames: int
+    size: int | None
+    base_model: str
+    transfer_model: str | None
+    path: PathSettings
+    keyframes: tuple[Keyframe, ...]
+    schedules: Mapping[str, Schedule]  # "psi", "truncation_cutoff"
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    def keyframe_psi(self) -> list[float]:
+        """psi at each keyframe: its own value, else the previous keyframe's, else 1.0."""
+        values, current = [], 1.0
+        for key in self.keyframes:
+            current = key.psi if key.psi is not None else current
+            values.append(current)
+        return values
+
+    def beat(self, frame: float) -> float | None:
+        return frame / self.fps * self.bpm / 60 if self.bpm else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Small parsers
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; accepted: {', '.join(choices)}"
+
+
+_TIME_UNIT = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*([sfb]?)\s*$")
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\s*$")
+TIME_FORMS = 'seconds (2.5 or "2.5s"), frames ("48f"), beats ("16b", needs bpm) or "m:ss.s"'
+
+
+def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") -> float:
+    """A time as written in a script -> a frame position (float).
+
+    Args:
+        value: a number (unit `bare`), or a string "2.5s", "48f", "16b", "1:02.5", "1:00:02"
+        bare: the unit of bare numbers: "s" (seconds) or "f" (frames, as in Deforum schedules)
+    Raises:
+        ValueError with a message saying what is accepted
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"a time must be {TIME_FORMS}, got {value!r}")
+    if isinstance(value, (int, float)):
+        number, unit = float(value), bare
+    else:
+        clock = _CLOCK.match(value)
+        if clock:
+            hours, minutes, seconds = clock.groups()
+            return (int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)) * fps
+        match = _TIME_UNIT.match(value)
+        if not match:
+            raise ValueError(f"a time must be {TIME_FORMS}, got {value!r}")
+        number, unit = float(match.group(1)), match.group(2) or bare
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"a time must be finite and >= 0, got {value!r}")
+    if unit == "f":
+        return number
+    if unit == "b":
+        if not bpm:
+            raise ValueError(f"beat time {value!r} needs bpm at the top of the script")
+        return number * 60 / bpm * fps
+    return number * fps
+
+
+_SCHEDULE_ITEM = re.compile(r"\s*([^:,()]+?)\s*:\s*\(\s*(.*?)\s*\)\s*(?:,|$)")
+
+
+def parse_schedule(text: str, *, fps: float, bpm: float | None) -> Schedule:
+    """A Deforum-style schedule "0:(0.7), 8s:(1.0)"; bare times are frames, values plain numbers."""
+    items, pos = [], 0
+    while pos < len(text.strip()):
+        match = _SCHEDULE_ITEM.match(text, pos)
+        if not match:
+            raise ValueError(f"schedule {text!r} must look like \"0:(0.7), 8s:(1.0)\"")
+        time, raw = match.groups()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"schedule value {raw!r} is not a number (expressions are not evaluated)") from None
+        items.append((round(parse_time(time, fps=fps, bpm=bpm, bare="f")), value))
+        pos = match.end()
+    if not items:
+        raise ValueError("a schedule needs at least one time:(value) pair")
+    frames = [f for f, _ in items]
+    if any(b <= a for a, b in zip(frames, frames[1:], strict=False)):
+        raise ValueError(f"schedule {text!r}: times must strictly increase")
+    return Schedule(tuple(frames), tuple(v for _, v in items))
+
+
+def parse_layers(spec: Any) -> str | tuple[int, ...]:
+    """Layers as written: "coarse" / "middle" / "fine", "4-7", 5, or a list of indices."""
+    if isinstance(spec, str):
+        if spec in LAYER_GROUPS:
+            return spec
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", spec)
+        if match:
+            lo = int(match.group(1))
+            hi = int(match.group(2) or lo)
+            if hi >= lo:
+                return tuple(range(lo, hi + 1))
+    elif isinstance(spec, int) and not isinstance(spec, bool) and spec >= 0:
+        return (spec,)
+    elif isinstance(spec, list) and spec and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in spec):
+        return tuple(spec)
+    raise ValueError(f"layers must be {', '.join(LAYER_GROUPS)}, a range like \"4-7\", an index or a list, got {spec!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_script(path: str | Path) -> Script:
+    """Read and validate a script file (.toml, .json, .yaml / .yml)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScriptError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScriptError(f"{path}: cannot read ({e})") from None
+    data = _parse_text(text, path)
+    return parse_script(data, file=path, base_dir=path.parent)
+
+
+def _parse_text(text: str, path: Path) -> dict[str, Any]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ScriptError(f"{path}: unknown script type '{suffix}'; use .toml, .json or .yaml")
+    except tomllib.TOMLDecodeError as e:
+        raise ScriptError(f"{path}: invalid TOML: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ScriptError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except ImportError:
+        raise ScriptError(f"{path}: YAML scripts need PyYAML (pip install pyyaml)") from None
+    except Exception as e:  # yaml.YAMLError, whose import is optional
+        if type(e).__module__.startswith("yaml"):
+            raise ScriptError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+        raise
+    if not isinstance(data, dict):
+        raise ScriptError(f"{path}: a script is a table of keys (fps, models, path, keyframes, ...)")
+    return data
+
+
+TOP_KEYS = ("fps", "bpm", "duration", "size", "models", "path", "keyframes", "tracks")
+MODEL_KEYS = ("base", "transfer")
+PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
+KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
+TRACK_KEYS = ("psi", "truncation_cutoff")
+
+
+class _Checker:
+    """Validation helpers that know the file and build the one-line errors."""
+
+    def __init__(self, file: Path | None, base_dir: Path) -> None:
+        self.file = file
+        self.base_dir = base_dir
+
+    def error(self, where: str, message: str) -> ScriptError:
+        prefix = f"{self.file}: " if self.file else ""
+        return ScriptError(f"{prefix}{where}: {message}")
+
+    def keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.error(where, f"unknown key '{key}'{_did_you_mean(str(key), allowed)}")
+
+    def table(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(where, f"must be a table, got {type(value).__name__}")
+        return value
+
+    def number(self, value: Any, where: str, *, positive: bool = False, minimum: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.error(where, f"must be a number, got {value!r}")
+        if positive and value <= 0:
+            raise self.error(where, f"must be > 0, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.error(where, f"must be >= {minimum:g}, got {value!r}")
+        return float(value)
+
+    def integer(self, value: Any, where: str, *, minimum: int = 0) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.error(where, f"must be an integer >= {minimum}, got {value!r}")
+        return value
+
+    def choice(self, value: Any, choices: Sequence[str], where: str) -> str:
+        if not isinstance(value, str) or value not in choices:
+            hint = _did_you_mean(str(value), choices) if isinstance(value, str) else f"; accepted: {', '.join(choices)}"
+            raise self.error(where, f"{value!r} is not accepted{hint}")
+        return value
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(where, f"must be true or false, got {value!r}")
+        return value
+
+    def model(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.error(where, f"must be a checkpoint path or a built-in name ({', '.join(BUILTIN_MODELS)})")
+        if value in BUILTIN_MODELS:
+            return value
+        resolved = self.base_dir / value
+        if not resolved.exists():
+            raise self.error(where, f"model file '{value}' not found (looked in {self.base_dir})")
+        return str(resolved)
+
+    def latent(self, table: Mapping[str, Any], where: str) -> LatentSource:
+        given = [k for k in LATENT_KEYS if k in table]
+        if not given:
+            raise self.error(where, f"no latent source; give one of {', '.join(LATENT_KEYS)}")
+        if len(given) > 1:
+            raise self.error(where, f"two latent sources ({' and '.join(given)}); give exactly one")
+        key = given[0]
+        value = table[key]
+        if key == "seed":
+            return LatentSource("seed", seed=self.integer(value, f"{where}.seed"))
+        if key == "latent":
+            if not isinstance(value, str) or not value:
+                raise self.error(f"{where}.latent", "must be the path of a .npy or .npz file")
+            file = self.base_dir / value
+            if file.suffix.lower() not in (".npy", ".npz"):
+                raise self.error(f"{where}.latent", f"'{value}' must be a .npy or .npz file")
+            if not file.exists():
+                raise self.error(f"{where}.latent", f"latent file '{value}' not found (looked in {self.base_dir})")
+            return LatentSource("file", file=file)
+        if not isinstance(value, list) or not value:
+            raise self.error(f"{where}.{key}", "must be a list of numbers (or a list of per-layer lists for w)")
+        return LatentSource(key, values=tuple(value))
+
+
+def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir: Path | None = None) -> Script:
+    """Validate a script already read into plain data (the TOML / JSON / YAML schema)."""
+    check = _Checker(file, base_dir or (file.parent if file else Path.cwd()))
+    check.keys(data, TOP_KEYS, "top level")
+    fps = check.number(data.get("fps", 30), "fps", positive=True)
+    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data else None
+    size = check.integer(data["size"], "size", minimum=1) if "size" in data else None
+
+    def frame_of(value: Any, where: str, bare: str = "s") -> float:
+        try:
+            return parse_time(value, fps=fps, bpm=bpm, bare=bare)
+        except ValueError as e:
+            raise check.error(where, str(e)) from None
+
+    models = check.table(data.get("models", {}), "models")
+    check.keys(models, MODEL_KEYS, "models")
+    if "base" not in models:
+        raise check.error("models", "needs 'base': a checkpoint path or a built-in name such as \"demo\"")
+    base = check.model(models["base"], "models.base")
+    transfer = check.model(models["transfer"], "models.transfer") if "transfer" in models else None
+
+    path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
+    schedules = _parse_tracks(check, check.table(data.get("tracks", {}), "tracks"), fps, bpm)
+
+    raw_keys = data.get("keyframes")
+    if not isinstance(raw_keys, list) or not raw_keys:
+        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry")
+    keyframes: list[Keyframe] = []
+    for index, raw in enumerate(raw_keys):
+        key = _parse_keyframe(check, index, raw, frame_of, fps, transfer)
+        if keyframes and key.frame <= keyframes[-1].frame:
+            prev = keyframes[-1]
+            raise check.error(
+                key.where(),
+                f"times must strictly increase: frame {key.frame} is not after keyframes[{prev.index}] "
+                f"at frame {prev.frame} (t={prev.time:g}s)",
+            )
+        keyframes.append(key)
+    for name in schedules:
+        keyed = [k.index for k in keyframes if getattr(k, name) is not None]
+        if keyed:
+            raise check.error(f"tracks.{name}", f"also set at keyframes {keyed}; give it in one place only")
+
+    last = keyframes[-1].frame
+    if path.loop and len(keyframes) < 2:
+        raise check.error("path.loop", "a loop needs at least two keyframes")
+    if "duration" in data:
+        num_frames = round(frame_of(data["duration"], "duration"))
+        if num_frames <= last:
+            raise check.error(
+                "duration", f"{num_frames} frames end before the last keyframe (frame {last}); need at least {last + 1}"
+            )
+    elif path.loop:
+        # The closing segment (last keyframe back to the first) is as long as the average segment.
+        num_frames = last + round((last - keyframes[0].frame) / (len(keyframes) - 1))
+    else:
+        num_frames = last + 1  # the last keyframe is the last frame shown
+    return Script(
+        file=file,
+        fps=fps,
+        bpm=bpm,
+        num_frames=num_frames,
+        size=size,
+        base_model=base,
+        transfer_model=transfer,
+        path=path,
+        keyframes=tuple(keyframes),
+        schedules=schedules,
+    )
+
+
+def _parse_path(check: _Checker, table: dict[str, Any], frame_of: Any) -> PathSettings:
+    check.keys(table, PATH_KEYS, "path")
+    defaults = PathSettings()
+    lag: list[tuple[str | tuple[int, ...], float]] = []
+    raw_lag = check.table(table.get("lag", {}), "path.lag")
+    for layers, time in raw_lag.items():
+        where = f"path.lag.{layers}"
+        try:
+            parsed = parse_layers(layers)
+        except ValueError as e:
+            raise check.error(where, str(e)) from None
+        # A negative lag is a lead: those layers move before the rest.
+        if isinstance(time, str) and time.strip().startswith("-"):
+            lag.append((parsed, -frame_of(time.strip()[1:], where)))
+        elif isinstance(time, (int, float)) and not isinstance(time, bool) and time < 0:
+            lag.append((parsed, -frame_of(-time, where)))
+        else:
+            lag.append((parsed, frame_of(time, where)))
+    pca = table.get("pca")
+    settings = PathSettings(
+        space=check.choice(table.get("space", defaults.space), SPACES, "path.space"),
+        interpolation=check.choice(table.get("interpolation", defaults.interpolation), INTERPOLATIONS, "path.interpolation"),  # type: ignore[arg-type]
+        easing=check.choice(table.get("easing", defaults.easing), EASINGS, "path.easing"),  # type: ignore[arg-type]
+        loop=check.boolean(table.get("loop", defaults.loop), "path.loop"),
+        smooth=check.number(table.get("smooth", defaults.smooth), "path.smooth", minimum=0),
+        pin_keyframes=check.boolean(table.get("pin_keyframes", defaults.pin_keyframes), "path.pin_keyframes"),
+        pca=check.integer(pca, "path.pca", minimum=1) if pca is not None else None,
+        lag=tuple(lag),
+        track_interpolation=check.choice(  # type: ignore[arg-type]
+            table.get("track_interpolation", defaults.track_interpolation), INTERPOLATIONS, "path.track_interpolation"
+        ),
+    )
+    if settings.space == "z" and (settings.lag or settings.pca):
+        raise check.error("path", "lag and pca act on per-layer w; they need space = \"w\"")
+    return settings
+
+
+def _parse_tracks(check: _Checker, table: dict[str, Any], fps: float, bpm: float | None) -> dict[str, Schedule]:
+    check.keys(table, TRACK_KEYS, "tracks")
+    schedules = {}
+    for name, text in table.items():
+        if not isinstance(text, str):
+            raise check.error(f"tracks.{name}", f"must be a schedule string like \"0:(0.7), 8s:(1.0)\", got {text!r}")
+        try:
+            schedules[name] = parse_schedule(text, fps=fps, bpm=bpm)
+        except ValueError as e:
+            raise check.error(f"tracks.{name}", str(e)) from None
+    return schedules
+
+
+def _parse_keyframe(
+    check: _Checker, index: int, raw: Any, frame_of: Any, fps: float, transfer: str | None
+) -> Keyframe:
+    where = f"keyframes[{index}]"
+    table = check.table(raw, where)
+    if "time" not in table:
+        raise check.error(where, f"needs a 'time': {TIME_FORMS}")
+    frame = round(frame_of(table["time"], f"{where}.time"))
+    where = f"keyframes[{index}] (t={frame / fps:g}s)"
+    check.keys(table, KEYFRAME_KEYS, where)
+    source = check.latent(table, where)
+    psi = check.number(table["psi"], f"{where}.psi") if "psi" in table else None
+    cutoff = check.integer(table["truncation_cutoff"], f"{where}.truncation_cutoff") if "truncation_cutoff" in table else None
+    interpolation = (
+        check.choice(table["interpolation"], INTERPOLATIONS, f"{where}.interpolation") if "interpolation" in table else None
+    )
+    easing = check.choice(table["easing"], EASINGS, f"{where}.easing") if "easing" in table else None
+    mixes = []
+    raw_mix = table.get("mix", [])
+    for j, item in enumerate(raw_mix if isinstance(raw_mix, list) else [raw_mix]):
+        mix_where = f"{where}.mix[{j}]"
+        item = check.table(item, mix_where)
+        check.keys(item, ("layers", *LATENT_KEYS), mix_where)
+        if "layers" not in item:
+            raise check.error(mix_where, "needs 'layers': coarse, middle, fine, a range like \"4-7\" or a list")
+        try:
+            layers = parse_layers(item["layers"])
+        except ValueError as e:
+            raise check.error(f"{mix_where}.layers", str(e)) from None
+        mixes.append(StyleMix(layers, check.latent(item, mix_where)))
+    blend = _parse_blend(check, table["blend"], f"{where}.blend") if "blend" in table else None
+    if blend is not None and transfer is None:
+        raise check.error(f"{where}.blend", "blending needs a transfer model: add models.transfer")
+    return Keyframe(
+        index=index,
+        frame=frame,
+        time=frame / fps,
+        source=source,
+        psi=psi,
+        truncation_cutoff=cutoff,
+        interpolation=interpolation,  # type: ignore[arg-type]
+        easing=easing,  # type: ignore[arg-type]
+        mix=tuple(mixes),
+        blend=blend,
+    )
+
+
+def _parse_blend(check: _Checker, value: Any, where: str) -> Any:
+    """A blend spec: a number, {swap = R, low = "transfer"|"base", width = W}, or {resolution = alpha}."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return check.number(value, where, minimum=0)
+    table = check.table(value, where)
+    if "swap" in table:
+        check.keys(table, ("swap", "low", "width"), where)
+        spec = {"swap": check.integer(table["swap"], f"{where}.swap", minimum=1)}
+        spec["low"] = check.choice(table.get("low", "transfer"), ("transfer", "base"), f"{where}.low")
+        if "width" in table:
+            spec["width"] = check.number(table["width"], f"{where}.width", positive=True)
+        return spec
+    alphas = {}
+    for res, alpha in table.items():
+        if not str(res).isdigit() or int(res) < 4 or int(res) & (int(res) - 1):
+            raise check.error(where, f"'{res}' is not a resolution (4, 8, 16, ...) nor 'swap'")
+        alphas[int(res)] = check.number(alpha, f"{where}.{res}")
+    if not alphas:
+        raise check.error(where, "must be a number, {swap = 16} or a table like {4 = 1.0, 8 = 0.5}")
+    return alphas
+
+
+__all__ = [
+    "Keyframe",
+    "LatentSource",
+    "PathSettings",
+    "Schedule",
+    "Script",
+    "ScriptError",
+    "StyleMix",
+    "load_script",
+    "parse_layers",
+    "parse_schedule",
+    "parse_script",
+    "parse_time",
+]

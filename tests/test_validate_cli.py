@@ -1,0 +1,67 @@
+"""`renderer validate`: the summary, the timeline export, and exit code 2 for script mistakes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from renderer.cli import app
+from tests.conftest import REPO
+
+runner = CliRunner()
+EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if p.suffix in (".toml", ".json", ".yaml"))
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_validates_and_exports(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "timeline.npz"
+    result = runner.invoke(app, ["validate", str(example), "--timeline", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "frames" in result.stdout and "seed" in result.stdout
+    data = np.load(out)
+    frames = len(data["time"])
+    assert data["psi"].shape == (frames,)
+    latents = data["z"] if "z" in data else data["ws"]
+    assert latents.shape[0] == frames and np.isfinite(latents).all()
+    np.testing.assert_allclose(np.diff(data["time"]), np.diff(data["time"])[0])
+
+
+def test_summary_lists_keyframes_with_frame_time_and_beat() -> None:
+    result = runner.invoke(app, ["validate", str(REPO / "examples" / "latent_walk.toml")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "288 frames" in out and "120 bpm" in out and "loop" in out
+    for fragment in ("beat", "0:02.00", "seed 2026", "cubic, ease-in-out"):
+        assert fragment in out
+
+
+def test_timeline_layout_z_space(tmp_path: Path) -> None:
+    out = tmp_path / "t.npz"
+    result = runner.invoke(app, ["validate", str(REPO / "examples" / "calm.toml"), "--timeline", str(out)])
+    assert result.exit_code == 0, result.output
+    data = np.load(out)
+    assert set(data.files) == {"time", "z", "psi", "key_frames"}
+    assert data["z"].shape == (241, 128)
+    assert data["psi"][0] == pytest.approx(0.5) and data["psi"][120] == pytest.approx(0.8)
+
+
+def test_script_mistake_exits_2_with_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "bad.toml"
+    script.write_text('[models]\nbase = "demo"\n[[keyframes]]\ntime = 0\nseeed = 1\n')
+    result = runner.invoke(app, ["validate", str(script)])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "keyframes[0] (t=0s)" in lines[0] and "did you mean 'seed'" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_missing_script_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "none.toml")])
+    assert result.exit_code == 2 and "no such file" in result.stderr
