@@ -1,38 +1,76 @@
-"""renderer: StyleGAN2 video and animation rendering."""
+"""renderer: StyleGAN2 video and animation rendering.
+
+The public names below load on first use, so `import renderer.script` or `renderer.paths` (the
+torch-free parts) does not import torch.
+"""
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-
-from renderer.api import GenerateSettings, describe_generator, generate_images, save_seed_images
-from renderer.checkpoints import load_generator, read_checkpoint, save_native
-from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError
-from renderer.generator import Generator, GeneratorConfig, ModelInfo
-from renderer.images import to_uint8
-from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("stylegan-renderer")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = [
-    "CheckpointError",
-    "GenerateSettings",
-    "Generator",
-    "GeneratorConfig",
-    "ModelInfo",
-    "RendererError",
-    "UnsafeCheckpointError",
-    "UsageError",
-    "describe_generator",
-    "generate_images",
-    "load_generator",
-    "parse_seeds",
-    "read_checkpoint",
-    "save_native",
-    "save_seed_images",
-    "seed_to_z",
-    "seeds_to_z",
-    "to_uint8",
-]
+_EXPORTS = {
+    "GenerateSettings": "renderer.api",
+    "describe_generator": "renderer.api",
+    "export_timeline": "renderer.api",
+    "generate_images": "renderer.api",
+    "load_timeline": "renderer.api",
+    "save_seed_images": "renderer.api",
+    "load_generator": "renderer.checkpoints",
+    "read_checkpoint": "renderer.checkpoints",
+    "save_native": "renderer.checkpoints",
+    "CheckpointError": "renderer.errors",
+    "RendererError": "renderer.errors",
+    "UnsafeCheckpointError": "renderer.errors",
+    "UsageError": "renderer.errors",
+    "Generator": "renderer.generator",
+    "GeneratorConfig": "renderer.generator",
+    "ModelInfo": "renderer.generator",
+    "to_uint8": "renderer.images",
+    "build_timeline": "renderer.latents",
+    "Script": "renderer.script",
+    "ScriptError": "renderer.script",
+    "load_script": "renderer.script",
+    "parse_seeds": "renderer.seeds",
+    "seed_to_z": "renderer.seeds",
+    "seeds_to_z": "renderer.seeds",
+    "Timeline": "renderer.timeline",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
+    raise AttributeError(f"module 'renderer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # static type checkers see the real imports
+    from renderer.api import (
+        GenerateSettings,
+        describe_generator,
+        export_timeline,
+        generate_images,
+        load_timeline,
+        save_seed_images,
+    )
+    from renderer.checkpoints import load_generator, read_checkpoint, save_native
+    from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError
+    from renderer.generator import Generator, GeneratorConfig, ModelInfo
+    from renderer.images import to_uint8
+    from renderer.latents import build_timeline
+    from renderer.script import Script, ScriptError, load_script
+    from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z
+    from renderer.timeline import Timeline

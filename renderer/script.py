@@ -413,6 +413,10 @@ def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir:
         num_frames = last + round((last - keyframes[0].frame) / (len(keyframes) - 1))
     else:
         num_frames = last + 1  # the last keyframe is the last frame shown
+    for name, schedule in schedules.items():
+        late = [f for f in schedule.frames if f >= num_frames]
+        if late:
+            raise check.error(f"tracks.{name}", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
     return Script(
         file=file,
         fps=fps,

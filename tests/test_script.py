@@ -178,3 +178,19 @@ def test_missing_script_and_unknown_type(tmp_path: Path) -> None:
         load_script(tmp_path / "none.toml")
     with pytest.raises(ScriptError, match="unknown script type '.txt'"):
         load_script(write(tmp_path, BASIC, "s.txt"))
+
+
+def test_schedule_beyond_the_video(tmp_path: Path) -> None:
+    text = BASIC.replace("[path]", '[tracks]\npsi = "0:(0.5), 500:(1.0)"\n[path]').replace("psi = 0.7", "")
+    assert "tracks.psi" in error_of(tmp_path, text) and "after the video's last frame 48" in error_of(tmp_path, text)
+
+
+def test_torch_free_modules_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, renderer.script, renderer.paths, renderer.smoothing, renderer.timeline, renderer.seeds; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
