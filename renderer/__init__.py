@@ -58,7 +58,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real imports
-    from renderer.api import (
+    from renderer.api import (  # noqa: F401
         GenerateSettings,
         describe_generator,
         export_timeline,
@@ -66,11 +66,11 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         load_timeline,
         save_seed_images,
     )
-    from renderer.checkpoints import load_generator, read_checkpoint, save_native
-    from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError
-    from renderer.generator import Generator, GeneratorConfig, ModelInfo
-    from renderer.images import to_uint8
-    from renderer.latents import build_timeline
-    from renderer.script import Script, ScriptError, load_script
-    from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z
-    from renderer.timeline import Timeline
+    from renderer.checkpoints import load_generator, read_checkpoint, save_native  # noqa: F401
+    from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError  # noqa: F401
+    from renderer.generator import Generator, GeneratorConfig, ModelInfo  # noqa: F401
+    from renderer.images import to_uint8  # noqa: F401
+    from renderer.latents import build_timeline  # noqa: F401
+    from renderer.script import Script, ScriptError, load_script  # noqa: F401
+    from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z  # noqa: F401
+    from renderer.timeline import Timeline  # noqa: F401
