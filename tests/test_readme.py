@@ -23,3 +23,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     assert "pip install torch==2.13.0" in commands[0] and "install --quiet torch==2.13.0" in ci
     assert test_command in [line.strip() for line in ci.splitlines()]
+
+
+def test_script_keys_in_the_readme_match_the_schema() -> None:
+    from renderer.script import KEYFRAME_KEYS, MODEL_KEYS, PATH_KEYS, TOP_KEYS, TRACK_KEYS
+
+    section = README.split("## Keyframe scripts", 1)[1].split("\n## ", 1)[0]
+    documented: set[str] = set()
+    for row in re.findall(r"^\| (`[^|]+) \|", section, re.M):
+        for name in re.findall(r"`([^`]+)`", row):
+            if name.startswith("."):  # `.latent` continues the previous `keyframes[].seed`
+                name = "keyframes[]" + name
+            documented.add(name)
+    schema = {k for k in TOP_KEYS if k not in ("models", "path", "keyframes", "tracks")}
+    schema |= {f"models.{k}" for k in MODEL_KEYS} | {f"path.{k}" for k in PATH_KEYS}
+    schema |= {f"tracks.{k}" for k in TRACK_KEYS} | {f"keyframes[].{k}" for k in KEYFRAME_KEYS}
+    assert documented == schema, (documented - schema, schema - documented)
