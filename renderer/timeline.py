@@ -127,7 +127,7 @@ class Timeline:
             out[:, layers] = path
         return out
 
-    def _scalar_track(self, name: str, frames: NDArray, default: float | None) -> NDArray | None:
+    def _scalar_track(self, name: str, frames: NDArray) -> NDArray | None:
         """psi or truncation cutoff: from a schedule, else from the keyframes (inheriting values)."""
         kind = self.script.path.track_interpolation
         schedule = self.script.schedules.get(name)
@@ -148,6 +148,10 @@ class Timeline:
             values = np.array([self.num_ws if v is None else v for v in given], dtype=np.float64)
         return self._sample(values[:, None], frames, [kind] * len(self.interpolation))[:, 0]
 
+    def _scalar_sampler(self, name: str):
+        """`_scalar_track` as a function of integer frame indices, for smoothing windows."""
+        return lambda idx: self._scalar_track(name, idx.astype(np.float64))
+
     # -- smoothing -------------------------------------------------------------------------------
 
     def _smoothed(self, sample, frames: NDArray) -> NDArray:
@@ -161,9 +165,9 @@ class Timeline:
         smoothed = np.stack([self._smoothed(self._raw_latents, np.array([k]))[0] for k in keys])
         errors["latents"] = self._raw_latents(keys.astype(np.float64)) - smoothed
         for name in ("psi", "truncation_cutoff"):
-            raw = self._scalar_track(name, keys.astype(np.float64), None)
+            raw = self._scalar_track(name, keys.astype(np.float64))
             if raw is not None:
-                track = lambda f, n=name: self._scalar_track(n, f.astype(np.float64), None)  # noqa: E731
+                track = self._scalar_sampler(name)
                 errors[name] = raw - np.array([self._smoothed(track, np.array([k]))[0] for k in keys])
         return errors
 
@@ -188,27 +192,21 @@ class Timeline:
         frames = np.arange(start, stop, dtype=np.int64)
         f = frames.astype(np.float64)
 
-        def latents(idx: NDArray) -> NDArray:
-            return self._raw_latents(idx.astype(np.float64))
-
-        def scalar(name: str):
-            return lambda idx: self._scalar_track(name, idx.astype(np.float64), None)
-
         if self._sigma > 0:
-            lat = self._pinned("latents", self._smoothed(latents, frames), f)
+            lat = self._pinned("latents", self._smoothed(lambda idx: self._raw_latents(idx.astype(np.float64)), frames), f)
             if self.space == "z":
                 lat = renormalize(lat, self._norm_track(f))
-            psi = self._pinned("psi", self._smoothed(scalar("psi"), frames), f)
-            has_cutoff = self._scalar_track("truncation_cutoff", f[:1], None) is not None
+            psi = self._pinned("psi", self._smoothed(self._scalar_sampler("psi"), frames), f)
+            has_cutoff = self._scalar_track("truncation_cutoff", f[:1]) is not None
             cutoff = (
-                self._pinned("truncation_cutoff", self._smoothed(scalar("truncation_cutoff"), frames), f)
+                self._pinned("truncation_cutoff", self._smoothed(self._scalar_sampler("truncation_cutoff"), frames), f)
                 if has_cutoff
                 else None
             )
         else:
             lat = self._raw_latents(f)
-            psi = self._scalar_track("psi", f, None)
-            cutoff = self._scalar_track("truncation_cutoff", f, None)
+            psi = self._scalar_track("psi", f)
+            cutoff = self._scalar_track("truncation_cutoff", f)
         assert psi is not None
         return TimelineChunk(
             frames=frames,
