@@ -141,6 +141,52 @@ def blur_after_transposed_conv(x: torch.Tensor, f2: torch.Tensor) -> torch.Tenso
     return F.conv2d(x, w, padding=pad, groups=c)
 
 
+def per_sample(t: torch.Tensor, ndim: int, *, static_ndim: int) -> torch.Tensor:
+    """Shape a per-channel tensor to broadcast against an [N, C, ...] activation of `ndim` dims.
+
+    `t` is either static ([C, ...], `static_ndim` dims, shared by the batch) or per sample
+    ([N, C, ...], one more dim, as a per-frame model blend makes it).
+    """
+    t = t if t.ndim > static_ndim else t.unsqueeze(0)
+    return t.reshape(*t.shape, *([1] * (ndim - t.ndim)))
+
+
+class ModelMix:
+    """Per-frame weights over the M models whose tensors a stacked synthesis network holds.
+
+    A stacked tensor has a leading model axis [M, ...]. `tensor()` blends it; `combine()` blends
+    results computed once per model, which is exact for every operation that is linear in the
+    blended tensor (convolutions, affine layers). When all frames of the batch share one set of
+    weights (a constant blend), tensors are blended once for the batch instead, so a constant
+    blend costs what a single model costs.
+    """
+
+    def __init__(self, weights: torch.Tensor, *, uniform: bool) -> None:
+        self.weights = weights.float()  # [N, M]
+        self.uniform = uniform
+
+    @property
+    def num_models(self) -> int:
+        return self.weights.shape[1]
+
+    def tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """[M, ...] -> blended [...] when uniform, else per frame [N, ...]."""
+        if self.uniform:
+            return torch.tensordot(self.weights[0].to(t.dtype), t, dims=1)
+        return torch.tensordot(self.weights.to(t.dtype), t, dims=1)
+
+    def linear(self, t: torch.Tensor) -> torch.Tensor:
+        """A stacked tensor that an op is linear in (a conv or dense weight and bias): blended once
+        when uniform, else left stacked [M, ...] for the op to run per model and `combine()`."""
+        return torch.tensordot(self.weights[0].to(t.dtype), t, dims=1) if self.uniform else t
+
+    def combine(self, x: torch.Tensor, dim: int) -> torch.Tensor:
+        """Blend per-model results stacked along `dim` (size M) with each frame's weights."""
+        shape = [1] * x.ndim
+        shape[0], shape[dim] = x.shape[0], self.num_models
+        return (x * self.weights.to(x.dtype).reshape(shape)).sum(dim)
+
+
 def bias_act(
     x: torch.Tensor,
     bias: torch.Tensor,
@@ -149,8 +195,8 @@ def bias_act(
     gain: float,
     clamp: float | None,
 ) -> torch.Tensor:
-    """Add a per-channel bias, apply leaky ReLU (or nothing), scale by gain, clamp."""
-    x = x + bias.to(x.dtype).reshape(1, -1, *([1] * (x.ndim - 2)))
+    """Add a per-channel bias ([C], or per sample [N, C]), apply leaky ReLU (or nothing), scale, clamp."""
+    x = x + per_sample(bias.to(x.dtype), x.ndim, static_ndim=1)
     if lrelu:
         x = F.leaky_relu(x, LRELU_SLOPE)
     if gain != 1:
@@ -179,10 +225,18 @@ class FullyConnectedLayer(nn.Module):
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias.to(x.dtype) * self.bias_gain
-        x = F.linear(x, w)
+    def forward(self, x: torch.Tensor, mix: ModelMix | None = None) -> torch.Tensor:
+        weight, bias = (self.weight, self.bias) if mix is None else (mix.linear(self.weight), mix.linear(self.bias))
+        w = weight.to(x.dtype) * self.weight_gain
+        b = bias.to(x.dtype) * self.bias_gain
+        if w.ndim == 3:
+            # Per-frame blend of M layers [M, O, I]: the layer is affine in its parameters, so the
+            # blended layer's pre-activation is the same blend of each layer's pre-activation.
+            assert mix is not None
+            x = mix.combine(torch.einsum("ni,moi->nmo", x, w) + b, dim=1)
+            b = torch.zeros_like(x[0])
+        else:
+            x = F.linear(x, w)
         return bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
 
 
@@ -261,29 +315,56 @@ class MappingNetwork(nn.Module):
 
 def modulated_conv2d(
     x: torch.Tensor,  # [N, I, H, W]
-    weight: torch.Tensor,  # [O, I, k, k]
+    weight: torch.Tensor,  # [O, I, k, k], or stacked [M, O, I, k, k] with a per-frame mix
     styles: torch.Tensor,  # [N, I]
     *,
     up: bool,
     f2: torch.Tensor | None,
+    mix: ModelMix | None = None,
 ) -> torch.Tensor:
     """StyleGAN2 weight modulation, computed as input scaling + one conv shared by the batch.
+
+    A stacked weight is convolved as one conv with M * O outputs whose results are then blended
+    per frame: the convolution is linear in its weight, so this equals convolving each frame with
+    its own blended weight, without building N weights or splitting the batch.
 
     Returns the convolution output [N, O, H', W'] before demodulation (see `demodulation`).
     """
     x = x * styles.to(x.dtype)[:, :, None, None]
-    weight = weight.to(x.dtype)
+    stacked = weight.ndim == 5
+    num_models, out_channels = weight.shape[:2]
+    weight = weight.to(x.dtype).flatten(0, 1) if stacked else weight.to(x.dtype)
+    if up:
+        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+    else:
+        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+    if stacked:
+        assert mix is not None, "a stacked weight needs the per-frame mix"
+        x = mix.combine(x.unflatten(1, (num_models, out_channels)), dim=1)
     if up:
         assert f2 is not None
-        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-        return blur_after_transposed_conv(x, f2)
-    return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        x = blur_after_transposed_conv(x, f2)  # linear too: blur once, after blending
+    return x
 
 
-def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """Per-sample output scales that give the modulated weight unit norm: float32 [N, O]."""
-    w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
-    return (styles.float().square() @ w2.t() + 1e-8).rsqrt()
+def demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: ModelMix | None = None) -> torch.Tensor:
+    """Per-sample output scales that give the modulated weight unit norm: float32 [N, O].
+
+    For a stacked weight the blended weight is sum_m a_m W_m, whose squared norm per (o, i) is the
+    quadratic form sum_{m,m'} a_m a_m' G[m, m', o, i] with G the Gram tensor of the M weights over
+    the kernel taps: a few small matmuls, whatever the activations' size.
+    """
+    s2 = styles.float().square()  # [N, I]
+    if weight.ndim == 4:
+        w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+        return (s2 @ w2.t() + 1e-8).rsqrt()
+    assert mix is not None, "a stacked weight needs the per-frame mix"
+    taps = weight.float().flatten(3)  # [M, O, I, k*k]
+    m, o, i = taps.shape[:3]
+    gram = torch.einsum("poik,qoik->pqoi", taps, taps).reshape(m * m * o, i)
+    pairs = (mix.weights[:, :, None] * mix.weights[:, None, :]).reshape(-1, m * m, 1)  # [N, M*M, 1]
+    norms = (s2 @ gram.t()).reshape(-1, m * m, o)
+    return ((pairs * norms).sum(1) + 1e-8).rsqrt()
 
 
 class SynthesisLayer(nn.Module):
@@ -322,29 +403,37 @@ class SynthesisLayer(nn.Module):
         noise_mode: str,
         gain: float = 1.0,
         clamp_fallback: float | None = None,
+        mix: ModelMix | None = None,
     ) -> torch.Tensor:
-        styles = self.affine(w.float())
-        weight = self.weight
+        styles = self.affine(w.float(), mix)
+        weight = self.weight if mix is None else mix.linear(self.weight)
         if x.dtype == torch.float16:
             # Demodulation makes the result invariant to the scale of weight and styles, so
             # normalise both first to keep fp16 products in range (as NVIDIA's fp16 layers do).
-            fan_in = weight[0].numel()
-            weight = weight / (math.sqrt(fan_in) * weight.abs().amax((1, 2, 3), True))
+            # One scale per output channel, shared by stacked models, keeps their blend exact.
+            fan_in = weight.shape[-3] * weight.shape[-2] * weight.shape[-1]
+            keep = weight.ndim - 4  # the output-channel axis
+            dims = tuple(d for d in range(weight.ndim) if d != keep)
+            weight = weight / (math.sqrt(fan_in) * weight.abs().amax(dims, True))
             styles = styles / styles.abs().amax(1, True)
-        x = modulated_conv2d(x, weight, styles, up=self.up, f2=f2)
-        dcoefs = demodulation(weight, styles)
+        x = modulated_conv2d(x, weight, styles, up=self.up, f2=f2, mix=mix)
+        dcoefs = demodulation(weight, styles, mix)
         # NVIDIA's order is demodulate, add noise, add bias, leaky ReLU, scale by gain, clamp.
         # Leaky ReLU commutes with a positive gain, so the gain moves inside and demodulation,
         # noise and bias become one fused multiply-add over the activations.
         act_gain = LRELU_GAIN * gain
-        offset = self.bias.to(x.dtype).reshape(1, -1, 1, 1) * act_gain
+        bias = self.bias if mix is None else mix.tensor(self.bias)
+        offset = per_sample(bias.to(x.dtype), 4, static_ndim=1) * act_gain
         if self.use_noise and noise_mode != "none":
             if noise_mode == "const":
-                noise = self.noise_const.to(x.dtype)
+                noise_const = self.noise_const if mix is None else mix.tensor(self.noise_const)
+                noise = noise_const.to(x.dtype)  # [H, W], or per frame [N, H, W]
+                noise = noise.unsqueeze(1) if noise.ndim == 3 else noise
             else:
                 shape = (x.shape[0], 1, self.resolution, self.resolution)
                 noise = torch.randn(shape, device=x.device, dtype=x.dtype)
-            offset = offset + noise * (self.noise_strength.to(x.dtype) * act_gain)
+            strength = self.noise_strength if mix is None else mix.tensor(self.noise_strength)
+            offset = offset + noise * per_sample(strength.to(x.dtype), 4, static_ndim=0) * act_gain
         x = torch.addcmul(offset, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
         inplace = not torch.is_grad_enabled()  # x is our own intermediate; autograd needs copies
         x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
@@ -373,12 +462,19 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels)
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, *, clamp_fallback: float | None = None
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        *,
+        clamp_fallback: float | None = None,
+        mix: ModelMix | None = None,
     ) -> torch.Tensor:
-        styles = self.affine(w.float()) * self.weight_gain
-        x = modulated_conv2d(x, self.weight, styles, up=False, f2=None)
+        styles = self.affine(w.float(), mix) * self.weight_gain
+        weight = self.weight if mix is None else mix.linear(self.weight)
+        x = modulated_conv2d(x, weight, styles, up=False, f2=None, mix=mix)
+        bias = self.bias if mix is None else mix.tensor(self.bias)
         clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
-        return bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=clamp)
+        return bias_act(x, bias, lrelu=False, gain=1.0, clamp=clamp)
 
 
 class ResnetSkip(nn.Module):
@@ -389,9 +485,15 @@ class ResnetSkip(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
-    def forward(self, x: torch.Tensor, f2: torch.Tensor, *, gain: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, f2: torch.Tensor, *, gain: float, mix: ModelMix | None = None) -> torch.Tensor:
         x = upsample2d(x, f2)
-        return F.conv2d(x, self.weight.to(x.dtype) * (self.weight_gain * gain))
+        weight = self.weight if mix is None else mix.linear(self.weight)
+        weight = weight.to(x.dtype) * (self.weight_gain * gain)
+        if weight.ndim == 4:
+            return F.conv2d(x, weight)
+        assert mix is not None
+        y = F.conv2d(x, weight.flatten(0, 1))
+        return mix.combine(y.unflatten(1, weight.shape[:2]), dim=1)
 
 
 class SynthesisBlock(nn.Module):
@@ -434,17 +536,20 @@ class SynthesisBlock(nn.Module):
         *,
         noise_mode: str,
         dtype: torch.dtype,
+        mix: ModelMix | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
-        layer = dict(noise_mode=noise_mode, clamp_fallback=clamp)
+        layer = dict(noise_mode=noise_mode, clamp_fallback=clamp, mix=mix)
         if self.is_first:
-            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            const = self.const if mix is None else mix.tensor(self.const)
+            x = const.to(dtype)
+            x = x if x.ndim == 4 else x.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
             x = self.conv1(x, ws[:, 0], f2, **layer)
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
-                y = self.skip(x, f2, gain=math.sqrt(0.5))
+                y = self.skip(x, f2, gain=math.sqrt(0.5), mix=mix)
                 x = self.conv0(x, ws[:, 0], f2, **layer)
                 x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
                 x = y + x
@@ -454,7 +559,7 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
-            y = self.torgb(x, ws[:, self.num_conv], clamp_fallback=clamp).float()
+            y = self.torgb(x, ws[:, self.num_conv], clamp_fallback=clamp, mix=mix).float()
             img = img + y if img is not None else y
         return x, img
 
@@ -475,6 +580,9 @@ class SynthesisNetwork(nn.Module):
         self.register_buffer("f2", resample_filter_2d(config.resample_filter), persistent=False)
         # Half precision is opt-in (see Generator.set_precision) and only ever used on CUDA.
         self.half_dtype: torch.dtype | None = None
+        # More than one when the tensors hold M models stacked on a leading axis, to be blended
+        # per frame (see renderer.blending.BlendedGenerator).
+        self.num_models = 1
 
     def block_dtype(self, res: int, device: torch.device) -> torch.dtype:
         fp16_min_res = 2 ** max(int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res, 3)
@@ -482,12 +590,19 @@ class SynthesisNetwork(nn.Module):
             return self.half_dtype
         return torch.float32
 
-    def forward(self, ws: torch.Tensor, noise_mode: NoiseMode = "const") -> torch.Tensor:
+    def forward(
+        self,
+        ws: torch.Tensor,
+        noise_mode: NoiseMode = "const",
+        model_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Synthesize images.
 
         Args:
             ws: [N, num_ws, w_dim]
             noise_mode: "const" (stored noise buffers), "random" or "none"
+            model_weights: only for a network of M stacked models: [N, M, num_blocks], each
+                frame's weight of each model at each block resolution (4, 8, ..., img_resolution)
         Returns:
             img: float32 [N, img_channels, img_resolution, img_resolution], raw (about [-1, 1])
         """
@@ -495,18 +610,36 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        mixes = self._block_mixes(model_weights, ws.shape[0], ws.device)
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
         w_idx = 0
-        for res in self.block_resolutions:
+        for res, mix in zip(self.block_resolutions, mixes, strict=True):
             block: SynthesisBlock = getattr(self, f"b{res}")
             block_ws = ws[:, w_idx : w_idx + block.num_conv + block.num_torgb]
             dtype = self.block_dtype(res, ws.device)
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix)
             w_idx += block.num_conv
         assert img is not None
         return img
+
+    def _block_mixes(
+        self, model_weights: torch.Tensor | None, batch: int, device: torch.device
+    ) -> list[ModelMix | None]:
+        """One ModelMix per block (None for a single model), checking the weights' shape."""
+        if self.num_models == 1:
+            if model_weights is not None:
+                raise ValueError("model_weights are for blended networks; this one holds a single model")
+            return [None] * len(self.block_resolutions)
+        shape = (batch, self.num_models, len(self.block_resolutions))
+        if model_weights is None or tuple(model_weights.shape) != shape:
+            got = None if model_weights is None else list(model_weights.shape)
+            raise ValueError(f"model_weights must be [N, M, blocks] = {list(shape)}, got {got}")
+        weights = model_weights.to(device=device, dtype=torch.float32)
+        # One host sync per batch: which blocks have the same blend in every frame.
+        uniform = (weights == weights[:1]).all(dim=1).all(dim=0).tolist()
+        return [ModelMix(weights[:, :, i], uniform=u) for i, u in enumerate(uniform)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -582,9 +715,10 @@ class Generator(nn.Module):
         truncation_psi: float | torch.Tensor = 1.0,
         truncation_cutoff: int | None = None,
         noise_mode: NoiseMode = "const",
+        model_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode)
+        return self.synthesis(ws, noise_mode=noise_mode, model_weights=model_weights)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

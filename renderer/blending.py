@@ -1,0 +1,230 @@
+"""Resolution-dependent model interpolation (Pinkney & Adler 2020), static and per frame.
+
+`p = (1 - alpha(r)) * p_base + alpha(r) * p_transfer` for every synthesis tensor of resolution r:
+the const, both convs with their affine layers, biases and noise strengths, the stored noise
+buffers and the ToRGB layer, i.e. everything under `synthesis.b{r}.` in our (NVIDIA) naming,
+whatever format the checkpoint came from. The mapping network and w_avg come from the base model
+unless asked otherwise, as in the paper.
+
+Two forms:
+- `blend` / `blend_models`: one static Generator (state-dict surgery), as the community's blend
+  scripts make; `save_native` writes it.
+- `BlendedGenerator`: the models stacked, synthesised with weights that may differ for every
+  frame of a batch (see `renderer.generator.ModelMix` for how that stays one batched pass).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from renderer.blendspec import BlendSpec, alpha_by_resolution, describe_blend, model_weights
+from renderer.errors import UsageError
+from renderer.generator import Generator, ModelInfo, SynthesisNetwork
+
+_BLOCK = re.compile(r"synthesis\.b(\d+)\.")
+
+
+def tensor_resolution(name: str) -> int | None:
+    """The block resolution a generator tensor belongs to; None for the mapping network's."""
+    match = _BLOCK.match(name)
+    return int(match.group(1)) if match else None
+
+
+def check_same_architecture(models: Sequence[Generator], names: Sequence[str] | None = None) -> None:
+    """Raise UsageError listing the first mismatching tensors unless all models have one layout."""
+    names = list(names) if names else [m.info.source or f"model {i}" for i, m in enumerate(models)]
+    reference = {k: tuple(v.shape) for k, v in models[0].state_dict().items()}
+    for model, name in zip(models[1:], names[1:], strict=True):
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        problems = []
+        for key in [*reference, *(k for k in shapes if k not in reference)]:
+            a, b = reference.get(key), shapes.get(key)
+            if a != b:
+                problems.append(f"{key} {list(a) if a else 'missing'} vs {list(b) if b else 'missing'}")
+        if not problems and models[0].config.architecture != model.config.architecture:
+            problems.append(f"architecture {models[0].config.architecture} vs {model.config.architecture}")
+        if not problems and models[0].config.resample_filter != model.config.resample_filter:
+            problems.append("different resample filters")
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            a, b = models[0].config, model.config
+            sizes = f" ({a.img_resolution} px vs {b.img_resolution} px)" if a.img_resolution != b.img_resolution else ""
+            raise UsageError(
+                f"cannot blend {names[0]} with {name}: the architectures differ{sizes}: "
+                + "; ".join(problems[:3]) + more
+            )
+
+
+def resolution_weights(
+    specs: Sequence[BlendSpec], resolutions: Sequence[int]
+) -> NDArray[np.float64]:
+    """Per-model specs -> weights [M, R] summing to 1 per resolution (UsageError if not)."""
+    try:
+        return model_weights(specs, resolutions)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def alpha_weights(alpha: BlendSpec, resolutions: Sequence[int]) -> NDArray[np.float64]:
+    """A two-model blend spec -> weights [2, R]: (1 - alpha, alpha) per resolution."""
+    try:
+        alphas = alpha_by_resolution(alpha, resolutions)
+    except ValueError as e:
+        raise UsageError(f"blend: {e}") from None
+    return np.stack([1.0 - alphas, alphas])
+
+
+def blend_models(
+    models: Sequence[Generator],
+    weights: NDArray[np.floating] | Sequence[BlendSpec],
+    *,
+    mapping_weights: Sequence[float] | None = None,
+) -> Generator:
+    """Blend M generators of one architecture into a static Generator.
+
+    Args:
+        models: the generators; models[0] is the base (mapping, w_avg, config, device)
+        weights: [M, R] weights per block resolution (4, 8, ..., img_resolution), or one spec per
+            model (a number or a {resolution: weight} table); they must sum to 1 per resolution
+        mapping_weights: [M] weights of the mapping networks and w_avg; default: all from the base
+    """
+    check_same_architecture(models)
+    resolutions = models[0].config.block_resolutions
+    table = _weights_table(weights, len(models), resolutions)
+    mapping = _mapping_weights(mapping_weights, len(models))
+    column = {r: i for i, r in enumerate(resolutions)}
+    states = [m.state_dict() for m in models]
+    blended = {}
+    for key in states[0]:
+        res = tensor_resolution(key)
+        coefs = mapping if res is None else table[:, column[res]]
+        blended[key] = _weighted_sum([s[key] for s in states], coefs)
+    base = models[0]
+    G = Generator(base.config, info=_blend_info(models, table, resolutions, mapping))
+    G.load_state_dict(blended)
+    return G.to(base.device)
+
+
+def blend(
+    base: Generator, transfer: Generator, alpha: BlendSpec, *, mapping_alpha: float = 0.0
+) -> Generator:
+    """The paper's two-model blend: `(1 - alpha(r)) * base + alpha(r) * transfer` per resolution.
+
+    Args:
+        alpha: a number, {"swap": R, "low": "transfer"|"base", "width": W}, or {resolution: alpha}
+        mapping_alpha: alpha of the mapping network and w_avg (0: from the base, as in the paper)
+    """
+    weights = alpha_weights(alpha, base.config.block_resolutions)
+    return blend_models([base, transfer], weights, mapping_weights=[1.0 - mapping_alpha, mapping_alpha])
+
+
+class BlendedGenerator(Generator):
+    """M generators of one architecture whose per-resolution blend may change every frame.
+
+    `G.synthesis(ws, model_weights=...)` takes [N, M, R] weights (R block resolutions); frames of
+    one batch may all differ. The output equals, per frame, the static `blend_models` at that
+    frame's weights, while costing one batched pass with M-fold convolutions, and the same as a
+    single model for blocks whose weights are constant over the batch.
+    """
+
+    def __init__(self, models: Sequence[Generator], *, mapping_weights: Sequence[float] | None = None) -> None:
+        if len(models) < 2:
+            raise UsageError("blending needs at least two models")
+        check_same_architecture(models)
+        base = models[0]
+        num_blocks = len(base.config.block_resolutions)
+        mapping = _mapping_weights(mapping_weights, len(models))
+        super().__init__(base.config, info=_blend_info(models, None, base.config.block_resolutions, mapping))
+        states = [m.state_dict() for m in models]
+        self.mapping.load_state_dict(
+            {k: _weighted_sum([s[f"mapping.{k}"] for s in states], mapping) for k in self.mapping.state_dict()}
+        )
+        _stack_into(self.synthesis, [m.synthesis for m in models])
+        self.num_models = len(models)
+        self.num_blocks = num_blocks
+        self.to(base.device)
+
+    @property
+    def resolutions(self) -> list[int]:
+        """The block resolutions, in the order of model_weights' last axis."""
+        return self.config.block_resolutions
+
+
+def alphas_to_model_weights(alphas: torch.Tensor | NDArray[np.floating]) -> torch.Tensor:
+    """Two-model alphas per frame and resolution [N, R] -> model weights [N, 2, R]."""
+    a = torch.as_tensor(np.asarray(alphas) if not torch.is_tensor(alphas) else alphas, dtype=torch.float32)
+    return torch.stack([1.0 - a, a], dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _weights_table(
+    weights: NDArray[np.floating] | Sequence[BlendSpec], num_models: int, resolutions: Sequence[int]
+) -> NDArray[np.float64]:
+    if isinstance(weights, np.ndarray) and weights.ndim == 2:
+        table = weights.astype(np.float64)
+        if table.shape != (num_models, len(resolutions)):
+            raise UsageError(f"weights must be [models, resolutions] = [{num_models}, {len(resolutions)}], got {list(table.shape)}")
+        sums = table.sum(axis=0)
+        if not np.allclose(sums, 1.0, atol=1e-6):
+            raise UsageError(f"model weights must sum to 1 at every resolution; they sum to {np.round(sums, 6).tolist()}")
+        return table
+    if len(weights) != num_models:
+        raise UsageError(f"{num_models} models need {num_models} weight specs, got {len(weights)}")
+    return resolution_weights(list(weights), resolutions)
+
+
+def _mapping_weights(weights: Sequence[float] | None, num_models: int) -> NDArray[np.float64]:
+    if weights is None:
+        return np.eye(num_models)[0]
+    table = np.asarray(weights, dtype=np.float64)
+    if table.shape != (num_models,) or abs(table.sum() - 1.0) > 1e-6:
+        raise UsageError(f"mapping weights must be {num_models} numbers summing to 1, got {list(weights)}")
+    return table
+
+
+def _weighted_sum(tensors: Sequence[torch.Tensor], coefs: NDArray[np.float64]) -> torch.Tensor:
+    """sum_m coefs[m] * tensors[m] in float32; a weight of exactly 1 copies its tensor bit for bit."""
+    hit = np.flatnonzero(coefs == 1.0)
+    if len(hit) == 1 and np.all(np.delete(coefs, hit) == 0.0):
+        return tensors[int(hit[0])].clone()
+    out = torch.zeros_like(tensors[0], dtype=torch.float32)
+    for tensor, coef in zip(tensors, coefs, strict=True):
+        if coef != 0.0:
+            out += float(coef) * tensor.float()
+    return out.to(tensors[0].dtype)
+
+
+def _stack_into(target: SynthesisNetwork, networks: Sequence[SynthesisNetwork]) -> None:
+    """Give `target` every parameter and persistent buffer of `networks`, stacked on a model axis."""
+    sources = [dict(n.state_dict()) for n in networks]
+    for module_name, module in target.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        for name in list(module._parameters):
+            stacked = torch.stack([s[prefix + name] for s in sources])
+            setattr(module, name, torch.nn.Parameter(stacked, requires_grad=False))
+        for name in list(module._buffers):
+            if name not in module._non_persistent_buffers_set:
+                module.register_buffer(name, torch.stack([s[prefix + name] for s in sources]))
+    target.num_models = len(networks)
+
+
+def _blend_info(
+    models: Sequence[Generator],
+    table: NDArray[np.float64] | None,
+    resolutions: Sequence[int],
+    mapping: NDArray[np.float64],
+) -> ModelInfo:
+    sources = [m.info.source or f"model {i}" for i, m in enumerate(models)]
+    notes = [f"blend of {', '.join(sources)}"]
+    if table is not None:
+        for source, row in zip(sources, table, strict=True):
+            notes.append(f"{source}: " + describe_blend({r: float(v) for r, v in zip(resolutions, row, strict=True)}))
+    notes.append("mapping and w_avg: " + ", ".join(f"{s} {w:g}" for s, w in zip(sources, mapping, strict=True) if w))
+    return ModelInfo(format="blend", source=" + ".join(sources), w_avg_source=models[0].info.w_avg_source, notes=tuple(notes))
