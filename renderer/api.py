@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from renderer.blending import check_same_architecture
 from renderer.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
 from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode, Precision
@@ -72,6 +73,16 @@ def generate_images(
         yield from zip(chunk, pixels, strict=True)
 
 
+def write_png(pixels: np.ndarray, path: str | Path) -> Path:
+    """Save a uint8 [H, W, C] image; an unwritable path is a RendererError naming it."""
+    path = Path(path)
+    try:
+        save_png(pixels, path)
+    except OSError as e:
+        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+    return path
+
+
 def save_seed_images(
     G: Generator,
     seeds: Sequence[int],
@@ -87,15 +98,29 @@ def save_seed_images(
         raise RendererError(f"{outdir}: cannot create the output folder ({e.strerror})") from None
     written: list[Path] = []
     for seed, pixels in generate_images(G, seeds, settings):
-        path = outdir / f"seed{seed:04d}.png"
-        try:
-            save_png(pixels, path)
-        except OSError as e:
-            raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+        path = write_png(pixels, outdir / f"seed{seed:04d}.png")
         written.append(path)
         if progress:
             progress(len(written), len(seeds))
     return written
+
+
+@torch.no_grad()
+def blend_grid(
+    models: Sequence[Generator],
+    seeds: Sequence[int],
+    settings: GenerateSettings = GenerateSettings(),
+) -> list[list[np.ndarray]]:
+    """One row per seed, one uint8 [H, W, C] image per model (e.g. base | blended | transfer).
+
+    Every model synthesises the same ws, mapped by models[1] (the blend, whose mapping is the
+    base's unless blended too), so a row shows only what the synthesis blend changes.
+    """
+    mapper = models[1] if len(models) > 1 else models[0]
+    z = torch.from_numpy(seeds_to_z(list(seeds), mapper.z_dim)).to(mapper.device)
+    ws = mapper.mapping(z, truncation_psi=settings.truncation_psi, truncation_cutoff=settings.truncation_cutoff)
+    columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
+    return [[column[i] for column in columns] for i in range(len(seeds))]
 
 
 def describe_generator(G: Generator) -> dict[str, object]:
@@ -122,15 +147,26 @@ def describe_generator(G: Generator) -> dict[str, object]:
     }
 
 
+def load_models(script: Script, *, device: str | torch.device = "cpu") -> tuple[Generator, Generator | None]:
+    """The script's base model and, when it has one, its transfer model (checked to match)."""
+    base = load_generator(script.base_model, device=device)
+    if script.transfer_model is None:
+        return base, None
+    transfer = load_generator(script.transfer_model, device=device)
+    check_same_architecture([base, transfer], ["models.base", "models.transfer"])
+    return base, transfer
+
+
 def load_timeline(script_path: str | Path, *, device: str | torch.device = "cpu") -> tuple[Script, Timeline]:
-    """Read and validate a script, load its base model and resolve its keyframes."""
+    """Read and validate a script, load its models and resolve its keyframes."""
     script = load_script(script_path)
-    G = load_generator(script.base_model, device=device)
-    return script, build_timeline(script, G)
+    base, _ = load_models(script, device=device)
+    return script, build_timeline(script, base)
 
 
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
-    """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff)."""
+    """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff;
+    for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R])."""
     path = Path(path)
     chunks = list(timeline.chunks(chunk_size))
     arrays = {
@@ -141,6 +177,9 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     }
     if chunks[0].truncation_cutoff is not None:
         arrays["truncation_cutoff"] = np.concatenate([c.truncation_cutoff for c in chunks])  # type: ignore[misc]
+    if chunks[0].blend is not None:
+        arrays["blend"] = np.concatenate([c.blend for c in chunks])  # type: ignore[misc]
+        arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
     tmp = path.with_name(f".{path.name}.partial.npz")
     try:
         np.savez(tmp, **arrays)

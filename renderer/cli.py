@@ -20,11 +20,16 @@ from rich.table import Table
 from renderer import __version__
 from renderer.api import (
     GenerateSettings,
+    blend_grid,
     describe_generator,
     export_timeline,
     load_timeline,
     save_seed_images,
+    write_png,
 )
+from renderer.images import image_grid
+from renderer.blending import blend
+from renderer.blendspec import describe_blend, make_spec
 from renderer.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
 from renderer.seeds import parse_seeds
@@ -195,6 +200,64 @@ def generate(
         stdout.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command("blend")
+def blend_command(
+    base: Annotated[str, typer.Argument(help="Base checkpoint (its mapping and w_avg are kept) or 'demo'.")],
+    transfer: Annotated[str, typer.Argument(help="Checkpoint fine-tuned from the base, or 'demo-transfer'.")],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the blend as .safetensors.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    swap: Annotated[
+        Optional[int], typer.Option(help="Layer swap: resolutions up to R from one model, the rest from the other.")
+    ] = None,
+    low: Annotated[str, typer.Option(help="Which model the low resolutions of --swap come from: transfer or base.")] = "transfer",
+    width: Annotated[
+        Optional[float], typer.Option(help="A logistic ramp of this width (octaves) instead of the --swap step.")
+    ] = None,
+    alphas: Annotated[
+        Optional[str], typer.Option(help='Transfer alpha per resolution, e.g. "4=1,8=1,16=0.5" (others interpolated).')
+    ] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="One transfer alpha for every resolution.")] = None,
+    mapping_alpha: Annotated[
+        float, typer.Option(help="Transfer alpha of the mapping network and w_avg (0: the base's, as in the paper).")
+    ] = 0.0,
+    grid: Annotated[
+        Optional[Path],
+        typer.Option(help="Write a PNG with a row per seed: base | blend | transfer.", rich_help_panel=OUTPUT_PANEL),
+    ] = None,
+    seeds: Annotated[str, typer.Option("--seeds", "-s", help="Seeds of the --grid rows.", rich_help_panel=OUTPUT_PANEL)] = "0-3",
+    psi: Annotated[float, typer.Option("--psi", help="Truncation psi of the --grid rows.", rich_help_panel=OUTPUT_PANEL)] = 0.7,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+) -> None:
+    """Blend a base model and a model fine-tuned from it per resolution (Pinkney & Adler 2020)."""
+    if output is None and grid is None:
+        fail(UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
+    if output is not None and output.suffix != ".safetensors":
+        fail(UsageError(f"{output}: the output must end in .safetensors"))
+    if grid is not None and grid.suffix.lower() != ".png":
+        fail(UsageError(f"{grid}: the grid must end in .png"))
+    try:
+        spec = make_spec(alpha=alpha, swap=swap, low=low, width=width, alphas=alphas)
+    except ValueError as e:
+        fail(UsageError(str(e)))
+    seed_list = run(lambda: parse_seeds(seeds))
+    G_base = run(lambda: load_generator(base, device=device))
+    G_transfer = run(lambda: load_generator(transfer, device=device))
+    G = run(lambda: blend(G_base, G_transfer, spec, mapping_alpha=mapping_alpha))
+    if output is not None:
+        run(lambda: save_native(G, output))
+        stdout.print(str(output), highlight=False)
+    if grid is not None:
+        rows = blend_grid([G_base, G, G_transfer], seed_list, GenerateSettings(truncation_psi=psi))
+        sheet = image_grid(
+            rows,
+            column_labels=["base", f"blend: {describe_blend(spec)}", "transfer"],
+            row_labels=[f"seed {s}" for s in seed_list],
+        )
+        run(lambda: write_png(sheet, grid))
+        stdout.print(str(grid), highlight=False)
+
+
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:05.2f}"
 
@@ -204,7 +267,7 @@ def validate(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     timeline: Annotated[
         Optional[Path],
-        typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi) to this .npz."),
+        typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi, blend alphas) to this .npz."),
     ] = None,
     device: Annotated[str, typer.Option(help="Device for mapping W-space keyframes.")] = "cpu",
 ) -> None:
@@ -221,7 +284,9 @@ def validate(
     facts += [f"pca {path.pca}"] if path.pca else []
     stdout.print(f"{script}: " + "; ".join(facts), highlight=False, soft_wrap=True)
     table = Table(box=None, pad_edge=False)
-    for column in ("#", "frame", "time", *(["beat"] if parsed.bpm else []), "source", "psi", "segment"):
+    blends = parsed.keyframe_blends()
+    columns = ("#", "frame", "time", *(["beat"] if parsed.bpm else []), "source", "psi", *(["blend"] if blends else []), "segment")
+    for column in columns:
         table.add_column(column, justify="right" if column in ("#", "frame", "beat", "psi") else "left")
     psis = parsed.keyframe_psi() if "psi" not in parsed.schedules else [None] * len(parsed.keyframes)
     for key, psi in zip(parsed.keyframes, psis, strict=True):
@@ -231,7 +296,8 @@ def validate(
         if key.index < len(resolved.interpolation):
             segment = f"{resolved.interpolation[key.index]}, {resolved.easing[key.index]}"
         row = [str(key.index), str(key.frame), _clock(key.time), *([f"{beat:g}"] if beat is not None else []),
-               source, "schedule" if psi is None else f"{psi:g}", segment]
+               source, "schedule" if psi is None else f"{psi:g}",
+               *([describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
     stdout.print(table, highlight=False)
     if timeline is not None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 
 def to_uint8(img: torch.Tensor) -> torch.Tensor:
@@ -24,3 +25,47 @@ def save_png(pixels: np.ndarray, path: str | Path) -> None:
     """Write one uint8 [H, W, C] image (C = 1 or 3) as PNG."""
     array = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
     Image.fromarray(np.ascontiguousarray(array)).save(path)
+
+
+def image_grid(
+    rows: Sequence[Sequence[np.ndarray]],
+    *,
+    column_labels: Sequence[str] = (),
+    row_labels: Sequence[str] = (),
+    gap: int = 4,
+    font_size: int = 14,
+    background: int = 24,
+) -> np.ndarray:
+    """Tile uint8 [H, W, C] images (all one size) into a labelled sheet: uint8 [H', W', 3].
+
+    Column labels go in a header band above the columns, row labels in a band on the left.
+    """
+    tiles = [[_rgb(t) for t in row] for row in rows]
+    height, width = tiles[0][0].shape[:2]
+    font = ImageFont.load_default(size=font_size)
+    band = font_size + 2 * gap if column_labels else 0
+    side = max((int(font.getlength(text)) for text in row_labels), default=0)
+    side = side + 2 * gap if side else 0
+    num_cols = max(len(row) for row in tiles)
+    sheet = Image.new(
+        "RGB",
+        (side + num_cols * (width + gap) + gap, band + len(tiles) * (height + gap) + gap),
+        (background,) * 3,
+    )
+    draw = ImageDraw.Draw(sheet)
+    for j, text in enumerate(column_labels):
+        x = side + gap + j * (width + gap) + width // 2
+        draw.text((x, band // 2), text, fill=(235, 235, 235), font=font, anchor="mm")
+    for i, row in enumerate(tiles):
+        y = band + gap + i * (height + gap)
+        if i < len(row_labels):
+            draw.text((gap, y + height // 2), row_labels[i], fill=(235, 235, 235), font=font, anchor="lm")
+        for j, tile in enumerate(row):
+            if tile.shape[:2] != (height, width):
+                raise ValueError(f"grid tiles must share one size; got {tile.shape[:2]} and {(height, width)}")
+            sheet.paste(Image.fromarray(tile), (side + gap + j * (width + gap), y))
+    return np.asarray(sheet)
+
+
+def _rgb(pixels: np.ndarray) -> np.ndarray:
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels[..., :3]

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from renderer.blendspec import alpha_by_resolution
 from renderer.generator import Generator
 from renderer.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.seeds import seed_to_z
@@ -146,4 +147,15 @@ def build_timeline(script: Script, G: Generator) -> Timeline:
     cutoffs = [k.truncation_cutoff for k in script.keyframes if k.truncation_cutoff is not None]
     if any(c > G.num_ws for c in cutoffs):
         raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
-    return Timeline(script, key_latents, layer_lags=lags, pca_basis=basis, num_ws=G.num_ws)
+    blends = script.keyframe_blends()
+    resolutions = G.config.block_resolutions
+    key_blends = None
+    if blends is not None:
+        try:
+            key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
+        except ValueError as e:  # the script parser has checked the forms already
+            raise resolver.error("blend", str(e)) from None
+    return Timeline(
+        script, key_latents, layer_lags=lags, pca_basis=basis, num_ws=G.num_ws,
+        key_blends=key_blends, blend_resolutions=resolutions,
+    )

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from renderer.blendspec import is_resolution
 from renderer.errors import RendererError
 from renderer.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
 
@@ -127,6 +128,18 @@ class Script:
         values, current = [], 1.0
         for key in self.keyframes:
             current = key.psi if key.psi is not None else current
+            values.append(current)
+        return values
+
+    def keyframe_blends(self) -> list[Any] | None:
+        """Blend spec at each keyframe: its own, else the previous keyframe's, else 0.0 (the base
+        model); None when no keyframe blends."""
+        if all(key.blend is None for key in self.keyframes):
+            return None
+        values: list[Any] = []
+        current: Any = 0.0
+        for key in self.keyframes:
+            current = key.blend if key.blend is not None else current
             values.append(current)
         return values
 
@@ -542,7 +555,7 @@ def _parse_blend(check: _Checker, value: Any, where: str) -> Any:
         return spec
     alphas = {}
     for res, alpha in table.items():
-        if not str(res).isdigit() or int(res) < 4 or int(res) & (int(res) - 1):
+        if not is_resolution(res):
             raise check.error(where, f"'{res}' is not a resolution (4, 8, 16, ...) nor 'swap'")
         alphas[int(res)] = check.number(alpha, f"{where}.{res}")
     if not alphas:

@@ -27,6 +27,10 @@ class TimelineChunk:
     latents: NDArray[np.float32]  # [n, z_dim] (space "z") or [n, num_ws, w_dim] (space "w", before truncation)
     psi: NDArray[np.float32]  # [n]
     truncation_cutoff: NDArray[np.int64] | None  # [n]; None: every layer is truncated
+    blend: NDArray[np.float32] | None = None  # [n, R] alpha of the transfer model per block resolution; None: no blend
+
+
+TRACKS = ("psi", "truncation_cutoff", "blend")  # the per-frame tracks besides the latents
 
 
 def layer_resolution(index: int, img_resolution: int) -> int:
@@ -62,6 +66,8 @@ class Timeline:
         layer_lags: Sequence[tuple[tuple[int, ...], float]] = (),  # (layers, lag in frames), w space
         pca_basis: NDArray[np.float64] | None = None,  # [w_dim, k] orthonormal columns
         num_ws: int | None = None,
+        key_blends: NDArray[np.float64] | None = None,  # [K, R] transfer alpha per keyframe and resolution
+        blend_resolutions: Sequence[int] = (),  # the R block resolutions of key_blends' columns
     ) -> None:
         self.script = script
         self.space = script.path.space
@@ -72,6 +78,10 @@ class Timeline:
         self.key_latents = key_latents
         self.num_ws = num_ws
         self.pca_basis = pca_basis
+        self.key_blends = key_blends
+        self.blend_resolutions = tuple(blend_resolutions)
+        if key_blends is not None and key_blends.shape != (len(script.keyframes), len(self.blend_resolutions)):
+            raise ValueError(f"key_blends must be [keyframes, resolutions], got {list(key_blends.shape)}")
         segments = len(script.keyframes) if self.loop else len(script.keyframes) - 1
         keys = script.keyframes
         self.interpolation: list[Interpolation] = [
@@ -127,9 +137,14 @@ class Timeline:
             out[:, layers] = path
         return out
 
-    def _scalar_track(self, name: str, frames: NDArray) -> NDArray | None:
-        """psi or truncation cutoff: from a schedule, else from the keyframes (inheriting values)."""
+    def _track(self, name: str, frames: NDArray) -> NDArray | None:
+        """psi, truncation cutoff ([n]) or the blend alphas ([n, R]): from a schedule, else from the
+        keyframes (inheriting values); None when the script has no such track."""
         kind = self.script.path.track_interpolation
+        if name == "blend":
+            if self.key_blends is None:
+                return None
+            return self._sample(self.key_blends, frames, [kind] * len(self.interpolation))
         schedule = self.script.schedules.get(name)
         if schedule is not None:
             keys = np.array(schedule.frames, dtype=np.float64)
@@ -148,9 +163,9 @@ class Timeline:
             values = np.array([self.num_ws if v is None else v for v in given], dtype=np.float64)
         return self._sample(values[:, None], frames, [kind] * len(self.interpolation))[:, 0]
 
-    def _scalar_sampler(self, name: str):
-        """`_scalar_track` as a function of integer frame indices, for smoothing windows."""
-        return lambda idx: self._scalar_track(name, idx.astype(np.float64))
+    def _sampler(self, name: str):
+        """`_track` as a function of integer frame indices, for smoothing windows."""
+        return lambda idx: self._track(name, idx.astype(np.float64))
 
     # -- smoothing -------------------------------------------------------------------------------
 
@@ -164,10 +179,10 @@ class Timeline:
         keys = self.key_frames.astype(np.int64)
         smoothed = np.stack([self._smoothed(self._raw_latents, np.array([k]))[0] for k in keys])
         errors["latents"] = self._raw_latents(keys.astype(np.float64)) - smoothed
-        for name in ("psi", "truncation_cutoff"):
-            raw = self._scalar_track(name, keys.astype(np.float64))
+        for name in TRACKS:
+            raw = self._track(name, keys.astype(np.float64))
             if raw is not None:
-                track = self._scalar_sampler(name)
+                track = self._sampler(name)
                 errors[name] = raw - np.array([self._smoothed(track, np.array([k]))[0] for k in keys])
         return errors
 
@@ -196,17 +211,15 @@ class Timeline:
             lat = self._pinned("latents", self._smoothed(lambda idx: self._raw_latents(idx.astype(np.float64)), frames), f)
             if self.space == "z":
                 lat = renormalize(lat, self._norm_track(f))
-            psi = self._pinned("psi", self._smoothed(self._scalar_sampler("psi"), frames), f)
-            has_cutoff = self._scalar_track("truncation_cutoff", f[:1]) is not None
-            cutoff = (
-                self._pinned("truncation_cutoff", self._smoothed(self._scalar_sampler("truncation_cutoff"), frames), f)
-                if has_cutoff
-                else None
-            )
+            tracks = {
+                name: self._pinned(name, self._smoothed(self._sampler(name), frames), f)
+                for name in TRACKS
+                if self._track(name, f[:1]) is not None
+            }
         else:
             lat = self._raw_latents(f)
-            psi = self._scalar_track("psi", f)
-            cutoff = self._scalar_track("truncation_cutoff", f)
+            tracks = {name: self._track(name, f) for name in TRACKS}
+        psi, cutoff, blend = tracks["psi"], tracks.get("truncation_cutoff"), tracks.get("blend")
         assert psi is not None
         return TimelineChunk(
             frames=frames,
@@ -214,6 +227,7 @@ class Timeline:
             latents=lat.astype(np.float32),
             psi=psi.astype(np.float32),
             truncation_cutoff=None if cutoff is None else np.clip(np.rint(cutoff), 0, None).astype(np.int64),
+            blend=None if blend is None else blend.astype(np.float32),
         )
 
     def chunks(self, size: int = 256) -> Iterator[TimelineChunk]:

@@ -70,12 +70,16 @@ def test_chunking_never_changes_the_result(size: int) -> None:
     tl = CHUNK_TIMELINE
     chunks = list(tl.chunks(size))
     assert sum(len(c.frames) for c in chunks) == tl.num_frames
-    for name in ("latents", "psi", "time"):
+    for name in ("latents", "psi", "time", "blend"):
         joined = np.concatenate([getattr(c, name) for c in chunks])
         assert np.array_equal(joined, getattr(CHUNK_FULL, name)), name
 
 
-CHUNK_TIMELINE = timeline(CHUNKY, keyframes=[{"time": f"{i}s", "seed": s, "psi": 0.5 + 0.1 * i} for i, s in enumerate(SEEDS)])
+CHUNK_TIMELINE = timeline(
+    CHUNKY,
+    keyframes=[{"time": f"{i}s", "seed": s, "psi": 0.5 + 0.1 * i, "blend": {"swap": 4 * 2**i}} for i, s in enumerate(SEEDS)],
+    models={"base": "demo", "transfer": "demo-transfer"},
+)
 CHUNK_FULL = full(CHUNK_TIMELINE)
 
 
@@ -201,3 +205,37 @@ def test_projected_w_fixture_keyframe(fixtures: Path) -> None:
     tl = build_timeline(parse_script(data), load_generator(fixtures / "nvidia_base.pkl"))
     w = np.load(fixtures / "projected_w.npz")["w"][0]
     np.testing.assert_allclose(full(tl).latents[0], w, atol=1e-6)
+
+
+MORPH = {"base": "demo", "transfer": "demo-transfer"}
+
+
+def test_blend_track_reaches_each_keyframes_alphas_and_inherits() -> None:
+    keys = [
+        {"time": 0, "seed": 1},  # before the first blend: the base model (alpha 0)
+        {"time": "1s", "seed": 2, "blend": {"swap": 8}},
+        {"time": "2s", "seed": 3},  # inherits swap 8
+        {"time": "3s", "seed": 4, "blend": {"4": 1.0, "256": 0.0}},
+    ]
+    tl = timeline({"space": "w"}, keyframes=keys, models=MORPH)
+    blend = full(tl).blend
+    assert blend is not None and blend.shape == (tl.num_frames, 7)
+    assert tl.blend_resolutions == (4, 8, 16, 32, 64, 128, 256)
+    np.testing.assert_array_equal(blend[0], 0)
+    np.testing.assert_array_equal(blend[12], [1, 1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(blend[18], [1, 1, 0, 0, 0, 0, 0])  # held between equal keys
+    np.testing.assert_allclose(blend[36], [1, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0], atol=1e-6)
+    # Between keyframes the alphas move monotonically (pchip never overshoots): no flicker.
+    assert np.all(np.diff(blend[:13, 0]) >= 0) and blend[:13].min() >= 0 and blend[:13].max() <= 1
+
+
+def test_no_blend_keyframes_means_no_blend_track() -> None:
+    assert full(timeline({"space": "w"}, models=MORPH)).blend is None
+
+
+def test_blend_track_is_smoothed_like_psi() -> None:
+    keys = [{"time": 0, "seed": 1, "blend": 0}, {"time": "1s", "seed": 1, "blend": 1}, {"time": "2s", "seed": 1, "blend": 1}]
+    raw = full(timeline({"space": "w", "interpolation": "linear"}, keyframes=keys, models=MORPH)).blend
+    smooth = full(timeline({"space": "w", "interpolation": "linear", "smooth": 0.2}, keyframes=keys, models=MORPH)).blend
+    assert raw is not None and smooth is not None
+    assert np.abs(smooth - raw).max() > 0.01 and smooth[0, 0] > 0  # the ramp starts earlier

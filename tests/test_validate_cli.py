@@ -65,3 +65,31 @@ def test_script_mistake_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_missing_script_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path / "none.toml")])
     assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_morph_example_validates_and_dumps_per_resolution_alphas(tmp_path: Path) -> None:
+    """demo -> demo-transfer, alpha 0 to 1, coarse resolutions first."""
+    out = tmp_path / "morph.npz"
+    result = runner.invoke(app, ["validate", str(REPO / "examples" / "morph.toml"), "--timeline", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "blend" in result.stdout and "swap 8, width 0.5" in result.stdout
+    data = np.load(out)
+    alphas, resolutions = data["blend"], data["blend_resolutions"]
+    assert resolutions.tolist() == [4, 8, 16, 32, 64, 128, 256]
+    assert alphas.shape == (len(data["time"]), 7)
+    np.testing.assert_allclose(alphas[0], 0, atol=1e-6)
+    np.testing.assert_allclose(alphas[-1], 1, atol=1e-6)
+    # Coarse first: at every frame, a coarser resolution is at least as far along as a finer one.
+    assert np.all(np.diff(alphas, axis=1) <= 1e-6)
+    halfway = [int(np.argmax(alphas[:, j] >= 0.5)) for j in range(7)]
+    assert halfway == sorted(halfway) and halfway[0] < halfway[-1]
+
+
+def test_validate_refuses_a_transfer_model_of_another_architecture(fixtures: Path, tmp_path: Path) -> None:
+    script = tmp_path / "bad.toml"
+    transfer = (fixtures / "nvidia_transfer.pkl").as_posix()
+    script.write_text(f'[models]\nbase = "demo"\ntransfer = "{transfer}"\n[[keyframes]]\ntime = 0\nseed = 1\nblend = 0.5\n')
+    result = runner.invoke(app, ["validate", str(script)])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "models.transfer" in lines[0] and "architectures differ" in lines[0]
