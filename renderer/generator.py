@@ -157,13 +157,27 @@ class ModelMix:
     A stacked tensor has a leading model axis [M, ...]. `tensor()` blends it; `combine()` blends
     results computed once per model, which is exact for every operation that is linear in the
     blended tensor (convolutions, affine layers). When all frames of the batch share one set of
-    weights (a constant blend), tensors are blended once for the batch instead, so a constant
-    blend costs what a single model costs.
+    weights (a constant blend), tensors are blended once instead and kept in `cache` while the
+    weights stay the same, so a constant blend costs what a single model costs.
     """
 
-    def __init__(self, weights: torch.Tensor, *, uniform: bool) -> None:
+    def __init__(
+        self,
+        weights: torch.Tensor,
+        *,
+        uniform: bool,
+        cache: dict[tuple[int, int], torch.Tensor] | None = None,
+    ) -> None:
         self.weights = weights.float()  # [N, M]
         self.uniform = uniform
+        self.cache = cache if cache is not None else {}  # (id, version) of a stacked tensor -> its blend
+
+    def _blended(self, t: torch.Tensor) -> torch.Tensor:
+        key = (id(t), t._version)  # the version changes when the tensor is modified in place
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = torch.tensordot(self.weights[0].to(t.dtype), t, dims=1)
+        return hit
 
     @property
     def num_models(self) -> int:
@@ -172,13 +186,13 @@ class ModelMix:
     def tensor(self, t: torch.Tensor) -> torch.Tensor:
         """[M, ...] -> blended [...] when uniform, else per frame [N, ...]."""
         if self.uniform:
-            return torch.tensordot(self.weights[0].to(t.dtype), t, dims=1)
+            return self._blended(t)
         return torch.tensordot(self.weights.to(t.dtype), t, dims=1)
 
     def linear(self, t: torch.Tensor) -> torch.Tensor:
         """A stacked tensor that an op is linear in (a conv or dense weight and bias): blended once
         when uniform, else left stacked [M, ...] for the op to run per model and `combine()`."""
-        return torch.tensordot(self.weights[0].to(t.dtype), t, dims=1) if self.uniform else t
+        return self._blended(t) if self.uniform else t
 
     def combine(self, x: torch.Tensor, dim: int) -> torch.Tensor:
         """Blend per-model results stacked along `dim` (size M) with each frame's weights."""
@@ -583,6 +597,9 @@ class SynthesisNetwork(nn.Module):
         # More than one when the tensors hold M models stacked on a leading axis, to be blended
         # per frame (see renderer.blending.BlendedGenerator).
         self.num_models = 1
+        self._blend_cache: list[tuple[tuple[float, ...], dict[tuple[int, int], torch.Tensor]]] = [
+            ((), {}) for _ in self.block_resolutions
+        ]
 
     def block_dtype(self, res: int, device: torch.device) -> torch.dtype:
         fp16_min_res = 2 ** max(int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res, 3)
@@ -636,10 +653,24 @@ class SynthesisNetwork(nn.Module):
         if model_weights is None or tuple(model_weights.shape) != shape:
             got = None if model_weights is None else list(model_weights.shape)
             raise ValueError(f"model_weights must be [N, M, blocks] = {list(shape)}, got {got}")
-        weights = model_weights.to(device=device, dtype=torch.float32)
-        # One host sync per batch: which blocks have the same blend in every frame.
-        uniform = (weights == weights[:1]).all(dim=1).all(dim=0).tolist()
-        return [ModelMix(weights[:, :, i], uniform=u) for i, u in enumerate(uniform)]
+        host = model_weights.detach().to("cpu", torch.float32)  # small; one host sync per batch
+        weights = host.to(device)
+        mixes: list[ModelMix | None] = []
+        for i in range(len(self.block_resolutions)):
+            block = host[:, :, i]
+            if bool((block == block[:1]).all()):
+                # A constant blend: reuse this block's blended tensors while its weights repeat.
+                key = tuple(block[0].tolist())
+                if self._blend_cache[i][0] != key:
+                    self._blend_cache[i] = (key, {})
+                mixes.append(ModelMix(weights[:, :, i], uniform=True, cache=self._blend_cache[i][1]))
+            else:
+                mixes.append(ModelMix(weights[:, :, i], uniform=False))
+        return mixes
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._blend_cache = [((), {}) for _ in self.block_resolutions]  # moved tensors: blend anew
+        return super()._apply(fn, *args, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -299,3 +299,20 @@ def test_cli_blend_refuses_mismatched_models(fixtures: Path, tmp_path: Path) -> 
     result = invoke("blend", "demo", fixtures / "nvidia_transfer.pkl", "--swap", "16", "-o", out, "--device", "cpu")
     assert_one_line_error(result, 2, "architectures differ", "vs")
     assert not out.exists()
+
+
+def test_constant_blend_cache_follows_weights_and_in_place_edits() -> None:
+    base, transfer = pair("nvidia")
+    G = BlendedGenerator([base, transfer])
+    ws = base.mapping(torch.randn(3, base.z_dim))
+    R = len(G.resolutions)
+    for alpha in (0.2, 0.7, 0.2):  # the cache must not return the previous blend
+        out = G.synthesis(ws, model_weights=alphas_to_model_weights(np.full((3, R), alpha)))
+        torch.testing.assert_close(out, blend(base, transfer, alpha).synthesis(ws), atol=ATOL, rtol=0)
+    with torch.no_grad():
+        G.synthesis.b16.conv1.bias += 0.5  # both stacked models' bias, in place
+    changed = G.synthesis(ws, model_weights=alphas_to_model_weights(np.full((3, R), 0.2)))
+    edited = copy.deepcopy(G)
+    edited.synthesis._blend_cache = [((), {}) for _ in G.resolutions]
+    fresh = edited.synthesis(ws, model_weights=alphas_to_model_weights(np.full((3, R), 0.2)))
+    assert torch.equal(changed, fresh) and not torch.allclose(changed, out)
