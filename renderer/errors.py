@@ -21,3 +21,9 @@ class UsageError(RendererError):
     """An argument is malformed (a seed list, a precision name, ...)."""
 
     exit_code = 2
+
+
+class EncoderError(RendererError):
+    """ffmpeg failed or an output cannot be written."""
+
+    exit_code = 1
