@@ -338,27 +338,34 @@ def modulated_conv2d(
 ) -> torch.Tensor:
     """StyleGAN2 weight modulation, computed as input scaling + one conv shared by the batch.
 
-    A stacked weight is convolved as one conv with M * O outputs whose results are then blended
-    per frame: the convolution is linear in its weight, so this equals convolving each frame with
-    its own blended weight, without building N weights or splitting the batch.
+    A stacked weight is blended per frame without building N weights or splitting the batch: the
+    convolution is linear in its weight, so sum_m a_m conv(x, W_m) is one conv of the M copies
+    a_m * x (stacked on the channel axis) with the M weights side by side.
 
     Returns the convolution output [N, O, H', W'] before demodulation (see `demodulation`).
     """
-    x = x * styles.to(x.dtype)[:, :, None, None]
-    stacked = weight.ndim == 5
-    num_models, out_channels = weight.shape[:2]
-    weight = weight.to(x.dtype).flatten(0, 1) if stacked else weight.to(x.dtype)
-    if up:
-        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
-    else:
-        x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-    if stacked:
+    if weight.ndim == 5:
         assert mix is not None, "a stacked weight needs the per-frame mix"
-        x = mix.combine(x.unflatten(1, (num_models, out_channels)), dim=1)
+        x = stack_scaled_inputs(x, mix.weights[:, :, None] * styles.float()[:, None, :])
+        weight = side_by_side(weight.to(x.dtype))
+    else:
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        weight = weight.to(x.dtype)
     if up:
         assert f2 is not None
-        x = blur_after_transposed_conv(x, f2)  # linear too: blur once, after blending
-    return x
+        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        return blur_after_transposed_conv(x, f2)
+    return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+
+
+def stack_scaled_inputs(x: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """[N, I, H, W] and per-frame scales [N, M, I] -> the M scaled copies side by side [N, M*I, H, W]."""
+    return (x.unsqueeze(1) * scales.to(x.dtype)[..., None, None]).flatten(1, 2)
+
+
+def side_by_side(weight: torch.Tensor) -> torch.Tensor:
+    """Stacked conv weights [M, O, I, k, k] -> one weight over M input copies [O, M*I, k, k]."""
+    return weight.transpose(0, 1).flatten(1, 2)
 
 
 def demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: ModelMix | None = None) -> torch.Tensor:
@@ -503,11 +510,11 @@ class ResnetSkip(nn.Module):
         x = upsample2d(x, f2)
         weight = self.weight if mix is None else mix.linear(self.weight)
         weight = weight.to(x.dtype) * (self.weight_gain * gain)
-        if weight.ndim == 4:
-            return F.conv2d(x, weight)
-        assert mix is not None
-        y = F.conv2d(x, weight.flatten(0, 1))
-        return mix.combine(y.unflatten(1, weight.shape[:2]), dim=1)
+        if weight.ndim == 5:
+            assert mix is not None
+            scales = mix.weights[:, :, None].expand(-1, -1, x.shape[1])
+            x, weight = stack_scaled_inputs(x, scales), side_by_side(weight)
+        return F.conv2d(x, weight)
 
 
 class SynthesisBlock(nn.Module):
