@@ -28,6 +28,9 @@ from renderer.api import (
     write_png,
 )
 from renderer.images import image_grid
+from renderer.render import Progress as RenderProgress
+from renderer.render import RenderSettings, render
+from renderer.script import load_script
 from renderer.blending import blend
 from renderer.blendspec import describe_blend, make_spec
 from renderer.checkpoints import load_generator, save_native
@@ -256,6 +259,88 @@ def blend_command(
         )
         run(lambda: write_png(sheet, grid))
         stdout.print(str(grid), highlight=False)
+
+
+@app.command("render")
+def render_command(
+    script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Output: .mp4, .webm, .gif, or a folder for PNG frames [default: from the script].", rich_help_panel=OUTPUT_PANEL),
+    ] = None,
+    codec: Annotated[Optional[str], typer.Option(help="h264, h265, h264-nvenc, h265-nvenc or vp9.", rich_help_panel=OUTPUT_PANEL)] = None,
+    crf: Annotated[Optional[int], typer.Option(help="Quality, 0 (lossless) to 51 [default: 18].", rich_help_panel=OUTPUT_PANEL)] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Encoder speed preset [default: medium].", rich_help_panel=OUTPUT_PANEL)] = None,
+    audio: Annotated[Optional[Path], typer.Option(help="Audio file to mux (overrides [output] audio).", rich_help_panel=OUTPUT_PANEL)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Render only the segments an interrupted render is missing.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+    batch_size: Annotated[
+        str, typer.Option(help="auto, or frames per batch (halved on out-of-memory).", rich_help_panel=DEVICE_PANEL)
+    ] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)] = "fp32",
+    encoders: Annotated[int, typer.Option(help="Segments encoded in parallel ffmpeg processes.", rich_help_panel=DEVICE_PANEL)] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
+) -> None:
+    """Render a keyframe script to a video (resumable; Ctrl-C keeps the finished segments)."""
+    overrides: dict[str, object] = {}
+    for name, value in (("file", output), ("codec", codec), ("crf", crf), ("preset", preset), ("audio", audio)):
+        if value is not None:
+            overrides[name] = value
+    if batch_size != "auto" and not batch_size.isdigit():
+        fail(UsageError(f"batch size must be 'auto' or a number, not {batch_size!r}"))
+    settings = run(
+        lambda: RenderSettings(
+            device=device,
+            batch_size=None if batch_size == "auto" else int(batch_size),
+            precision=precision,  # type: ignore[arg-type]
+            encoders=encoders,
+            resume=resume,
+            output=overrides,
+        )
+    )
+    parsed = run(lambda: load_script(script))
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]}"),
+        TimeRemainingColumn(),
+        console=stderr,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("generating", total=parsed.num_frames, fps="")
+        started = {"t": None, "frames": 0}
+
+        def on_progress(p: RenderProgress) -> None:
+            import time
+
+            if started["t"] is None:
+                started["t"], started["frames"] = time.perf_counter(), p.frames_done
+            elapsed = time.perf_counter() - started["t"]  # type: ignore[operator]
+            rate = (p.frames_done - started["frames"]) / elapsed if elapsed > 0 else 0.0  # type: ignore[operator]
+            bar.update(task, completed=p.frames_done, description=p.stage, fps=f"{rate:.1f} fps" if rate else "")
+
+        try:
+            result = render(parsed, settings, progress=on_progress)
+        except RendererError as e:
+            fail(e)
+        except KeyboardInterrupt:
+            bar.stop()
+            stderr.print("interrupted: finished segments are kept; run again with --resume to continue")
+            raise typer.Exit(130) from None
+    if result.discarded_segments and not quiet:
+        stderr.print(f"note: discarded {result.discarded_segments} segments of an earlier partial render (use --resume to keep them)")
+    if as_json:
+        summary = {
+            "output": str(result.output), "sidecar": str(result.sidecar), "frames": result.num_frames,
+            "fps": result.fps, "size": list(result.size), "segments_rendered": result.segments_rendered,
+            "segments_reused": result.segments_reused, "timings": result.timings,
+        }
+        stdout.print_json(json.dumps(summary))
+    else:
+        stdout.print(str(result.output), highlight=False, soft_wrap=True)
 
 
 def _clock(seconds: float) -> str:

@@ -284,7 +284,7 @@ class MappingNetwork(nn.Module):
         z: torch.Tensor,
         c: torch.Tensor | None = None,
         truncation_psi: float | torch.Tensor = 1.0,
-        truncation_cutoff: int | None = None,
+        truncation_cutoff: int | torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Map latents to per-layer ws.
 
@@ -292,7 +292,7 @@ class MappingNetwork(nn.Module):
             z: [N, z_dim] (any float dtype; computed in float32)
             c: [N, c_dim] labels for conditional models, else None
             truncation_psi: a number, or a per-sample tensor [N]
-            truncation_cutoff: truncate only layers below this index; None = all layers
+            truncation_cutoff: truncate only layers below this index (or per-sample [N]); None = all
         Returns:
             ws: float32 [N, num_ws, w_dim]
         """
@@ -314,15 +314,24 @@ class MappingNetwork(nn.Module):
         self,
         ws: torch.Tensor,
         truncation_psi: float | torch.Tensor = 1.0,
-        truncation_cutoff: int | None = None,
+        truncation_cutoff: int | torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`w_avg + psi * (ws - w_avg)` on layers below the cutoff (all when None)."""
+        """`w_avg + psi * (ws - w_avg)` on layers below the cutoff (all when None).
+
+        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track).
+        """
         if not torch.is_tensor(truncation_psi) and truncation_psi == 1:
             return ws
         psi = torch.as_tensor(truncation_psi, dtype=ws.dtype, device=ws.device)
         psi = psi.reshape(-1, 1, 1) if psi.ndim else psi
         truncated = self.w_avg.to(ws.dtype) + psi * (ws - self.w_avg.to(ws.dtype))
-        if truncation_cutoff is None or truncation_cutoff >= ws.shape[1]:
+        if truncation_cutoff is None:
+            return truncated
+        if torch.is_tensor(truncation_cutoff):
+            layers = torch.arange(ws.shape[1], device=ws.device)
+            below = layers[None, :] < truncation_cutoff.to(ws.device).reshape(-1, 1)  # [N, num_ws]
+            return torch.where(below[:, :, None], truncated, ws)
+        if truncation_cutoff >= ws.shape[1]:
             return truncated
         return torch.cat([truncated[:, :truncation_cutoff], ws[:, truncation_cutoff:]], dim=1)
 

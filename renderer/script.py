@@ -99,6 +99,24 @@ class PathSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class OutputSettings:
+    """The [output] table: where the video goes and how it is encoded and post-processed."""
+
+    file: Path | None = None  # None: <script name>.mp4 beside the script
+    codec: str = "h264"  # h264, h265, h264-nvenc, h265-nvenc, vp9 (.webm)
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+    even_size: str = "error"  # or "pad": one black row/column, never a rescale
+    audio: Path | None = None
+    audio_offset: float = 0.0  # seconds into the audio where the video starts (negative: audio starts later)
+    temporal_blur: float = 0.0  # Gaussian sigma over time, in frames
+    blur: float = 0.0  # spatial Gaussian sigma, in output pixels
+    segment: float = 4.0  # seconds per resumable segment
+    title: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Schedule:
     """A scalar track given as a Deforum-style schedule string: (frame, value) pairs."""
 
@@ -118,6 +136,7 @@ class Script:
     path: PathSettings
     keyframes: tuple[Keyframe, ...]
     schedules: Mapping[str, Schedule]  # "psi", "truncation_cutoff"
+    output: OutputSettings = OutputSettings()
 
     @property
     def duration(self) -> float:
@@ -282,7 +301,12 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("fps", "bpm", "duration", "size", "models", "path", "keyframes", "tracks")
+TOP_KEYS = ("fps", "bpm", "duration", "size", "models", "path", "keyframes", "tracks", "output")
+OUTPUT_KEYS = (
+    "file", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
+    "temporal_blur", "blur", "segment", "title",
+)
+CODECS = ("h264", "h265", "h264-nvenc", "h265-nvenc", "vp9")
 MODEL_KEYS = ("base", "transfer")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
@@ -430,7 +454,9 @@ def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir:
         late = [f for f in schedule.frames if f >= num_frames]
         if late:
             raise check.error(f"tracks.{name}", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
+    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
     return Script(
+        output=output,
         file=file,
         fps=fps,
         bpm=bpm,
@@ -442,6 +468,49 @@ def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir:
         keyframes=tuple(keyframes),
         schedules=schedules,
     )
+
+
+def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: float) -> OutputSettings:
+    check.keys(table, OUTPUT_KEYS, "output")
+    values: dict[str, Any] = {}
+    for key in ("file", "preset", "pix_fmt", "title"):
+        if key in table:
+            if not isinstance(table[key], str) or not table[key]:
+                raise check.error(f"output.{key}", f"must be a non-empty string, got {table[key]!r}")
+            values[key] = table[key]
+    if "file" in values:
+        values["file"] = check.base_dir / values["file"]
+    if "codec" in table:
+        values["codec"] = check.choice(table["codec"], CODECS, "output.codec")
+    if "even_size" in table:
+        values["even_size"] = check.choice(table["even_size"], ("error", "pad"), "output.even_size")
+    if "crf" in table:
+        values["crf"] = check.integer(table["crf"], "output.crf")
+        if values["crf"] > 51:
+            raise check.error("output.crf", f"must be from 0 (lossless) to 51, got {values['crf']}")
+    if "audio" in table:
+        if not isinstance(table["audio"], str) or not table["audio"]:
+            raise check.error("output.audio", "must be the path of an audio file (wav, mp3, flac, ...)")
+        audio = check.base_dir / table["audio"]
+        if not audio.is_file():
+            raise check.error("output.audio", f"audio file '{table['audio']}' not found (looked in {check.base_dir})")
+        values["audio"] = audio
+    if "audio_offset" in table:
+        raw = table["audio_offset"]
+        if isinstance(raw, str):
+            negative = raw.strip().startswith("-")
+            seconds = frame_of(raw.strip().lstrip("-"), "output.audio_offset") / fps
+            values["audio_offset"] = -seconds if negative else seconds
+        else:
+            values["audio_offset"] = check.number(raw, "output.audio_offset")
+    for key in ("temporal_blur", "blur"):
+        if key in table:
+            values[key] = check.number(table[key], f"output.{key}", minimum=0)
+    if "segment" in table:
+        values["segment"] = frame_of(table["segment"], "output.segment") / fps
+        if values["segment"] <= 0:
+            raise check.error("output.segment", "must be a positive duration, like \"4s\"")
+    return OutputSettings(**values)
 
 
 def _parse_path(check: _Checker, table: dict[str, Any], frame_of: Any) -> PathSettings:
@@ -566,6 +635,7 @@ def _parse_blend(check: _Checker, value: Any, where: str) -> Any:
 __all__ = [
     "Keyframe",
     "LatentSource",
+    "OutputSettings",
     "PathSettings",
     "Schedule",
     "Script",

@@ -640,7 +640,9 @@ def parse_probe(text: str, path: Path) -> MediaInfo:
     codec = re.match(r"\w+", video[0])
     pix_fmt = re.match(r"[a-z][a-z0-9_]*", video[1]) if len(video) > 1 else None
     size = next((m for part in video if (m := re.match(r"(\d+)x(\d+)", part))), None)
-    fps = rate_value(video, "fps") or rate_value(video, "tbr") or 0.0
+    # tbr is the rate of the timestamps; "fps" is an average over the track's duration, which a
+    # B-frame delay kept by stream-copied segments can lengthen (12 tbr shown as 11.38 fps).
+    fps = rate_value(video, "tbr") or rate_value(video, "fps") or 0.0
     return MediaInfo(
         video_codec=codec.group(0) if codec else None,
         pix_fmt=pix_fmt.group(0) if pix_fmt and not re.fullmatch(r"\d+x\d+.*", video[1]) else None,

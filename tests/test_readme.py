@@ -26,16 +26,20 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_script_keys_in_the_readme_match_the_schema() -> None:
-    from renderer.script import KEYFRAME_KEYS, MODEL_KEYS, PATH_KEYS, TOP_KEYS, TRACK_KEYS
+    from renderer.script import KEYFRAME_KEYS, MODEL_KEYS, OUTPUT_KEYS, PATH_KEYS, TOP_KEYS, TRACK_KEYS
 
     section = README.split("## Keyframe scripts", 1)[1].split("\n## ", 1)[0]
     documented: set[str] = set()
+    previous = ""
     for row in re.findall(r"^\| (`[^|]+) \|", section, re.M):
         for name in re.findall(r"`([^`]+)`", row):
             if name.startswith("."):  # `.latent` continues the previous `keyframes[].seed`
-                name = "keyframes[]" + name
+                name = previous.rsplit(".", 1)[0] + name
+            else:
+                previous = name
             documented.add(name)
-    schema = {k for k in TOP_KEYS if k not in ("models", "path", "keyframes", "tracks")}
+    schema = {k for k in TOP_KEYS if k not in ("models", "path", "keyframes", "tracks", "output")}
+    schema |= {f"output.{k}" for k in OUTPUT_KEYS}
     schema |= {f"models.{k}" for k in MODEL_KEYS} | {f"path.{k}" for k in PATH_KEYS}
     schema |= {f"tracks.{k}" for k in TRACK_KEYS} | {f"keyframes[].{k}" for k in KEYFRAME_KEYS}
     assert documented == schema, (documented - schema, schema - documented)

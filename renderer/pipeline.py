@@ -1,0 +1,181 @@
+"""Timeline -> uint8 frames: mapping and truncation per frame, (blended) synthesis in device batches,
+conversion on the device, then optional resizing, spatial blur and temporal smoothing on the host.
+
+`FramePipeline.frames(start, stop)` yields the frames [start, stop) in order, and the result does not
+depend on how a video is split into calls: every stage is a pure function of the frame index, and
+temporal smoothing renders its true neighbours across the edges of each call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from renderer.blending import BlendedGenerator, alphas_to_model_weights
+from renderer.errors import RendererError
+from renderer.generator import Generator, NoiseMode
+from renderer.images import to_uint8
+from renderer.smoothing import TRUNCATE, gaussian_radius
+from renderer.timeline import Timeline, TimelineChunk
+
+
+def gaussian_kernel(sigma: float) -> NDArray[np.float32]:
+    """scipy's truncated, normalised Gaussian weights over [-r, r] (r = gaussian_radius(sigma))."""
+    radius = gaussian_radius(sigma)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (x / sigma) ** 2)
+    return (weights / weights.sum()).astype(np.float32)
+
+
+def resize_frame(pixels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
+    """Square uint8 frame to size x size: area averaging down, Lanczos up (OpenCV)."""
+    if pixels.shape[0] == size:
+        return pixels
+    method = cv2.INTER_AREA if size < pixels.shape[0] else cv2.INTER_LANCZOS4
+    return cv2.resize(pixels, (size, size), interpolation=method).reshape(size, size, -1)
+
+
+def blur_frame(pixels: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
+    """Spatial Gaussian blur of one uint8 frame (OpenCV, reflected borders)."""
+    return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(pixels.shape)
+
+
+class FramePipeline:
+    """Frames of a timeline, rendered in batches on G's device.
+
+    Args:
+        timeline: the script's resolved tracks
+        G: the base Generator, or a BlendedGenerator([base, transfer]) when the timeline blends
+        batch_size: frames per device batch; on CUDA out-of-memory it is halved and retried
+        size: output side in pixels (None: the model's resolution)
+        blur: spatial Gaussian sigma in output pixels (0: none)
+        temporal_blur: Gaussian sigma over time in frames (0: none)
+    """
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        G: Generator,
+        *,
+        batch_size: int,
+        noise_mode: NoiseMode = "const",
+        size: int | None = None,
+        blur: float = 0.0,
+        temporal_blur: float = 0.0,
+    ) -> None:
+        if timeline.key_blends is not None and not isinstance(G, BlendedGenerator):
+            raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
+        self.timeline = timeline
+        self.G = G
+        self.batch_size = max(1, batch_size)
+        self.noise_mode = noise_mode
+        self.size = size or G.img_resolution
+        self.blur = blur
+        self.temporal_blur = temporal_blur
+        self.radius = gaussian_radius(temporal_blur)
+        self.kernel = gaussian_kernel(temporal_blur) if self.radius else None
+
+    @property
+    def num_frames(self) -> int:
+        return self.timeline.num_frames
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, self.G.img_channels)
+
+    def frames(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
+        """uint8 batches [n, H, W, C] covering frames [start, stop) in order."""
+        if not 0 <= start < stop <= self.num_frames:
+            raise ValueError(f"frames [{start}, {stop}) are outside the video's 0..{self.num_frames}")
+        if self.kernel is None:
+            yield from self._post_batches(np.arange(start, stop))
+            return
+        # A sliding window over the frames [start - r, stop + r): neighbours across the edges of
+        # this call are rendered too (wrapped when looping, else the edge frame repeated, as
+        # scipy's "wrap" / "nearest" modes do), so any split gives the same frames.
+        wanted = np.arange(start - self.radius, stop + self.radius)
+        indices = np.mod(wanted, self.num_frames) if self.timeline.loop else np.clip(wanted, 0, self.num_frames - 1)
+        window: deque[NDArray[np.float32]] = deque(maxlen=len(self.kernel))
+        out: list[NDArray[np.uint8]] = []
+        for batch in self._post_batches(indices):
+            for frame in batch:
+                window.append(frame.astype(np.float32))
+                if len(window) == len(self.kernel):
+                    acc = np.zeros_like(window[0])
+                    for weight, neighbour in zip(self.kernel, window, strict=True):
+                        acc += weight * neighbour
+                    out.append(np.clip(np.rint(acc), 0, 255).astype(np.uint8))
+            if len(out) >= self.batch_size:
+                yield np.stack(out)
+                out = []
+        if out:
+            yield np.stack(out)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _post_batches(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
+        for batch in self._render_indices(indices):
+            if self.size != batch.shape[1] or self.blur > 0:
+                frames = [resize_frame(f, self.size) for f in batch]
+                if self.blur > 0:
+                    frames = [blur_frame(f, self.blur) for f in frames]
+                batch = np.stack(frames)
+            yield batch
+
+    def _render_indices(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
+        """Frames at arbitrary indices (runs of consecutive frames rendered together, repeats reused)."""
+        runs: list[list[int]] = []
+        for i in indices.tolist():
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        previous: NDArray[np.uint8] | None = None
+        previous_index = -1
+        for run in runs:
+            if len(run) == 1 and run[0] == previous_index and previous is not None:
+                yield previous[None]
+                continue
+            for batch in self._render_range(run[0], run[-1] + 1):
+                previous, previous_index = batch[-1], run[0] + len(batch) - 1
+                yield batch
+            previous_index = run[-1]
+
+    def _render_range(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
+        chunk = self.timeline.chunk(start, stop)
+        at = 0
+        while at < len(chunk.frames):
+            n = min(self.batch_size, len(chunk.frames) - at)
+            try:
+                yield self._synthesize(chunk, at, at + n)
+            except torch.OutOfMemoryError:
+                if self.batch_size == 1:
+                    raise RendererError("out of device memory even at batch size 1; try --precision fp16 or a smaller model") from None
+                self.batch_size //= 2
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            at += n
+
+    @torch.no_grad()
+    def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:
+        G = self.G
+        device = G.device
+        latents = torch.from_numpy(chunk.latents[lo:hi]).to(device)
+        psi = torch.from_numpy(chunk.psi[lo:hi]).to(device)
+        cutoff = None if chunk.truncation_cutoff is None else torch.from_numpy(chunk.truncation_cutoff[lo:hi]).to(device)
+        if self.timeline.space == "z":
+            ws = G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        else:
+            ws = G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi]).to(device)
+        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights)
+        return to_uint8(img).cpu().numpy()
+
+
+__all__ = ["FramePipeline", "TRUNCATE", "blur_frame", "gaussian_kernel", "resize_frame"]

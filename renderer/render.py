@@ -1,0 +1,378 @@
+"""`render`: a script to a finished video, in resumable segments, with generation and encoding overlapped.
+
+The video is cut into segments of a few seconds. Frames are generated in device batches on the
+calling thread and handed, through bounded queues, to encoder threads that each feed one segment to
+its own ffmpeg process, so generation and encoding overlap and memory does not grow with the video's
+length. A finished segment is recorded in the journal; an interrupted render resumes from the
+segments it has. The segments are then joined by stream copy, with the audio and tags, into a
+temporary file that is renamed onto the output only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from renderer import __version__
+from renderer.blending import BlendedGenerator
+from renderer.checkpoints import resolve_device
+from renderer.errors import RendererError, UsageError
+from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode, Precision
+from renderer.latents import build_timeline
+from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
+from renderer.pipeline import FramePipeline
+from renderer.script import OutputSettings, Script
+from renderer.sinks import (
+    EncoderSettings,
+    SegmentWriter,
+    check_folder,
+    encoded_size,
+    ffmpeg_exe,
+    join_segments,
+    output_kind,
+)
+
+SEGMENT_SUFFIX = {"mp4": ".mp4", "webm": ".webm", "gif": ".mkv"}
+QUEUE_BATCHES = 4  # batches waiting per encoder: bounds memory, keeps the encoders fed
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSettings:
+    """How to render; `output` overrides (field by field) the script's [output] table."""
+
+    device: str = "auto"
+    batch_size: int | None = None  # None: 1 on CPU, 16 on a GPU
+    precision: Precision = "fp32"
+    noise_mode: NoiseMode = "const"
+    encoders: int = 1  # segments encoded in parallel ffmpeg processes
+    resume: bool = False
+    output: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.noise_mode not in NOISE_MODES:
+            raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {self.noise_mode!r}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"batch size must be at least 1, not {self.batch_size}")
+        if self.encoders < 1:
+            raise UsageError(f"encoders must be at least 1, not {self.encoders}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Reported after every generated batch and at each stage change."""
+
+    stage: str  # "generating", "joining", "done"
+    frames_done: int  # frames generated in this run (resumed segments count as done)
+    total: int
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderResult:
+    output: Path
+    sidecar: Path
+    num_frames: int
+    fps: float
+    size: tuple[int, int]
+    segments_rendered: int
+    segments_reused: int
+    discarded_segments: int  # of an earlier partial render, when not resuming
+    timings: dict[str, float]
+
+
+def plan_segments(num_frames: int, length: int) -> list[tuple[int, int]]:
+    """[start, stop) frame ranges of `length`; a tail shorter than half a segment joins the one
+    before it (very short MP4 segments get padded durations that stream copy would keep)."""
+    starts = list(range(0, num_frames, max(1, length)))
+    if len(starts) > 1 and num_frames - starts[-1] < length / 2:
+        starts.pop()
+    return [(a, b) for a, b in zip(starts, [*starts[1:], num_frames], strict=True)]
+
+
+def output_path(script: Script, output: OutputSettings) -> Path:
+    """The output file: [output] file (or -o), else <script name>.mp4 beside the script."""
+    if output.file is not None:
+        return Path(output.file)
+    if script.file is not None:
+        return script.file.with_suffix(".mp4")
+    return Path("render.mp4")
+
+
+def encoder_settings(output: OutputSettings) -> EncoderSettings:
+    return EncoderSettings(
+        codec=output.codec,  # type: ignore[arg-type]
+        crf=output.crf,
+        preset=output.preset,
+        pix_fmt=output.pix_fmt,
+        even_size=output.even_size,  # type: ignore[arg-type]
+    )
+
+
+def render(script: Script, settings: RenderSettings = RenderSettings(), progress: ProgressFn | None = None) -> RenderResult:
+    """Render a script to its output; returns what was written and how long each stage took.
+
+    Raises:
+        UsageError: bad settings, odd sizes, a resume that does not match the partial render
+        RendererError / EncoderError: unreadable models, unwritable output, ffmpeg failures
+        KeyboardInterrupt: after aborting the segment in progress and flushing the journal
+    """
+    t_start = time.perf_counter()
+    unknown = set(settings.output) - {f.name for f in dataclasses.fields(OutputSettings)}
+    if unknown:
+        raise UsageError(f"unknown output settings {sorted(unknown)}")
+    out = dataclasses.replace(script.output, **settings.output)
+    path = output_path(script, out)
+    kind = output_kind(path)
+    encoder = encoder_settings(out)
+    check_folder(path.parent)
+    if out.audio is not None and not Path(out.audio).is_file():
+        raise UsageError(f"audio file {out.audio} not found")
+
+    device = resolve_device(settings.device)
+    from renderer.api import auto_batch_size, load_models  # the api imports this module
+
+    base, transfer = load_models(script, device=device)
+    timeline = build_timeline(script, base)
+    G: Generator = BlendedGenerator([base, transfer]) if timeline.key_blends is not None and transfer else base
+    G.set_precision(settings.precision)
+    pipeline = FramePipeline(
+        timeline,
+        G,
+        batch_size=settings.batch_size or auto_batch_size(G.device),
+        noise_mode=settings.noise_mode,
+        size=script.size,
+        blur=out.blur,
+        temporal_blur=out.temporal_blur,
+    )
+    height, width = pipeline.frame_shape[:2]
+    encoded_size(width, height, kind=kind, settings=encoder)  # odd sizes: a clear error before any work
+    t_loaded = time.perf_counter()
+
+    key = _journal_key(script, out, settings)
+    work = path.parent / f".{path.name}.parts"
+    seg_frames = max(1, round(out.segment * script.fps))
+    segments = plan_segments(script.num_frames, seg_frames)
+    discarded = 0
+    if settings.resume:
+        journal = Journal.resume(work, key)
+    else:
+        if work.exists():
+            discarded = len(list(work.glob("segment*")))
+            shutil.rmtree(work, ignore_errors=True)
+        journal = Journal(work, key)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RendererError(f"{work}: cannot create the work folder ({e.strerror})") from None
+    reused = len([i for i in journal.done if i < len(segments)])
+    journal.flush()
+
+    total = script.num_frames
+    done = sum(b - a for i, (a, b) in enumerate(segments) if i in journal.done)
+    report = progress or (lambda _: None)
+    report(Progress("generating", done, total))
+    encode = _Encoders(settings.encoders)
+    t_gen = 0.0
+    try:
+        for index, (start, stop) in enumerate(segments):
+            if index in journal.done:
+                continue
+            name = f"segment{index:05d}{SEGMENT_SUFFIX.get(kind, '')}"
+            target = path if kind == "png" else work / name
+            writer = SegmentWriter(target, kind=kind, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
+            job = encode.start(writer, on_done=lambda i=index, n=name: _segment_done(journal, i, n, kind))
+            t0 = time.perf_counter()
+            for batch in pipeline.frames(start, stop):
+                t_gen += time.perf_counter() - t0
+                job.put(batch)
+                done += len(batch)
+                report(Progress("generating", done, total))
+                t0 = time.perf_counter()
+            job.finish()
+        encode.wait()
+    except BaseException:
+        encode.abort()
+        journal.flush()
+        raise
+    t_generated = time.perf_counter()
+
+    report(Progress("joining", total, total))
+    files = [work / journal.done[i] for i in range(len(segments))]
+    metadata = {"title": out.title or (script.file.stem if script.file else path.stem),
+                "comment": f"renderer {__version__}; script sha256 {key['script'][:16]}"}
+    join_segments(
+        files, path, kind=kind, fps=script.fps, settings=encoder, audio=out.audio,
+        audio_offset=out.audio_offset, duration=total / script.fps, metadata=metadata,
+    )
+    t_joined = time.perf_counter()
+    timings = {
+        "load_s": t_loaded - t_start,
+        "generate_s": t_gen,
+        "generate_and_encode_s": t_generated - t_loaded,
+        "join_s": t_joined - t_generated,
+        "total_s": t_joined - t_start,
+    }
+    sidecar = Path(f"{path}.json")
+    write_json_atomic(sidecar, _sidecar(script, out, settings, key, path, G, (width, height), encoder, timings))
+    shutil.rmtree(work, ignore_errors=True)
+    report(Progress("done", total, total))
+    return RenderResult(
+        output=path, sidecar=sidecar, num_frames=total, fps=script.fps, size=(width, height),
+        segments_rendered=len(segments) - reused, segments_reused=reused, discarded_segments=discarded,
+        timings=timings,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Job:
+    """One segment's frames on their way to its encoder thread."""
+
+    _END = object()
+
+    def __init__(self, writer: SegmentWriter) -> None:
+        self.writer = writer
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self.future: Future[None] | None = None
+
+    def put(self, item: Any) -> None:
+        # Never block forever on a dead encoder: wake up to look at its result.
+        while True:
+            if self.future is not None and self.future.done():
+                self.future.result()  # raises the encoder's error
+                raise RendererError("the encoder stopped early")
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        self.put(self._END)
+
+    def run(self, on_done: Callable[[], None]) -> None:
+        try:
+            while (item := self.queue.get()) is not self._END:
+                if item is None:  # abort
+                    self.writer.abort()
+                    return
+                self.writer.write(item)
+            self.writer.close()
+        except BaseException:
+            self.writer.abort()
+            raise
+        on_done()
+
+
+class _Encoders:
+    def __init__(self, workers: int) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encoder")
+        self.jobs: list[_Job] = []
+        self.lock = threading.Lock()
+
+    def start(self, writer: SegmentWriter, on_done: Callable[[], None]) -> _Job:
+        self.jobs = [j for j in self.jobs if not (j.future and j.future.done() and j.future.exception() is None)]
+        for job in self.jobs:  # surface a failed encoder before starting more work
+            if job.future and job.future.done():
+                job.future.result()
+
+        def locked_done() -> None:
+            with self.lock:
+                on_done()
+
+        job = _Job(writer)
+        job.future = self.pool.submit(job.run, locked_done)
+        self.jobs.append(job)
+        return job
+
+    def wait(self) -> None:
+        for job in self.jobs:
+            assert job.future is not None
+            job.future.result()
+        self.pool.shutdown()
+
+    def abort(self) -> None:
+        for job in self.jobs:
+            while True:  # make room for the abort marker
+                try:
+                    job.queue.put_nowait(None)
+                    break
+                except queue.Full:
+                    try:
+                        job.queue.get_nowait()
+                    except queue.Empty:
+                        pass
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for job in self.jobs:
+            job.writer.abort()
+
+
+def _segment_done(journal: Journal, index: int, name: str, kind: str) -> None:
+    if kind == "png":  # the frames went straight into the output folder; leave a marker
+        (journal.folder / name).touch()
+    journal.record(index, name)
+
+
+def _journal_key(script: Script, out: OutputSettings, settings: RenderSettings) -> dict[str, Any]:
+    """Hashes of everything that changes the segments' pixels (not the device or batch size)."""
+    script_bytes = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
+    models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
+    pixels = {
+        "output": {k: v for k, v in dataclasses.asdict(out).items() if k not in ("file", "audio", "audio_offset", "title")},
+        "precision": settings.precision,
+        "noise_mode": settings.noise_mode,
+    }
+    return {
+        "script": script_bytes,
+        "checkpoints": [model_sha256(m, __version__) for m in models],
+        "settings": json_sha256(pixels),
+    }
+
+
+def _sidecar(
+    script: Script, out: OutputSettings, settings: RenderSettings, key: dict[str, Any], path: Path,
+    G: Generator, size: tuple[int, int], encoder: EncoderSettings, timings: dict[str, float],
+) -> dict[str, Any]:
+    import imageio_ffmpeg
+    import scipy
+
+    models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
+    return {
+        "output": str(path),
+        "script": {"file": str(script.file) if script.file else None, "sha256": key["script"],
+                   "resolved": dataclasses.asdict(script)},
+        "checkpoints": [{"model": m, "sha256": h} for m, h in zip(models, key["checkpoints"], strict=True)],
+        "frames": script.num_frames,
+        "fps": script.fps,
+        "size": list(size),
+        "encoder": dataclasses.asdict(encoder),
+        "audio": {"file": str(out.audio), "offset_s": out.audio_offset} if out.audio else None,
+        "device": str(G.device) + (f" ({torch.cuda.get_device_name(G.device)})" if G.device.type == "cuda" else ""),
+        "precision": settings.precision,
+        "noise_mode": settings.noise_mode,
+        "versions": {
+            "renderer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__, "imageio-ffmpeg": imageio_ffmpeg.__version__,
+            "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(), "ffmpeg_exe": Path(ffmpeg_exe()).name,
+        },
+        "timings": timings,
+    }
+
+
+__all__ = ["Progress", "ProgressFn", "RenderResult", "RenderSettings", "output_path", "render"]
