@@ -12,8 +12,9 @@ import torch
 from renderer.blending import check_same_architecture
 from renderer.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
-from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode, Precision
+from renderer.generator import Generator, NoiseMode, Precision
 from renderer.images import save_png, to_uint8
+from renderer.pipeline import check_generation_options
 from renderer.latents import build_timeline
 from renderer.script import Script, load_script
 from renderer.seeds import seeds_to_z
@@ -33,12 +34,7 @@ class GenerateSettings:
     precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
-        if self.noise_mode not in NOISE_MODES:
-            raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {self.noise_mode!r}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"batch size must be at least 1, not {self.batch_size}")
+        check_generation_options(noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size)
         if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
             raise UsageError(f"truncation cutoff must be >= 0, not {self.truncation_cutoff}")
 

@@ -17,11 +17,21 @@ import torch
 from numpy.typing import NDArray
 
 from renderer.blending import BlendedGenerator, alphas_to_model_weights
-from renderer.errors import RendererError
-from renderer.generator import Generator, NoiseMode
+from renderer.errors import RendererError, UsageError
+from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode
 from renderer.images import to_uint8
 from renderer.smoothing import TRUNCATE, gaussian_radius
 from renderer.timeline import Timeline, TimelineChunk
+
+
+def check_generation_options(*, noise_mode: str, precision: str, batch_size: int | None) -> None:
+    """UsageError for a noise mode, precision or batch size that generation does not take."""
+    if noise_mode not in NOISE_MODES:
+        raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"batch size must be at least 1, not {batch_size}")
 
 
 def gaussian_kernel(sigma: float) -> NDArray[np.float32]:

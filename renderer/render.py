@@ -28,10 +28,10 @@ from renderer import __version__
 from renderer.blending import BlendedGenerator
 from renderer.checkpoints import resolve_device
 from renderer.errors import RendererError, UsageError
-from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode, Precision
+from renderer.generator import Generator, NoiseMode, Precision
 from renderer.latents import build_timeline
 from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
-from renderer.pipeline import FramePipeline
+from renderer.pipeline import FramePipeline, check_generation_options
 from renderer.script import OutputSettings, Script
 from renderer.sinks import (
     EncoderSettings,
@@ -60,12 +60,7 @@ class RenderSettings:
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.noise_mode not in NOISE_MODES:
-            raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {self.noise_mode!r}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"batch size must be at least 1, not {self.batch_size}")
+        check_generation_options(noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size)
         if self.encoders < 1:
             raise UsageError(f"encoders must be at least 1, not {self.encoders}")
 
