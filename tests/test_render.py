@@ -202,3 +202,11 @@ def test_segment_plan_covers_every_frame_once_without_tiny_tails() -> None:
         assert plan[0][0] == 0 and plan[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(plan, plan[1:], strict=False))
         assert len(plan) == 1 or n - plan[-1][0] >= 4
+
+
+def test_parallel_encoders_give_the_same_video(tmp_path: Path) -> None:
+    script = load_script(write_script(tmp_path, "demo", size=32))
+    one = render(script, RenderSettings(device="cpu", output={"file": tmp_path / "one.mp4"}))
+    two = render(script, RenderSettings(device="cpu", encoders=2, output={"file": tmp_path / "two.mp4"}))
+    a, b = list(read_frames(one.output)), list(read_frames(two.output))
+    assert len(a) == len(b) == 37 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
