@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime
-import json
-import platform
 import time
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from common import machine_info, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator
 from renderer.blending import BlendedGenerator, alphas_to_model_weights
 from renderer.generator import Generator, GeneratorConfig
@@ -116,17 +114,7 @@ def main() -> None:
                 "per_frame_ratio": t["per-frame"] / t["plain"],
             }
         )
-    machine = {
-        "date": datetime.date.today().isoformat(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-        "torch": torch.__version__,
-        "device": args.device,
-        "precision": args.precision,
-        "model": model,
-        "repeats": args.repeats,
-    }
+    machine = machine_info(args.device, precision=args.precision, model=model, repeats=args.repeats)
     table = Table(title=f"blend cost, {model}, {args.device} {args.precision}, synthesis only, best of {args.repeats}")
     for column in ("batch", "plain ms", "constant ms", "per-frame ms", "constant / plain", "per-frame / plain"):
         table.add_column(column, justify="right")
@@ -136,9 +124,7 @@ def main() -> None:
             f"{r['constant_ratio']:.2f}x", f"{r['per_frame_ratio']:.2f}x",
         )
     Console().print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, machine, rows)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,6 @@ Runs on CPU, and on CUDA (fp32, fp16, bf16) when a GPU is present. Prints a tabl
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
-import platform
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from common import machine_info, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator, seeds_to_z, to_uint8
 
 
@@ -74,16 +72,7 @@ def main() -> None:
                 }
             )
 
-    machine = {
-        "date": datetime.date.today().isoformat(),
-        "host": platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "torch": torch.__version__,
-        "model": args.model,
-        "frames": args.frames,
-    }
+    machine = machine_info("cuda" if torch.cuda.is_available() else "cpu", model=args.model, frames=args.frames)
     table = Table(title=f"{args.model}: {args.frames} frames, best of {args.repeats}")
     for column in ("device", "precision", "batch", "img/s", "vs per-frame loop"):
         table.add_column(column, justify="right")
@@ -91,9 +80,7 @@ def main() -> None:
         loop = "baseline (per-frame loop)" if r["batch"] == 1 else f"{r['speedup_vs_per_frame_loop']:.2f}x"
         table.add_row(r["device"], r["precision"], str(r["batch"]), f"{r['img_per_s']:.1f}", loop)
     Console().print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, machine, rows)
 
 
 if __name__ == "__main__":

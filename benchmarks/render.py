@@ -21,10 +21,8 @@ its exec, so an ffmpeg started by a 500 MiB Python process reports at least 500 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -35,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from common import machine_info, write_results  # benchmarks/common.py, beside this script
 
 RESULT_PREFIX = "RENDER-RESULT "
 SEGMENT_S = 4
@@ -243,7 +243,6 @@ def main() -> None:
         child_render(float(args.child_render[0]), Path(args.child_render[1]), args.fps, args.model)
         return
 
-    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -301,21 +300,16 @@ def main() -> None:
         "peak_tree_rss_ratio_longest_to_shortest": tree_ratio,
         "peak_rss_ratio_target": 1.15,
     }
-    machine = {
-        "date": datetime.date.today().isoformat(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "device": "cpu",
-        "model": args.model,
-        "batch": 1,
-        "fps": args.fps,
-        "encoder": "h264 crf 18 preset medium",
-        "segment_s": SEGMENT_S,
-        "wall_s": wall,
-        "other_processes_cpu_s": others,  # per measurement; about 0 on an idle machine
-    }
+    machine = machine_info(
+        "cpu",
+        model=args.model,
+        batch=1,
+        fps=args.fps,
+        encoder="h264 crf 18 preset medium",
+        segment_s=SEGMENT_S,
+        wall_s=wall,
+        other_processes_cpu_s=others,  # per measurement; about 0 on an idle machine
+    )
 
     console = Console()
     stages = Table(title=f"{args.model}, cpu, batch 1, h264 crf 18: frames/s")
@@ -342,9 +336,7 @@ def main() -> None:
         busy = ", ".join(f"{k} {v:.1f}" for k, v in others.items())
         console.print(f"[yellow]warning: other processes used CPU time during this {wall:.0f} s run (CPU s: {busy}); "
                       "the timings are not those of an idle machine[/yellow]")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine, "summary": summary, "results": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, machine, rows, summary=summary)
 
 
 if __name__ == "__main__":

@@ -168,12 +168,17 @@ def random_kinds(draw: st.DrawFn, n: int, kinds: tuple[str, ...]) -> list[str]:
     return draw(st.lists(st.sampled_from(kinds), min_size=n, max_size=n))
 
 
+def eased_track(data: st.DataObject, trailing: tuple[int, ...] = (2,)):
+    """A random track with a random easing per segment: (keys, values, period, segments, easing)."""
+    keys, values, period = data.draw(tracks(trailing=trailing))
+    n = num_segments(keys, period)
+    return keys, values, period, n, random_kinds(data.draw, n, EASINGS)
+
+
 @EVERY_KIND
 @given(data=st.data())
 def test_every_kind_passes_through_every_key(data: st.DataObject) -> None:
-    keys, values, period = data.draw(tracks())
-    n = num_segments(keys, period)
-    easing = random_kinds(data.draw, n, EASINGS)
+    keys, values, period, n, easing = eased_track(data)
     shifted = keys + (period or 0.0) * data.draw(st.integers(-3, 3))
     for kind in INTERPOLATIONS:
         out = sample_track(keys, values, keys, interpolation=[kind] * n, easing=easing, loop_period=period)
@@ -412,9 +417,7 @@ def test_mixed_kinds_use_each_kind_on_its_own_segments(data: st.DataObject) -> N
 @EVERY_KIND
 @given(data=st.data())
 def test_trailing_shapes_sample_like_separate_tracks(data: st.DataObject) -> None:
-    keys, values, period = data.draw(tracks(trailing=(3, 4)))
-    n = num_segments(keys, period)
-    easing = random_kinds(data.draw, n, EASINGS)
+    keys, values, period, n, easing = eased_track(data, trailing=(3, 4))
     frames = np.array(data.draw(st.lists(st.floats(-80.0, 80.0), min_size=1, max_size=10)))
     row, col = data.draw(st.integers(0, 2)), data.draw(st.integers(0, 3))
     for kind in INTERPOLATIONS:
@@ -478,9 +481,7 @@ def test_bad_tracks_raise(change: dict, message: str) -> None:
 @FAST
 @given(data=st.data())
 def test_lerp_track_is_sample_track_with_linear_segments(data: st.DataObject) -> None:
-    keys, values, period = data.draw(tracks())
-    n = num_segments(keys, period)
-    easing = random_kinds(data.draw, n, EASINGS)
+    keys, values, period, n, easing = eased_track(data)
     frames = np.array(data.draw(st.lists(st.floats(-80.0, 80.0), min_size=1, max_size=10)))
     expected = sample_track(
         keys, values, frames, interpolation=["linear"] * n, easing=easing, loop_period=period

@@ -1,0 +1,35 @@
+"""What every benchmark records: the machine block of its JSON, and the JSON file itself."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def machine_info(device: str = "cpu", **details: Any) -> dict[str, Any]:
+    """Date, CPU, threads, GPU (when the device is CUDA) and torch version, plus the run's details."""
+    # Imported here: benchmarks/render.py keeps torch out of its parent process, whose peak RSS
+    # its child renders would otherwise inherit across fork and exec.
+    import torch
+
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
+        "torch": torch.__version__,
+        "device": device,
+        **details,
+    }
+
+
+def write_results(path: Path, machine: dict[str, Any], results: list[dict[str, Any]], **extra: Any) -> None:
+    """Write {"machine", extra..., "results"} as indented JSON and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine, **extra, "results": results}, indent=2) + "\n")
+    print(f"wrote {path}")
