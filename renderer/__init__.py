@@ -22,6 +22,9 @@ _EXPORTS = {
     "generate_images": "renderer.api",
     "load_timeline": "renderer.api",
     "save_seed_images": "renderer.api",
+    "BlendedGenerator": "renderer.blending",
+    "blend": "renderer.blending",
+    "blend_models": "renderer.blending",
     "load_generator": "renderer.checkpoints",
     "read_checkpoint": "renderer.checkpoints",
     "save_native": "renderer.checkpoints",
@@ -41,6 +44,9 @@ _EXPORTS = {
     "seed_to_z": "renderer.seeds",
     "seeds_to_z": "renderer.seeds",
     "Timeline": "renderer.timeline",
+    "RenderResult": "renderer.rendering",
+    "RenderSettings": "renderer.rendering",
+    "render": "renderer.rendering",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -66,6 +72,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         load_timeline,
         save_seed_images,
     )
+    from renderer.blending import BlendedGenerator, blend, blend_models  # noqa: F401
     from renderer.checkpoints import load_generator, read_checkpoint, save_native  # noqa: F401
     from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError  # noqa: F401
     from renderer.generator import Generator, GeneratorConfig, ModelInfo  # noqa: F401
@@ -73,4 +80,5 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.latents import build_timeline  # noqa: F401
     from renderer.script import Script, ScriptError, load_script  # noqa: F401
     from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z  # noqa: F401
+    from renderer.rendering import RenderResult, RenderSettings, render  # noqa: F401
     from renderer.timeline import Timeline  # noqa: F401

@@ -28,8 +28,7 @@ from renderer.api import (
     write_png,
 )
 from renderer.images import image_grid
-from renderer.render import Progress as RenderProgress
-from renderer.render import RenderSettings, render
+from renderer.rendering import RenderProgress, RenderSettings, render
 from renderer.script import load_script
 from renderer.blending import blend
 from renderer.blendspec import describe_blend, make_spec
@@ -62,14 +61,14 @@ def fail(error: RendererError) -> NoReturn:
     raise typer.Exit(error.exit_code)
 
 
-def run(action: Callable[[], T]) -> T:
-    """Call into the library; print its errors as one line and exit with their code."""
+def run(action: Callable[[], T], *, interrupted: str = "interrupted") -> T:
+    """Call into the library; print its errors as one line and exit with their code (130 on Ctrl-C)."""
     try:
         return action()
     except RendererError as e:
         fail(e)
     except KeyboardInterrupt:
-        stderr.print("interrupted")
+        stderr.print(interrupted)
         raise typer.Exit(130) from None
 
 
@@ -310,26 +309,22 @@ def render_command(
         disable=quiet,
         transient=True,
     ) as bar:
-        task = bar.add_task("generating", total=parsed.num_frames, fps="")
-        started = {"t": None, "frames": 0}
+        task = bar.add_task("loading", total=parsed.num_frames, fps="")
+        started = False
 
         def on_progress(p: RenderProgress) -> None:
-            import time
+            nonlocal started
+            if not started:  # frames of resumed segments are done already, not generated now
+                bar.reset(task, completed=p.frames_done)
+                started = True
+            bar.update(task, completed=p.frames_done, description=p.stage)
+            speed = bar.tasks[task].speed
+            bar.update(task, fps=f"{speed:.1f} fps" if speed else "")
 
-            if started["t"] is None:
-                started["t"], started["frames"] = time.perf_counter(), p.frames_done
-            elapsed = time.perf_counter() - started["t"]  # type: ignore[operator]
-            rate = (p.frames_done - started["frames"]) / elapsed if elapsed > 0 else 0.0  # type: ignore[operator]
-            bar.update(task, completed=p.frames_done, description=p.stage, fps=f"{rate:.1f} fps" if rate else "")
-
-        try:
-            result = render(parsed, settings, progress=on_progress)
-        except RendererError as e:
-            fail(e)
-        except KeyboardInterrupt:
-            bar.stop()
-            stderr.print("interrupted: finished segments are kept; run again with --resume to continue")
-            raise typer.Exit(130) from None
+        result = run(
+            lambda: render(parsed, settings, progress=on_progress),
+            interrupted="interrupted: finished segments are kept; run again with --resume to continue",
+        )
     if result.discarded_segments and not quiet:
         stderr.print(f"note: discarded {result.discarded_segments} segments of an earlier partial render (use --resume to keep them)")
     if as_json:

@@ -40,7 +40,7 @@ def image_grid(
 
     Column labels go in a header band above the columns, row labels in a band on the left.
     """
-    tiles = [[_rgb(t) for t in row] for row in rows]
+    tiles = [[to_rgb(t) for t in row] for row in rows]
     height, width = tiles[0][0].shape[:2]
     font = ImageFont.load_default(size=font_size)
     band = font_size + 2 * gap if column_labels else 0
@@ -67,5 +67,9 @@ def image_grid(
     return np.asarray(sheet)
 
 
-def _rgb(pixels: np.ndarray) -> np.ndarray:
-    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels[..., :3]
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """uint8 [..., C] -> [..., 3]: one grey channel repeated, channels beyond RGB (alpha) dropped."""
+    channels = pixels.shape[-1]
+    if channels not in (1, 3, 4):
+        raise ValueError(f"cannot show {channels}-channel images as RGB")
+    return np.repeat(pixels, 3, axis=-1) if channels == 1 else pixels[..., :3]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,16 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 
 
 class Journal:
-    """The segments of one render that are complete, keyed by what they were rendered from."""
+    """The segments of one render that are complete, keyed by what they were rendered from.
+
+    Encoder threads record their segments concurrently; a lock keeps the file consistent.
+    """
 
     def __init__(self, folder: Path, key: Mapping[str, Any]) -> None:
         self.folder = folder
         self.key = dict(key)
         self.done: dict[int, str] = {}  # segment index -> file name in folder
+        self._lock = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -87,10 +92,15 @@ class Journal:
         return journal
 
     def record(self, index: int, name: str) -> None:
-        self.done[index] = name
-        self.flush()
+        with self._lock:
+            self.done[index] = name
+            self._write()
 
     def flush(self) -> None:
+        with self._lock:
+            self._write()
+
+    def _write(self) -> None:
         segments = {str(i): self.done[i] for i in sorted(self.done)}
         write_json_atomic(self.path, {"key": self.key, "segments": segments})
 

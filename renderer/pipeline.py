@@ -8,19 +8,19 @@ temporal smoothing renders its true neighbours across the edges of each call.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 
 import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from scipy.ndimage import correlate1d
 
 from renderer.blending import BlendedGenerator, alphas_to_model_weights
 from renderer.errors import RendererError, UsageError
 from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode
-from renderer.images import to_uint8
-from renderer.smoothing import TRUNCATE, gaussian_radius
+from renderer.images import to_rgb, to_uint8
+from renderer.smoothing import gaussian_kernel, gaussian_radius, window_indices
 from renderer.timeline import Timeline, TimelineChunk
 
 
@@ -32,14 +32,6 @@ def check_generation_options(*, noise_mode: str, precision: str, batch_size: int
         raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
-
-
-def gaussian_kernel(sigma: float) -> NDArray[np.float32]:
-    """scipy's truncated, normalised Gaussian weights over [-r, r] (r = gaussian_radius(sigma))."""
-    radius = gaussian_radius(sigma)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    weights = np.exp(-0.5 * (x / sigma) ** 2)
-    return (weights / weights.sum()).astype(np.float32)
 
 
 def resize_frame(pixels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
@@ -82,13 +74,13 @@ class FramePipeline:
             raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
         self.timeline = timeline
         self.G = G
-        self.batch_size = max(1, batch_size)
+        self.batch_size = batch_size
         self.noise_mode = noise_mode
         self.size = size or G.img_resolution
         self.blur = blur
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
-        self.kernel = gaussian_kernel(temporal_blur) if self.radius else None
+        self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
 
     @property
     def num_frames(self) -> int:
@@ -96,40 +88,33 @@ class FramePipeline:
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
-        return (self.size, self.size, self.G.img_channels)
+        return (self.size, self.size, 3)  # shown as RGB whatever the model's channels
 
     def frames(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
-        """uint8 batches [n, H, W, C] covering frames [start, stop) in order."""
+        """uint8 batches [n, H, W, 3] covering frames [start, stop) in order."""
         if not 0 <= start < stop <= self.num_frames:
             raise ValueError(f"frames [{start}, {stop}) are outside the video's 0..{self.num_frames}")
         if self.kernel is None:
             yield from self._post_batches(np.arange(start, stop))
             return
-        # A sliding window over the frames [start - r, stop + r): neighbours across the edges of
-        # this call are rendered too (wrapped when looping, else the edge frame repeated, as
-        # scipy's "wrap" / "nearest" modes do), so any split gives the same frames.
-        wanted = np.arange(start - self.radius, stop + self.radius)
-        indices = np.mod(wanted, self.num_frames) if self.timeline.loop else np.clip(wanted, 0, self.num_frames - 1)
-        window: deque[NDArray[np.float32]] = deque(maxlen=len(self.kernel))
-        out: list[NDArray[np.uint8]] = []
+        # Smoothing [start, stop) reads the frames r before and after it too, rendered here, so
+        # any split of the video gives the same frames. A frame is filtered once all 2r + 1 of
+        # its neighbours have arrived; the last 2r frames carry over to the next batch.
+        r = self.radius
+        indices = window_indices(start, stop, r, num_frames=self.num_frames, loop=self.timeline.loop)
+        pending = np.empty((0, *self.frame_shape), dtype=np.float32)
         for batch in self._post_batches(indices):
-            for frame in batch:
-                window.append(frame.astype(np.float32))
-                if len(window) == len(self.kernel):
-                    acc = np.zeros_like(window[0])
-                    for weight, neighbour in zip(self.kernel, window, strict=True):
-                        acc += weight * neighbour
-                    out.append(np.clip(np.rint(acc), 0, 255).astype(np.uint8))
-            if len(out) >= self.batch_size:
-                yield np.stack(out)
-                out = []
-        if out:
-            yield np.stack(out)
+            pending = np.concatenate([pending, batch.astype(np.float32)])
+            if len(pending) > 2 * r:
+                smoothed = correlate1d(pending, self.kernel, axis=0)[r : len(pending) - r]
+                yield np.clip(np.rint(smoothed), 0, 255).astype(np.uint8)
+                pending = pending[len(pending) - 2 * r :]
 
     # -- internals ---------------------------------------------------------------------------
 
     def _post_batches(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
         for batch in self._render_indices(indices):
+            batch = to_rgb(batch)
             if self.size != batch.shape[1] or self.blur > 0:
                 frames = [resize_frame(f, self.size) for f in batch]
                 if self.blur > 0:
@@ -138,23 +123,19 @@ class FramePipeline:
             yield batch
 
     def _render_indices(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
-        """Frames at arbitrary indices (runs of consecutive frames rendered together, repeats reused)."""
-        runs: list[list[int]] = []
-        for i in indices.tolist():
-            if runs and i == runs[-1][-1] + 1:
-                runs[-1].append(i)
-            else:
-                runs.append([i])
-        previous: NDArray[np.uint8] | None = None
-        previous_index = -1
-        for run in runs:
-            if len(run) == 1 and run[0] == previous_index and previous is not None:
-                yield previous[None]
-                continue
-            for batch in self._render_range(run[0], run[-1] + 1):
-                previous, previous_index = batch[-1], run[0] + len(batch) - 1
-                yield batch
-            previous_index = run[-1]
+        """Frames at the given indices, in order: runs of consecutive frames are rendered together,
+        and a repeat of the frame just rendered (a clamped window edge) is reused."""
+        last_index, last_frame = -1, None
+        for run in np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1):
+            first = int(run[0])
+            if first == last_index and last_frame is not None:
+                yield last_frame[None]
+                first += 1
+            if first <= run[-1]:
+                for batch in self._render_range(first, int(run[-1]) + 1):
+                    last_frame = batch[-1]
+                    yield batch
+            last_index = int(run[-1])
 
     def _render_range(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
         chunk = self.timeline.chunk(start, stop)
@@ -188,4 +169,4 @@ class FramePipeline:
         return to_uint8(img).cpu().numpy()
 
 
-__all__ = ["FramePipeline", "TRUNCATE", "blur_frame", "gaussian_kernel", "resize_frame"]
+__all__ = ["FramePipeline", "blur_frame", "check_generation_options", "resize_frame"]

@@ -54,6 +54,7 @@ MP4_STANDARD_TAGS = frozenset({
 })
 FRAME_NAME = "frame{:06d}.png"
 SEGMENT_MUXERS: dict[OutputKind, str] = {"mp4": "mp4", "webm": "webm", "gif": "matroska"}
+SEGMENT_SUFFIXES: dict[OutputKind, str] = {"mp4": ".mp4", "webm": ".webm", "gif": ".mkv"}  # names to match
 
 
 def output_kind(path: str | Path) -> OutputKind:
@@ -254,7 +255,7 @@ def save_png_atomic(pixels: np.ndarray, path: Path) -> None:
     """Write one uint8 [H, W, 3] frame as PNG under a temporary name, then rename it to path."""
     tmp = partial_path(path)
     try:
-        Image.fromarray(pixels).save(tmp, format="PNG")
+        Image.fromarray(pixels).save(tmp, format="PNG")  # not images.save_png: that module needs torch
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)

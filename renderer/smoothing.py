@@ -23,6 +23,21 @@ def gaussian_radius(sigma: float) -> int:
     return int(TRUNCATE * sigma + 0.5)
 
 
+def gaussian_kernel(sigma: float) -> NDArray[np.float64]:
+    """scipy's truncated, normalised Gaussian weights over [-r, r], r = gaussian_radius(sigma) > 0."""
+    radius = gaussian_radius(sigma)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (x / sigma) ** 2)
+    return weights / weights.sum()
+
+
+def window_indices(start: int, stop: int, radius: int, *, num_frames: int, loop: bool) -> NDArray[np.int64]:
+    """The frames [start - radius, stop + radius) that smoothing [start, stop) reads: wrapped modulo
+    num_frames when looping, else clamped to the first/last frame (scipy's "wrap" / "nearest")."""
+    wanted = np.arange(start - radius, stop + radius, dtype=np.int64)
+    return np.mod(wanted, num_frames) if loop else np.clip(wanted, 0, num_frames - 1)
+
+
 def smooth_frames(
     sample: Callable[[NDArray], NDArray],
     start: int,
@@ -57,8 +72,7 @@ def smooth_frames(
             f"need 0 <= start <= stop <= num_frames, got start={start}, stop={stop}, num_frames={num_frames}"
         )
     radius = gaussian_radius(sigma)
-    wanted = np.arange(start - radius, stop + radius, dtype=np.int64)
-    frames = np.mod(wanted, num_frames) if loop else np.clip(wanted, 0, num_frames - 1)
+    frames = window_indices(start, stop, radius, num_frames=num_frames, loop=loop)
     values = np.asarray(sample(frames), dtype=np.float64)
     if values.ndim == 0 or values.shape[0] != len(frames):
         raise ValueError(f"sample returned shape {values.shape} for {len(frames)} frames")

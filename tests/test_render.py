@@ -15,7 +15,7 @@ from renderer import load_generator
 from renderer.errors import UsageError
 from renderer.latents import build_timeline
 from renderer.pipeline import FramePipeline
-from renderer.render import RenderSettings, render
+from renderer.rendering import RenderSettings, render
 from renderer.script import load_script
 from renderer.sinks import probe, read_frames
 from tests.test_cli import assert_one_line_error, invoke
@@ -130,7 +130,7 @@ def test_resume_refuses_a_changed_script(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         render(load_script(script_path), RenderSettings(device="cpu"), progress=stop)
     script_path.write_text(script_path.read_text().replace("seed = 3", "seed = 4"))
-    with pytest.raises(UsageError, match="cannot resume: script changed"):
+    with pytest.raises(UsageError, match="cannot resume: keyframes, script changed"):
         render(load_script(script_path), RenderSettings(device="cpu", resume=True))
     with pytest.raises(UsageError, match="nothing to resume"):
         render(load_script(script_path), RenderSettings(device="cpu", resume=True, output={"file": tmp_path / "other.mp4"}))
@@ -192,7 +192,7 @@ def test_cli_render_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_segment_plan_covers_every_frame_once_without_tiny_tails() -> None:
-    from renderer.render import plan_segments
+    from renderer.rendering import plan_segments
 
     assert plan_segments(37, 12) == [(0, 12), (12, 24), (24, 37)]
     assert plan_segments(42, 12) == [(0, 12), (12, 24), (24, 36), (36, 42)]
@@ -210,3 +210,38 @@ def test_parallel_encoders_give_the_same_video(tmp_path: Path) -> None:
     two = render(script, RenderSettings(device="cpu", encoders=2, output={"file": tmp_path / "two.mp4"}))
     a, b = list(read_frames(one.output)), list(read_frames(two.output))
     assert len(a) == len(b) == 37 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_resume_refuses_an_edited_latent_file(tmp_path: Path) -> None:
+    """The script names a .npy keyframe; its text is unchanged when the file is edited."""
+    G = load_generator("demo")
+    np.save(tmp_path / "key.npy", np.random.RandomState(0).randn(G.num_ws, G.w_dim))  # w+
+    script_path = write_script(tmp_path, "demo", size=32)
+    script_path.write_text(script_path.read_text().replace("seed = 3", 'latent = "key.npy"'))
+
+    def stop(p) -> None:
+        if p.frames_done >= 14:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render(load_script(script_path), RenderSettings(device="cpu"), progress=stop)
+    np.save(tmp_path / "key.npy", np.random.RandomState(1).randn(G.num_ws, G.w_dim))
+    with pytest.raises(UsageError, match="cannot resume: keyframes changed"):
+        render(load_script(script_path), RenderSettings(device="cpu", resume=True))
+
+
+def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
+    import dataclasses
+
+    from renderer.checkpoints import save_native
+    from renderer.generator import Generator
+
+    config = dataclasses.replace(load_generator("demo").config, img_channels=1, img_resolution=32)
+    config = dataclasses.replace(config, channels={r: c for r, c in config.channels.items() if r <= 32})
+    save_native(Generator(config), tmp_path / "grey.safetensors")
+    script = write_script(tmp_path, "grey.safetensors")
+    result = render(load_script(script), RenderSettings(device="cpu"))
+    frames = np.stack(list(read_frames(result.output)))
+    assert frames.shape == (37, 32, 32, 3)
+    spread = np.abs(frames[..., 0].astype(int) - frames[..., 2]).max()
+    assert spread <= 8 and frames.std() > 1  # grey (up to chroma rounding), and not blank

@@ -11,20 +11,23 @@ temporary file that is renamed onto the output only when complete.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import platform
 import queue
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import numpy as np
+import scipy
 import torch
 
 from renderer import __version__
+from renderer.api import auto_batch_size, load_models
 from renderer.blending import BlendedGenerator
 from renderer.checkpoints import resolve_device
 from renderer.errors import RendererError, UsageError
@@ -34,16 +37,18 @@ from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, w
 from renderer.pipeline import FramePipeline, check_generation_options
 from renderer.script import OutputSettings, Script
 from renderer.sinks import (
+    SEGMENT_SUFFIXES,
     EncoderSettings,
     SegmentWriter,
+    check_audio,
     check_folder,
     encoded_size,
     ffmpeg_exe,
     join_segments,
     output_kind,
 )
+from renderer.timeline import Timeline
 
-SEGMENT_SUFFIX = {"mp4": ".mp4", "webm": ".webm", "gif": ".mkv"}
 QUEUE_BATCHES = 4  # batches waiting per encoder: bounds memory, keeps the encoders fed
 
 
@@ -63,10 +68,13 @@ class RenderSettings:
         check_generation_options(noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size)
         if self.encoders < 1:
             raise UsageError(f"encoders must be at least 1, not {self.encoders}")
+        unknown = set(self.output) - {f.name for f in dataclasses.fields(OutputSettings)}
+        if unknown:
+            raise UsageError(f"unknown output settings {sorted(unknown)}")
 
 
 @dataclasses.dataclass(frozen=True)
-class Progress:
+class RenderProgress:
     """Reported after every generated batch and at each stage change."""
 
     stage: str  # "generating", "joining", "done"
@@ -74,7 +82,7 @@ class Progress:
     total: int
 
 
-ProgressFn = Callable[[Progress], None]
+RenderProgressFn = Callable[[RenderProgress], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +101,7 @@ class RenderResult:
 def plan_segments(num_frames: int, length: int) -> list[tuple[int, int]]:
     """[start, stop) frame ranges of `length`; a tail shorter than half a segment joins the one
     before it (very short MP4 segments get padded durations that stream copy would keep)."""
-    starts = list(range(0, num_frames, max(1, length)))
+    starts = list(range(0, num_frames, length))
     if len(starts) > 1 and num_frames - starts[-1] < length / 2:
         starts.pop()
     return [(a, b) for a, b in zip(starts, [*starts[1:], num_frames], strict=True)]
@@ -118,7 +126,9 @@ def encoder_settings(output: OutputSettings) -> EncoderSettings:
     )
 
 
-def render(script: Script, settings: RenderSettings = RenderSettings(), progress: ProgressFn | None = None) -> RenderResult:
+def render(
+    script: Script, settings: RenderSettings = RenderSettings(), progress: RenderProgressFn | None = None
+) -> RenderResult:
     """Render a script to its output; returns what was written and how long each stage took.
 
     Raises:
@@ -127,23 +137,18 @@ def render(script: Script, settings: RenderSettings = RenderSettings(), progress
         KeyboardInterrupt: after aborting the segment in progress and flushing the journal
     """
     t_start = time.perf_counter()
-    unknown = set(settings.output) - {f.name for f in dataclasses.fields(OutputSettings)}
-    if unknown:
-        raise UsageError(f"unknown output settings {sorted(unknown)}")
     out = dataclasses.replace(script.output, **settings.output)
     path = output_path(script, out)
     kind = output_kind(path)
     encoder = encoder_settings(out)
     check_folder(path.parent)
-    if out.audio is not None and not Path(out.audio).is_file():
-        raise UsageError(f"audio file {out.audio} not found")
+    if out.audio is not None:
+        check_audio(Path(out.audio))  # before the work, not at the final join
 
     device = resolve_device(settings.device)
-    from renderer.api import auto_batch_size, load_models  # the api imports this module
-
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
-    G: Generator = BlendedGenerator([base, transfer]) if timeline.key_blends is not None and transfer else base
+    G: Generator = BlendedGenerator([base, transfer]) if timeline.key_blends is not None else base
     G.set_precision(settings.precision)
     pipeline = FramePipeline(
         timeline,
@@ -155,10 +160,12 @@ def render(script: Script, settings: RenderSettings = RenderSettings(), progress
         temporal_blur=out.temporal_blur,
     )
     height, width = pipeline.frame_shape[:2]
-    encoded_size(width, height, kind=kind, settings=encoder)  # odd sizes: a clear error before any work
+    # Odd sizes: a clear error before an earlier partial render is discarded below.
+    encoded_size(width, height, kind=kind, settings=encoder)
     t_loaded = time.perf_counter()
 
-    key = _journal_key(script, out, settings)
+    models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
+    key = _journal_key(script, models, timeline, out, settings)
     work = path.parent / f".{path.name}.parts"
     seg_frames = max(1, round(out.segment * script.fps))
     segments = plan_segments(script.num_frames, seg_frames)
@@ -169,26 +176,30 @@ def render(script: Script, settings: RenderSettings = RenderSettings(), progress
         if work.exists():
             discarded = len(list(work.glob("segment*")))
             shutil.rmtree(work, ignore_errors=True)
+        if kind == "png" and path.is_dir():  # frames of an earlier render would outlive a shorter one
+            for old in path.glob("frame[0-9][0-9][0-9][0-9][0-9][0-9].png"):
+                old.unlink()
         journal = Journal(work, key)
     try:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RendererError(f"{work}: cannot create the work folder ({e.strerror})") from None
-    reused = len([i for i in journal.done if i < len(segments)])
-    journal.flush()
+    reused = len(journal.done)
+    journal.flush()  # a render stopped before its first segment can still be resumed
 
     total = script.num_frames
     done = sum(b - a for i, (a, b) in enumerate(segments) if i in journal.done)
     report = progress or (lambda _: None)
-    report(Progress("generating", done, total))
+    report(RenderProgress("generating", done, total))
     encode = _Encoders(settings.encoders)
     t_gen = 0.0
     try:
         for index, (start, stop) in enumerate(segments):
             if index in journal.done:
                 continue
-            name = f"segment{index:05d}{SEGMENT_SUFFIX.get(kind, '')}"
+            name = f"segment{index:05d}{SEGMENT_SUFFIXES.get(kind, '')}"
             target = path if kind == "png" else work / name
+            encode.check()  # a failed encoder stops the render before another ffmpeg starts
             writer = SegmentWriter(target, kind=kind, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
             job = encode.start(writer, on_done=lambda i=index, n=name: _segment_done(journal, i, n, kind))
             t0 = time.perf_counter()
@@ -196,17 +207,16 @@ def render(script: Script, settings: RenderSettings = RenderSettings(), progress
                 t_gen += time.perf_counter() - t0
                 job.put(batch)
                 done += len(batch)
-                report(Progress("generating", done, total))
+                report(RenderProgress("generating", done, total))
                 t0 = time.perf_counter()
             job.finish()
         encode.wait()
     except BaseException:
-        encode.abort()
-        journal.flush()
+        encode.abort()  # finished segments are already in the journal
         raise
     t_generated = time.perf_counter()
 
-    report(Progress("joining", total, total))
+    report(RenderProgress("joining", total, total))
     files = [work / journal.done[i] for i in range(len(segments))]
     metadata = {"title": out.title or (script.file.stem if script.file else path.stem),
                 "comment": f"renderer {__version__}; script sha256 {key['script'][:16]}"}
@@ -223,9 +233,9 @@ def render(script: Script, settings: RenderSettings = RenderSettings(), progress
         "total_s": t_joined - t_start,
     }
     sidecar = Path(f"{path}.json")
-    write_json_atomic(sidecar, _sidecar(script, out, settings, key, path, G, (width, height), encoder, timings))
+    write_json_atomic(sidecar, _sidecar(script, models, out, settings, key, path, G, (width, height), encoder, timings))
     shutil.rmtree(work, ignore_errors=True)
-    report(Progress("done", total, total))
+    report(RenderProgress("done", total, total))
     return RenderResult(
         output=path, sidecar=sidecar, num_frames=total, fps=script.fps, size=(width, height),
         segments_rendered=len(segments) - reused, segments_reused=reused, discarded_segments=discarded,
@@ -279,21 +289,18 @@ class _Encoders:
     def __init__(self, workers: int) -> None:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encoder")
         self.jobs: list[_Job] = []
-        self.lock = threading.Lock()
+
+    def check(self) -> None:
+        """Raise the error of a finished encoder, if one failed; forget the ones that succeeded."""
+        for job in self.jobs:
+            if job.future is not None and job.future.done():
+                job.future.result()
+        self.jobs = [j for j in self.jobs if not (j.future and j.future.done())]
 
     def start(self, writer: SegmentWriter, on_done: Callable[[], None]) -> _Job:
-        self.jobs = [j for j in self.jobs if not (j.future and j.future.done() and j.future.exception() is None)]
-        for job in self.jobs:  # surface a failed encoder before starting more work
-            if job.future and job.future.done():
-                job.future.result()
-
-        def locked_done() -> None:
-            with self.lock:
-                on_done()
-
         job = _Job(writer)
-        job.future = self.pool.submit(job.run, locked_done)
-        self.jobs.append(job)
+        self.jobs.append(job)  # before submitting: an abort must see its writer
+        job.future = self.pool.submit(job.run, on_done)
         return job
 
     def wait(self) -> None:
@@ -304,15 +311,13 @@ class _Encoders:
 
     def abort(self) -> None:
         for job in self.jobs:
-            while True:  # make room for the abort marker
+            # Drop the frames still queued, so each encoder stops at once instead of encoding them.
+            while True:
                 try:
-                    job.queue.put_nowait(None)
+                    job.queue.get_nowait()
+                except queue.Empty:
                     break
-                except queue.Full:
-                    try:
-                        job.queue.get_nowait()
-                    except queue.Empty:
-                        pass
+            job.queue.put_nowait(None)
         self.pool.shutdown(wait=True, cancel_futures=True)
         for job in self.jobs:
             job.writer.abort()
@@ -324,30 +329,32 @@ def _segment_done(journal: Journal, index: int, name: str, kind: str) -> None:
     journal.record(index, name)
 
 
-def _journal_key(script: Script, out: OutputSettings, settings: RenderSettings) -> dict[str, Any]:
+def _journal_key(
+    script: Script, models: list[str], timeline: Timeline, out: OutputSettings, settings: RenderSettings
+) -> dict[str, Any]:
     """Hashes of everything that changes the segments' pixels (not the device or batch size)."""
-    script_bytes = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
-    models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
+    script_hash = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
     pixels = {
         "output": {k: v for k, v in dataclasses.asdict(out).items() if k not in ("file", "audio", "audio_offset", "title")},
         "precision": settings.precision,
         "noise_mode": settings.noise_mode,
     }
+    # Keyframe latents may come from .npy/.npz files the script only names: hash what they hold.
+    keyframes = hashlib.sha256(timeline.key_latents.tobytes())
+    if timeline.key_blends is not None:
+        keyframes.update(timeline.key_blends.tobytes())
     return {
-        "script": script_bytes,
+        "script": script_hash,
         "checkpoints": [model_sha256(m, __version__) for m in models],
+        "keyframes": keyframes.hexdigest(),
         "settings": json_sha256(pixels),
     }
 
 
 def _sidecar(
-    script: Script, out: OutputSettings, settings: RenderSettings, key: dict[str, Any], path: Path,
-    G: Generator, size: tuple[int, int], encoder: EncoderSettings, timings: dict[str, float],
+    script: Script, models: list[str], out: OutputSettings, settings: RenderSettings, key: dict[str, Any],
+    path: Path, G: Generator, size: tuple[int, int], encoder: EncoderSettings, timings: dict[str, float],
 ) -> dict[str, Any]:
-    import imageio_ffmpeg
-    import scipy
-
-    models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
     return {
         "output": str(path),
         "script": {"file": str(script.file) if script.file else None, "sha256": key["script"],
@@ -370,4 +377,4 @@ def _sidecar(
     }
 
 
-__all__ = ["Progress", "ProgressFn", "RenderResult", "RenderSettings", "output_path", "render"]
+__all__ = ["RenderProgress", "RenderProgressFn", "RenderResult", "RenderSettings", "output_path", "plan_segments", "render"]
