@@ -14,8 +14,8 @@ from renderer.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
 from renderer.generator import Generator, NoiseMode, Precision
 from renderer.images import save_png, to_uint8
-from renderer.pipeline import check_generation_options
 from renderer.latents import build_timeline
+from renderer.pipeline import check_generation_options
 from renderer.script import Script, load_script
 from renderer.seeds import seeds_to_z
 from renderer.timeline import Timeline
@@ -113,10 +113,14 @@ def blend_grid(
     base's unless blended too), so a row shows only what the synthesis blend changes.
     """
     mapper = models[1] if len(models) > 1 else models[0]
-    z = torch.from_numpy(seeds_to_z(list(seeds), mapper.z_dim)).to(mapper.device)
-    ws = mapper.mapping(z, truncation_psi=settings.truncation_psi, truncation_cutoff=settings.truncation_cutoff)
-    columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
-    return [[column[i] for column in columns] for i in range(len(seeds))]
+    batch_size = settings.batch_size or auto_batch_size(mapper.device)
+    rows: list[list[np.ndarray]] = []
+    for start in range(0, len(seeds), batch_size):
+        z = torch.from_numpy(seeds_to_z(list(seeds[start : start + batch_size]), mapper.z_dim)).to(mapper.device)
+        ws = mapper.mapping(z, truncation_psi=settings.truncation_psi, truncation_cutoff=settings.truncation_cutoff)
+        columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
+        rows += [list(images) for images in zip(*columns, strict=True)]
+    return rows
 
 
 def describe_generator(G: Generator) -> dict[str, object]:

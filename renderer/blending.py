@@ -22,9 +22,15 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.blendspec import BlendSpec, alpha_by_resolution, describe_blend, model_weights
+from renderer.blendspec import (
+    BlendSpec,
+    alpha_by_resolution,
+    check_column_sums,
+    describe_blend,
+    model_weights,
+)
 from renderer.errors import UsageError
-from renderer.generator import Generator, ModelInfo, SynthesisNetwork
+from renderer.generator import Generator, GeneratorConfig, ModelInfo, ModelMix, SynthesisNetwork
 
 _BLOCK = re.compile(r"synthesis\.b(\d+)\.")
 
@@ -58,25 +64,6 @@ def check_same_architecture(models: Sequence[Generator], names: Sequence[str] | 
                 f"cannot blend {names[0]} with {name}: the architectures differ{sizes}: "
                 + "; ".join(problems[:3]) + more
             )
-
-
-def resolution_weights(
-    specs: Sequence[BlendSpec], resolutions: Sequence[int]
-) -> NDArray[np.float64]:
-    """Per-model specs -> weights [M, R] summing to 1 per resolution (UsageError if not)."""
-    try:
-        return model_weights(specs, resolutions)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def alpha_weights(alpha: BlendSpec, resolutions: Sequence[int]) -> NDArray[np.float64]:
-    """A two-model blend spec -> weights [2, R]: (1 - alpha, alpha) per resolution."""
-    try:
-        alphas = alpha_by_resolution(alpha, resolutions)
-    except ValueError as e:
-        raise UsageError(f"blend: {e}") from None
-    return np.stack([1.0 - alphas, alphas])
 
 
 def blend_models(
@@ -119,8 +106,59 @@ def blend(
         alpha: a number, {"swap": R, "low": "transfer"|"base", "width": W}, or {resolution: alpha}
         mapping_alpha: alpha of the mapping network and w_avg (0: from the base, as in the paper)
     """
-    weights = alpha_weights(alpha, base.config.block_resolutions)
+    try:
+        alphas = alpha_by_resolution(alpha, base.config.block_resolutions)
+    except ValueError as e:
+        raise UsageError(f"blend: {e}") from None
+    weights = np.stack([1.0 - alphas, alphas])
     return blend_models([base, transfer], weights, mapping_weights=[1.0 - mapping_alpha, mapping_alpha])
+
+
+class BlendedSynthesisNetwork(SynthesisNetwork):
+    """The synthesis networks of M models, every tensor stacked on a leading model axis, blended
+    per block with per-frame weights (see renderer.generator.ModelMix)."""
+
+    def __init__(self, networks: Sequence[SynthesisNetwork], config: GeneratorConfig) -> None:
+        super().__init__(config)
+        sources = [n.state_dict() for n in networks]
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name in list(module._parameters):
+                stacked = torch.stack([s[prefix + name] for s in sources])
+                setattr(module, name, torch.nn.Parameter(stacked, requires_grad=False))
+            for name in list(module._buffers):
+                if name not in module._non_persistent_buffers_set:
+                    module.register_buffer(name, torch.stack([s[prefix + name] for s in sources]))
+        self.num_models = len(networks)
+        self._reset_cache()
+
+    def _reset_cache(self) -> None:
+        # Per block: the weights of the constant blend whose tensors are cached, and the cache.
+        self._cache: list[tuple[tuple[float, ...], dict]] = [((), {}) for _ in self.block_resolutions]
+
+    def _block_mixes(self, model_weights: torch.Tensor | None, batch: int) -> list[ModelMix | None]:
+        shape = (batch, self.num_models, len(self.block_resolutions))
+        if model_weights is None or tuple(model_weights.shape) != shape:
+            got = None if model_weights is None else list(model_weights.shape)
+            raise ValueError(f"model_weights must be [N, M, blocks] = {list(shape)}, got {got}")
+        host = model_weights.detach().to("cpu", torch.float32)  # small; one host sync per batch
+        weights = host.to(self.f2.device)
+        mixes: list[ModelMix | None] = []
+        for i in range(len(self.block_resolutions)):
+            block = host[:, :, i]
+            if bool((block == block[:1]).all()):
+                # A constant blend: reuse this block's blended tensors while its weights repeat.
+                key = tuple(block[0].tolist())
+                if self._cache[i][0] != key:
+                    self._cache[i] = (key, {})
+                mixes.append(ModelMix(weights[:, :, i], uniform=True, cache=self._cache[i][1]))
+            else:
+                mixes.append(ModelMix(weights[:, :, i], uniform=False))
+        return mixes
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._reset_cache()  # moved or cast tensors: blend anew
+        return super()._apply(fn, *args, **kwargs)
 
 
 class BlendedGenerator(Generator):
@@ -137,16 +175,13 @@ class BlendedGenerator(Generator):
             raise UsageError("blending needs at least two models")
         check_same_architecture(models)
         base = models[0]
-        num_blocks = len(base.config.block_resolutions)
         mapping = _mapping_weights(mapping_weights, len(models))
         super().__init__(base.config, info=_blend_info(models, None, base.config.block_resolutions, mapping))
         states = [m.state_dict() for m in models]
         self.mapping.load_state_dict(
             {k: _weighted_sum([s[f"mapping.{k}"] for s in states], mapping) for k in self.mapping.state_dict()}
         )
-        _stack_into(self.synthesis, [m.synthesis for m in models])
-        self.num_models = len(models)
-        self.num_blocks = num_blocks
+        self.synthesis = BlendedSynthesisNetwork([m.synthesis for m in models], base.config)
         self.to(base.device)
 
     @property
@@ -157,7 +192,7 @@ class BlendedGenerator(Generator):
 
 def alphas_to_model_weights(alphas: torch.Tensor | NDArray[np.floating]) -> torch.Tensor:
     """Two-model alphas per frame and resolution [N, R] -> model weights [N, 2, R]."""
-    a = torch.as_tensor(np.asarray(alphas) if not torch.is_tensor(alphas) else alphas, dtype=torch.float32)
+    a = torch.as_tensor(alphas, dtype=torch.float32)
     return torch.stack([1.0 - a, a], dim=1)
 
 
@@ -167,17 +202,19 @@ def alphas_to_model_weights(alphas: torch.Tensor | NDArray[np.floating]) -> torc
 def _weights_table(
     weights: NDArray[np.floating] | Sequence[BlendSpec], num_models: int, resolutions: Sequence[int]
 ) -> NDArray[np.float64]:
-    if isinstance(weights, np.ndarray) and weights.ndim == 2:
-        table = weights.astype(np.float64)
-        if table.shape != (num_models, len(resolutions)):
-            raise UsageError(f"weights must be [models, resolutions] = [{num_models}, {len(resolutions)}], got {list(table.shape)}")
-        sums = table.sum(axis=0)
-        if not np.allclose(sums, 1.0, atol=1e-6):
-            raise UsageError(f"model weights must sum to 1 at every resolution; they sum to {np.round(sums, 6).tolist()}")
-        return table
-    if len(weights) != num_models:
-        raise UsageError(f"{num_models} models need {num_models} weight specs, got {len(weights)}")
-    return resolution_weights(list(weights), resolutions)
+    """[M, R] weights given as a table or as one spec per model, checked; UsageError if wrong."""
+    try:
+        if isinstance(weights, np.ndarray) and weights.ndim == 2:
+            table = weights.astype(np.float64)
+            if table.shape != (num_models, len(resolutions)):
+                raise ValueError(f"weights must be [models, resolutions] = [{num_models}, {len(resolutions)}], got {list(table.shape)}")
+            check_column_sums(table, resolutions)
+            return table
+        if len(weights) != num_models:
+            raise ValueError(f"{num_models} models need {num_models} weight specs, got {len(weights)}")
+        return model_weights(list(weights), resolutions)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def _mapping_weights(weights: Sequence[float] | None, num_models: int) -> NDArray[np.float64]:
@@ -199,20 +236,6 @@ def _weighted_sum(tensors: Sequence[torch.Tensor], coefs: NDArray[np.float64]) -
         if coef != 0.0:
             out += float(coef) * tensor.float()
     return out.to(tensors[0].dtype)
-
-
-def _stack_into(target: SynthesisNetwork, networks: Sequence[SynthesisNetwork]) -> None:
-    """Give `target` every parameter and persistent buffer of `networks`, stacked on a model axis."""
-    sources = [dict(n.state_dict()) for n in networks]
-    for module_name, module in target.named_modules():
-        prefix = f"{module_name}." if module_name else ""
-        for name in list(module._parameters):
-            stacked = torch.stack([s[prefix + name] for s in sources])
-            setattr(module, name, torch.nn.Parameter(stacked, requires_grad=False))
-        for name in list(module._buffers):
-            if name not in module._non_persistent_buffers_set:
-                module.register_buffer(name, torch.stack([s[prefix + name] for s in sources]))
-    target.num_models = len(networks)
 
 
 def _blend_info(

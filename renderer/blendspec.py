@@ -40,11 +40,11 @@ def swap_alphas(resolutions: Sequence[int], swap: float, *, low: str = "transfer
     if low not in LOW_CHOICES:
         raise ValueError(f"low must be one of {LOW_CHOICES}, not {low!r}")
     log_r = np.log2(np.asarray(resolutions, dtype=np.float64))
-    if width is None or width == 0:
+    if width is None:
         from_low = (log_r <= math.log2(swap)).astype(np.float64)
     else:
-        if width < 0:
-            raise ValueError(f"width must be positive, not {width}")
+        if not width > 0:
+            raise ValueError(f"width must be a positive number of octaves, not {width!r}")
         centre = math.log2(swap) + 0.5
         from_low = 0.5 * (1.0 - np.tanh((log_r - centre) / (2.0 * width)))  # logistic, overflow-free
     return from_low if low == "transfer" else 1.0 - from_low
@@ -80,9 +80,9 @@ def alpha_by_resolution(spec: BlendSpec, resolutions: Sequence[int]) -> NDArray[
             raise ValueError(f"a swap blend takes swap, low and width; unknown: {', '.join(map(str, sorted(unknown, key=str)))}")
         swap = spec["swap"]
         if isinstance(swap, bool) or not isinstance(swap, (int, float)) or swap < 1:
-            raise ValueError(f"swap must be a resolution (4, 8, 16, ...), not {swap!r}")
+            raise ValueError(f"swap must be a number >= 1: the last resolution taken from the low model, like 16; not {swap!r}")
         width = spec.get("width")
-        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0):
+        if width is not None and (isinstance(width, bool) or not isinstance(width, (int, float))):
             raise ValueError(f"width must be a positive number of octaves, not {width!r}")
         return swap_alphas(resolutions, float(swap), low=spec.get("low", "transfer"), width=width)
     table: dict[int, float] = {}
@@ -146,11 +146,16 @@ def model_weights(specs: Sequence[BlendSpec], resolutions: Sequence[int], *, ato
     if len(specs) < 2:
         raise ValueError("blending needs at least two models")
     weights = np.stack([alpha_by_resolution(s, resolutions) for s in specs])
+    check_column_sums(weights, resolutions, atol=atol)
+    return weights
+
+
+def check_column_sums(weights: NDArray[np.floating], resolutions: Sequence[int], *, atol: float = 1e-6) -> None:
+    """ValueError naming the resolutions whose model weights [M, R] do not sum to 1."""
     sums = weights.sum(axis=0)
     bad = [f"{r}: {s:g}" for r, s in zip(resolutions, sums, strict=True) if abs(s - 1.0) > atol]
     if bad:
         raise ValueError(f"model weights must sum to 1 at every resolution; they sum to {', '.join(bad)}")
-    return weights
 
 
 def describe_blend(spec: BlendSpec | None) -> str:
@@ -169,6 +174,7 @@ def describe_blend(spec: BlendSpec | None) -> str:
 __all__ = [
     "BlendSpec",
     "alpha_by_resolution",
+    "check_column_sums",
     "describe_blend",
     "is_resolution",
     "make_spec",

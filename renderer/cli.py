@@ -27,13 +27,13 @@ from renderer.api import (
     save_seed_images,
     write_png,
 )
-from renderer.images import image_grid
-from renderer.rendering import RenderProgress, RenderSettings, render
-from renderer.script import load_script
 from renderer.blending import blend
 from renderer.blendspec import describe_blend, make_spec
 from renderer.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
+from renderer.images import image_grid
+from renderer.rendering import RenderProgress, RenderSettings, render
+from renderer.script import load_script
 from renderer.seeds import parse_seeds
 
 app = typer.Typer(

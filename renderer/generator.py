@@ -147,18 +147,19 @@ def per_sample(t: torch.Tensor, ndim: int, *, static_ndim: int) -> torch.Tensor:
     `t` is either static ([C, ...], `static_ndim` dims, shared by the batch) or per sample
     ([N, C, ...], one more dim, as a per-frame model blend makes it).
     """
-    t = t if t.ndim > static_ndim else t.unsqueeze(0)
-    return t.reshape(*t.shape, *([1] * (ndim - t.ndim)))
+    shape = t.shape if t.ndim > static_ndim else (1, *t.shape)
+    return t.reshape(*shape, *([1] * (ndim - len(shape))))
 
 
 class ModelMix:
     """Per-frame weights over the M models whose tensors a stacked synthesis network holds.
 
-    A stacked tensor has a leading model axis [M, ...]. `tensor()` blends it; `combine()` blends
-    results computed once per model, which is exact for every operation that is linear in the
-    blended tensor (convolutions, affine layers). When all frames of the batch share one set of
-    weights (a constant blend), tensors are blended once instead and kept in `cache` while the
-    weights stay the same, so a constant blend costs what a single model costs.
+    A stacked tensor has a leading model axis [M, ...]. `tensor()` blends it per frame; ops that
+    are linear in a tensor take it stacked (`linear()`) and blend their per-model results, which
+    is exact: convolutions fold the weights into one conv (`modulated_conv2d`), dense layers use
+    `combine()`. When all frames of the batch share one set of weights (a constant blend), tensors
+    are blended once instead and kept in `cache` while the weights stay the same, so a constant
+    blend costs what a single model costs.
     """
 
     def __init__(
@@ -166,18 +167,19 @@ class ModelMix:
         weights: torch.Tensor,
         *,
         uniform: bool,
-        cache: dict[tuple[int, int], torch.Tensor] | None = None,
+        cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
-        self.weights = weights.float()  # [N, M]
+        self.weights = weights  # float32 [N, M]
         self.uniform = uniform
-        self.cache = cache if cache is not None else {}  # (id, version) of a stacked tensor -> its blend
+        self.cache = cache if cache is not None else {}  # (id, version) -> (stacked tensor, its blend)
 
     def _blended(self, t: torch.Tensor) -> torch.Tensor:
-        key = (id(t), t._version)  # the version changes when the tensor is modified in place
-        hit = self.cache.get(key)
-        if hit is None:
-            hit = self.cache[key] = torch.tensordot(self.weights[0].to(t.dtype), t, dims=1)
-        return hit
+        # The version changes when t is modified in place; keeping t itself in the entry makes
+        # sure a recycled id of a replaced tensor cannot match.
+        hit = self.cache.get((id(t), t._version))
+        if hit is None or hit[0] is not t:
+            hit = self.cache[(id(t), t._version)] = (t, torch.tensordot(self.weights[0].to(t.dtype), t, dims=1))
+        return hit[1]
 
     @property
     def num_models(self) -> int:
@@ -240,15 +242,13 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = lr_multiplier
 
     def forward(self, x: torch.Tensor, mix: ModelMix | None = None) -> torch.Tensor:
-        weight, bias = (self.weight, self.bias) if mix is None else (mix.linear(self.weight), mix.linear(self.bias))
+        weight, bias = (self.weight, self.bias) if mix is None else (mix.linear(self.weight), mix.tensor(self.bias))
         w = weight.to(x.dtype) * self.weight_gain
-        b = bias.to(x.dtype) * self.bias_gain
+        b = bias.to(x.dtype) * self.bias_gain  # [O], or per frame [N, O]
         if w.ndim == 3:
-            # Per-frame blend of M layers [M, O, I]: the layer is affine in its parameters, so the
-            # blended layer's pre-activation is the same blend of each layer's pre-activation.
+            # Per-frame blend of M weights [M, O, I]: x @ W is linear in W, so blend the M products.
             assert mix is not None
-            x = mix.combine(torch.einsum("ni,moi->nmo", x, w) + b, dim=1)
-            b = torch.zeros_like(x[0])
+            x = mix.combine(torch.einsum("ni,moi->nmo", x, w), dim=1)
         else:
             x = F.linear(x, w)
         return bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
@@ -463,7 +463,7 @@ class SynthesisLayer(nn.Module):
                 shape = (x.shape[0], 1, self.resolution, self.resolution)
                 noise = torch.randn(shape, device=x.device, dtype=x.dtype)
             strength = self.noise_strength if mix is None else mix.tensor(self.noise_strength)
-            offset = offset + noise * per_sample(strength.to(x.dtype), 4, static_ndim=0) * act_gain
+            offset = offset + noise * (per_sample(strength.to(x.dtype), 4, static_ndim=0) * act_gain)
         x = torch.addcmul(offset, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
         inplace = not torch.is_grad_enabled()  # x is our own intermediate; autograd needs copies
         x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
@@ -610,12 +610,6 @@ class SynthesisNetwork(nn.Module):
         self.register_buffer("f2", resample_filter_2d(config.resample_filter), persistent=False)
         # Half precision is opt-in (see Generator.set_precision) and only ever used on CUDA.
         self.half_dtype: torch.dtype | None = None
-        # More than one when the tensors hold M models stacked on a leading axis, to be blended
-        # per frame (see renderer.blending.BlendedGenerator).
-        self.num_models = 1
-        self._blend_cache: list[tuple[tuple[float, ...], dict[tuple[int, int], torch.Tensor]]] = [
-            ((), {}) for _ in self.block_resolutions
-        ]
 
     def block_dtype(self, res: int, device: torch.device) -> torch.dtype:
         fp16_min_res = 2 ** max(int(math.log2(self.img_resolution)) + 1 - self.num_fp16_res, 3)
@@ -634,8 +628,8 @@ class SynthesisNetwork(nn.Module):
         Args:
             ws: [N, num_ws, w_dim]
             noise_mode: "const" (stored noise buffers), "random" or "none"
-            model_weights: only for a network of M stacked models: [N, M, num_blocks], each
-                frame's weight of each model at each block resolution (4, 8, ..., img_resolution)
+            model_weights: only for a network of M stacked models (renderer.blending): [N, M,
+                num_blocks], each frame's weight of each model at each block resolution
         Returns:
             img: float32 [N, img_channels, img_resolution, img_resolution], raw (about [-1, 1])
         """
@@ -643,7 +637,7 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        mixes = self._block_mixes(model_weights, ws.shape[0], ws.device)
+        mixes = self._block_mixes(model_weights, ws.shape[0])
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
@@ -657,36 +651,11 @@ class SynthesisNetwork(nn.Module):
         assert img is not None
         return img
 
-    def _block_mixes(
-        self, model_weights: torch.Tensor | None, batch: int, device: torch.device
-    ) -> list[ModelMix | None]:
-        """One ModelMix per block (None for a single model), checking the weights' shape."""
-        if self.num_models == 1:
-            if model_weights is not None:
-                raise ValueError("model_weights are for blended networks; this one holds a single model")
-            return [None] * len(self.block_resolutions)
-        shape = (batch, self.num_models, len(self.block_resolutions))
-        if model_weights is None or tuple(model_weights.shape) != shape:
-            got = None if model_weights is None else list(model_weights.shape)
-            raise ValueError(f"model_weights must be [N, M, blocks] = {list(shape)}, got {got}")
-        host = model_weights.detach().to("cpu", torch.float32)  # small; one host sync per batch
-        weights = host.to(device)
-        mixes: list[ModelMix | None] = []
-        for i in range(len(self.block_resolutions)):
-            block = host[:, :, i]
-            if bool((block == block[:1]).all()):
-                # A constant blend: reuse this block's blended tensors while its weights repeat.
-                key = tuple(block[0].tolist())
-                if self._blend_cache[i][0] != key:
-                    self._blend_cache[i] = (key, {})
-                mixes.append(ModelMix(weights[:, :, i], uniform=True, cache=self._blend_cache[i][1]))
-            else:
-                mixes.append(ModelMix(weights[:, :, i], uniform=False))
-        return mixes
-
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._blend_cache = [((), {}) for _ in self.block_resolutions]  # moved tensors: blend anew
-        return super()._apply(fn, *args, **kwargs)
+    def _block_mixes(self, model_weights: torch.Tensor | None, batch: int) -> list[ModelMix | None]:
+        """One ModelMix per block; a single model has none (see blending.BlendedSynthesisNetwork)."""
+        if model_weights is not None:
+            raise ValueError("model_weights are for blended networks; this one holds a single model")
+        return [None] * len(self.block_resolutions)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -150,11 +150,8 @@ def build_timeline(script: Script, G: Generator) -> Timeline:
     blends = script.keyframe_blends()
     resolutions = G.config.block_resolutions
     key_blends = None
-    if blends is not None:
-        try:
-            key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
-        except ValueError as e:  # the script parser has checked the forms already
-            raise resolver.error("blend", str(e)) from None
+    if blends is not None:  # forms checked by the script parser
+        key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
     return Timeline(
         script, key_latents, layer_lags=lags, pca_basis=basis, num_ws=G.num_ws,
         key_blends=key_blends, blend_resolutions=resolutions,

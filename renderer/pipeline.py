@@ -164,7 +164,7 @@ class FramePipeline:
             ws = G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
         else:
             ws = G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
-        weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi]).to(device)
+        weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])  # moved by G
         img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights)
         return to_uint8(img).cpu().numpy()
 

@@ -35,7 +35,7 @@ from renderer.generator import Generator, NoiseMode, Precision
 from renderer.latents import build_timeline
 from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
 from renderer.pipeline import FramePipeline, check_generation_options
-from renderer.script import OutputSettings, Script
+from renderer.script import OutputSettings, Script, encoder_settings
 from renderer.sinks import (
     SEGMENT_SUFFIXES,
     EncoderSettings,
@@ -114,16 +114,6 @@ def output_path(script: Script, output: OutputSettings) -> Path:
     if script.file is not None:
         return script.file.with_suffix(".mp4")
     return Path("render.mp4")
-
-
-def encoder_settings(output: OutputSettings) -> EncoderSettings:
-    return EncoderSettings(
-        codec=output.codec,  # type: ignore[arg-type]
-        crf=output.crf,
-        preset=output.preset,
-        pix_fmt=output.pix_fmt,
-        even_size=output.even_size,  # type: ignore[arg-type]
-    )
 
 
 def render(

@@ -17,9 +17,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from renderer.blendspec import is_resolution
+from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.errors import RendererError
 from renderer.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.sinks import CODECS, EncoderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,21 +145,21 @@ class Script:
 
     def keyframe_psi(self) -> list[float]:
         """psi at each keyframe: its own value, else the previous keyframe's, else 1.0."""
-        values, current = [], 1.0
-        for key in self.keyframes:
-            current = key.psi if key.psi is not None else current
-            values.append(current)
-        return values
+        return self._carried("psi", 1.0)
 
     def keyframe_blends(self) -> list[Any] | None:
         """Blend spec at each keyframe: its own, else the previous keyframe's, else 0.0 (the base
         model); None when no keyframe blends."""
         if all(key.blend is None for key in self.keyframes):
             return None
-        values: list[Any] = []
-        current: Any = 0.0
+        return self._carried("blend", 0.0)
+
+    def _carried(self, field: str, default: Any) -> list[Any]:
+        """A keyframe field, each unset value carried over from the keyframe before."""
+        values, current = [], default
         for key in self.keyframes:
-            current = key.blend if key.blend is not None else current
+            value = getattr(key, field)
+            current = value if value is not None else current
             values.append(current)
         return values
 
@@ -306,7 +307,6 @@ OUTPUT_KEYS = (
     "file", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
-CODECS = ("h264", "h265", "h264-nvenc", "h265-nvenc", "vp9")
 MODEL_KEYS = ("base", "transfer")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
@@ -486,8 +486,6 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
         values["even_size"] = check.choice(table["even_size"], ("error", "pad"), "output.even_size")
     if "crf" in table:
         values["crf"] = check.integer(table["crf"], "output.crf")
-        if values["crf"] > 51:
-            raise check.error("output.crf", f"must be from 0 (lossless) to 51, got {values['crf']}")
     if "audio" in table:
         if not isinstance(table["audio"], str) or not table["audio"]:
             raise check.error("output.audio", "must be the path of an audio file (wav, mp3, flac, ...)")
@@ -510,7 +508,23 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
         values["segment"] = frame_of(table["segment"], "output.segment") / fps
         if values["segment"] <= 0:
             raise check.error("output.segment", "must be a positive duration, like \"4s\"")
-    return OutputSettings(**values)
+    output = OutputSettings(**values)
+    try:  # the encoder's own checks (crf range, preset names, ...), so a script fails at validation
+        encoder_settings(output)
+    except RendererError as e:
+        raise check.error("output", str(e)) from None
+    return output
+
+
+def encoder_settings(output: OutputSettings) -> EncoderSettings:
+    """The ffmpeg settings of an [output] table."""
+    return EncoderSettings(
+        codec=output.codec,  # type: ignore[arg-type]
+        crf=output.crf,
+        preset=output.preset,
+        pix_fmt=output.pix_fmt,
+        even_size=output.even_size,  # type: ignore[arg-type]
+    )
 
 
 def _parse_path(check: _Checker, table: dict[str, Any], frame_of: Any) -> PathSettings:
@@ -611,25 +625,18 @@ def _parse_keyframe(
 
 
 def _parse_blend(check: _Checker, value: Any, where: str) -> Any:
-    """A blend spec: a number, {swap = R, low = "transfer"|"base", width = W}, or {resolution = alpha}."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return check.number(value, where, minimum=0)
-    table = check.table(value, where)
-    if "swap" in table:
-        check.keys(table, ("swap", "low", "width"), where)
-        spec = {"swap": check.integer(table["swap"], f"{where}.swap", minimum=1)}
-        spec["low"] = check.choice(table.get("low", "transfer"), ("transfer", "base"), f"{where}.low")
-        if "width" in table:
-            spec["width"] = check.number(table["width"], f"{where}.width", positive=True)
-        return spec
-    alphas = {}
-    for res, alpha in table.items():
-        if not is_resolution(res):
-            raise check.error(where, f"'{res}' is not a resolution (4, 8, 16, ...) nor 'swap'")
-        alphas[int(res)] = check.number(alpha, f"{where}.{res}")
-    if not alphas:
-        raise check.error(where, "must be a number, {swap = 16} or a table like {4 = 1.0, 8 = 0.5}")
-    return alphas
+    """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
+    {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
+    spec = value
+    if isinstance(value, Mapping):
+        spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}
+        if "swap" in spec:
+            spec = {"low": "transfer", **spec}
+    try:
+        alpha_by_resolution(spec, [4])  # the library's own checks, so scripts accept what it accepts
+    except ValueError as e:
+        raise check.error(where, str(e)) from None
+    return spec if isinstance(spec, Mapping) else float(spec)
 
 
 __all__ = [
