@@ -168,9 +168,9 @@ def random_kinds(draw: st.DrawFn, n: int, kinds: tuple[str, ...]) -> list[str]:
     return draw(st.lists(st.sampled_from(kinds), min_size=n, max_size=n))
 
 
-def eased_track(data: st.DataObject, trailing: tuple[int, ...] = (2,)):
+def eased_track(data: st.DataObject, **track_options):
     """A random track with a random easing per segment: (keys, values, period, segments, easing)."""
-    keys, values, period = data.draw(tracks(trailing=trailing))
+    keys, values, period = data.draw(tracks(**track_options))
     n = num_segments(keys, period)
     return keys, values, period, n, random_kinds(data.draw, n, EASINGS)
 
@@ -193,9 +193,7 @@ def test_every_kind_passes_through_every_key(data: st.DataObject) -> None:
 @EVERY_KIND
 @given(data=st.data())
 def test_looping_track_is_periodic(data: st.DataObject) -> None:
-    keys, values, period = data.draw(tracks(loop=True))
-    n = len(keys)
-    easing = random_kinds(data.draw, n, EASINGS)
+    keys, values, period, n, easing = eased_track(data, loop=True)
     frames = np.array(data.draw(st.lists(st.floats(-100.0, 100.0), min_size=1, max_size=10)))
     turns = data.draw(st.integers(-3, 3))
     # Keep clear of keys, where hold jumps and a wrap's rounding could pick either side.
@@ -236,9 +234,7 @@ def seam_slopes(x: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
 @EVERY_KIND
 @given(data=st.data())
 def test_loop_value_is_continuous_across_the_seam(data: st.DataObject) -> None:
-    keys, values, period = data.draw(tracks(loop=True))
-    n = len(keys)
-    easing = random_kinds(data.draw, n, EASINGS)
+    keys, values, period, n, easing = eased_track(data, loop=True)
     frames = keys[0] + np.array([period - 1e-7, 0.0])
     for kind in INTERPOLATIONS:
         if kind == "hold":  # jumps back by design; tested below
