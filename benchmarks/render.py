@@ -146,7 +146,7 @@ def child_render(seconds: float, out: Path, fps: float, model: str) -> None:
     """Render `seconds` to `out` and print one JSON line of timings and memory (run in a fresh process)."""
     import torch  # noqa: F401 - counted in the baseline below, as any render imports it
 
-    from renderer.render import RenderSettings, render
+    from renderer.rendering import RenderSettings, render
 
     rss_after_import = _status_kib("self", "VmRSS")
     script = make_script(seconds, fps, model)
@@ -209,7 +209,7 @@ def generation_fps(script: Any, model: str, frames: int, keep: int) -> tuple[flo
 
 def encoding_fps(pool: np.ndarray, frames: int, fps: float, folder: Path) -> float:
     """frames/s of SegmentWriter (H.264 crf 18) fed one frame per write from `pool`, repeated."""
-    from renderer.render import plan_segments
+    from renderer.rendering import plan_segments
     from renderer.sinks import EncoderSettings, SegmentWriter
 
     height, width = pool.shape[1:3]
