@@ -23,21 +23,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from common import machine_info, write_results  # benchmarks/common.py, beside this script
+from common import config_f, machine_info, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator
 from renderer.blending import BlendedGenerator, alphas_to_model_weights
-from renderer.generator import Generator, GeneratorConfig
+from renderer.generator import Generator
 
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
-
-
-def config_f(resolution: int) -> GeneratorConfig:
-    """The channel layout of StyleGAN2 config-f (channel_base 32768, max 512), any resolution."""
-    channels = {r: min(32768 // r, 512) for r in (2**i for i in range(2, int(np.log2(resolution)) + 1))}
-    return GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, channels=channels, conv_clamp=256)
 
 
 def random_pair(resolution: int, device: str) -> tuple[Generator, Generator]:

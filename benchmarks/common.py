@@ -28,6 +28,14 @@ def machine_info(device: str = "cpu", **details: Any) -> dict[str, Any]:
     }
 
 
+def config_f(resolution: int):  # -> GeneratorConfig (torch is imported lazily, see machine_info)
+    """The channel layout of StyleGAN2 config-f (channel_base 32768, max 512), any resolution."""
+    from renderer.generator import GeneratorConfig
+
+    channels = {r: min(32768 // r, 512) for r in (2**i for i in range(2, resolution.bit_length()))}
+    return GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, channels=channels, conv_clamp=256)
+
+
 def write_results(path: Path, machine: dict[str, Any], results: list[dict[str, Any]], **extra: Any) -> None:
     """Write {"machine", extra..., "results"} as indented JSON and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from renderer.blending import check_same_architecture
+from renderer.blending import BlendedGenerator, check_same_architecture
 from renderer.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
 from renderer.generator import Generator, NoiseMode, Precision
@@ -155,6 +155,17 @@ def load_models(script: Script, *, device: str | torch.device = "cpu") -> tuple[
     transfer = load_generator(script.transfer_model, device=device)
     check_same_architecture([base, transfer], ["models.base", "models.transfer"])
     return base, transfer
+
+
+def load_animation(
+    script: Script, *, device: str | torch.device = "cpu", precision: Precision = "fp32"
+) -> tuple[Generator, Timeline]:
+    """The generator that renders a script's frames (a BlendedGenerator when it blends models, at
+    the given precision) and the script's timeline."""
+    base, transfer = load_models(script, device=device)
+    timeline = build_timeline(script, base)
+    G = BlendedGenerator([base, transfer]) if timeline.key_blends is not None else base
+    return G.set_precision(precision), timeline
 
 
 def load_timeline(script_path: str | Path, *, device: str | torch.device = "cpu") -> tuple[Script, Timeline]:

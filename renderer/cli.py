@@ -32,8 +32,9 @@ from renderer.blendspec import describe_blend, make_spec
 from renderer.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
 from renderer.images import image_grid
+from renderer.preview import PreviewProgress, PreviewSettings, preview
 from renderer.rendering import RenderProgress, RenderSettings, render
-from renderer.script import load_script
+from renderer.script import format_clock, load_script
 from renderer.seeds import parse_seeds
 
 app = typer.Typer(
@@ -338,8 +339,53 @@ def render_command(
         stdout.print(str(result.output), highlight=False, soft_wrap=True)
 
 
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{seconds % 60:05.2f}"
+@app.command("preview")
+def preview_command(
+    script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Folder for the outputs [default: beside the script].", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    res: Annotated[
+        Optional[int], typer.Option("--res", help="Preview resolution in px, a level of the model [default: min(256, half the model's)].")
+    ] = None,
+    between: Annotated[int, typer.Option(help="In-between frames per keyframe segment on the contact sheet.")] = 0,
+    every: Annotated[int, typer.Option(help="Draft: keep every Nth frame (played at fps / N).")] = 1,
+    start: Annotated[Optional[str], typer.Option(help='Draft start: seconds, "48f", "16b" or "m:ss".')] = None,
+    end: Annotated[Optional[str], typer.Option(help="Draft end (exclusive), in the same forms.")] = None,
+    sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Keyframe contact sheet PNG.", rich_help_panel=OUTPUT_PANEL)] = True,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib).", rich_help_panel=OUTPUT_PANEL)] = True,
+    draft: Annotated[bool, typer.Option("--draft/--no-draft", help="Low-resolution draft MP4.", rich_help_panel=OUTPUT_PANEL)] = True,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+    batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Preview a script fast: keyframe contact sheet, track plot and a low-resolution draft MP4."""
+    settings = run(
+        lambda: PreviewSettings(
+            resolution=res, between=between, every=every, start=start, end=end, sheet=sheet, plot=plot,
+            draft=draft, device=device, batch_size=batch_size,
+        )
+    )
+    parsed = run(lambda: load_script(script))
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=stderr, disable=quiet, transient=True,
+    ) as bar:
+        task = bar.add_task("loading", total=None)
+
+        def on_progress(p: PreviewProgress) -> None:
+            bar.update(task, description=p.stage, completed=p.done, total=p.total)
+
+        result = run(lambda: preview(parsed, out_dir, settings, progress=on_progress))
+    if not quiet:
+        how = "synthesis stops at that level" if result.stops_early else "rendered in full and downscaled"
+        how = "the model's own resolution" if result.resolution == result.model_resolution else how
+        stderr.print(f"preview at {result.resolution} px ({how})", highlight=False)
+        for note in result.notes:
+            stderr.print(f"note: {note}", highlight=False, soft_wrap=True)
+    for path in (result.sheet, result.plot, result.draft):
+        if path is not None:
+            stdout.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -356,7 +402,7 @@ def validate(
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
-        f"{_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
+        f"{format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
         f"space {path.space}, {path.interpolation}, easing {path.easing}",
     ]
     facts += ["loop"] if path.loop else []
@@ -375,7 +421,7 @@ def validate(
         segment = ""
         if key.index < len(resolved.interpolation):
             segment = f"{resolved.interpolation[key.index]}, {resolved.easing[key.index]}"
-        row = [str(key.index), str(key.frame), _clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+        row = [str(key.index), str(key.frame), format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
                *([describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)

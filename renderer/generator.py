@@ -603,6 +603,7 @@ class SynthesisNetwork(nn.Module):
         self.img_resolution = config.img_resolution
         self.img_channels = config.img_channels
         self.block_resolutions = config.block_resolutions
+        self.architecture = config.architecture
         self.num_fp16_res = config.num_fp16_res
         self.num_ws = config.num_ws
         for res in self.block_resolutions:
@@ -622,6 +623,7 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,
         noise_mode: NoiseMode = "const",
         model_weights: torch.Tensor | None = None,
+        max_resolution: int | None = None,
     ) -> torch.Tensor:
         """Synthesize images.
 
@@ -630,13 +632,17 @@ class SynthesisNetwork(nn.Module):
             noise_mode: "const" (stored noise buffers), "random" or "none"
             model_weights: only for a network of M stacked models (renderer.blending): [N, M,
                 num_blocks], each frame's weight of each model at each block resolution
+            max_resolution: stop after this block and return the RGB accumulated so far, a
+                faithful low-resolution image (skip architecture only; the blocks above are never
+                computed). None: the full image.
         Returns:
-            img: float32 [N, img_channels, img_resolution, img_resolution], raw (about [-1, 1])
+            img: float32 [N, img_channels, R, R], raw (about [-1, 1]); R = max_resolution or img_resolution
         """
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        stop = self._check_max_resolution(max_resolution)
         mixes = self._block_mixes(model_weights, ws.shape[0])
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
@@ -648,8 +654,24 @@ class SynthesisNetwork(nn.Module):
             dtype = self.block_dtype(res, ws.device)
             x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix)
             w_idx += block.num_conv
+            if res == stop:
+                break
         assert img is not None
         return img
+
+    @property
+    def has_intermediate_rgb(self) -> bool:
+        """Whether every block adds its own RGB (skip architecture), so synthesis can stop early."""
+        return self.architecture == "skip"
+
+    def _check_max_resolution(self, max_resolution: int | None) -> int:
+        if max_resolution is None or max_resolution == self.img_resolution:
+            return self.img_resolution
+        if max_resolution not in self.block_resolutions:
+            raise ValueError(f"max_resolution must be one of {self.block_resolutions}, got {max_resolution}")
+        if not self.has_intermediate_rgb:
+            raise ValueError(f"a {self.architecture} network has no RGB below {self.img_resolution} px; render in full and downscale")
+        return max_resolution
 
     def _block_mixes(self, model_weights: torch.Tensor | None, batch: int) -> list[ModelMix | None]:
         """One ModelMix per block; a single model has none (see blending.BlendedSynthesisNetwork)."""

@@ -67,6 +67,47 @@ def image_grid(
     return np.asarray(sheet)
 
 
+def contact_sheet(
+    tiles: Sequence[np.ndarray],
+    captions: Sequence[Sequence[str]],
+    *,
+    columns: int,
+    highlight: Sequence[bool] = (),
+    gap: int = 6,
+    font_size: int = 12,
+    background: int = 24,
+) -> np.ndarray:
+    """Tiles (uint8 [H, W, C], one size) in rows of `columns`, each with caption lines below it.
+
+    A highlighted tile (a keyframe among in-betweens) gets a light frame and brighter text.
+    Returns uint8 [H', W', 3].
+    """
+    if len(captions) != len(tiles):
+        raise ValueError(f"{len(tiles)} tiles but {len(captions)} captions")
+    height, width = tiles[0].shape[:2]
+    font = ImageFont.load_default(size=font_size)
+    line = font_size + 3
+    band = max((len(c) for c in captions), default=0) * line + gap
+    rows = -(-len(tiles) // columns)
+    text_width = max((int(font.getlength(text)) for caption in captions for text in caption), default=0)
+    cell_w, cell_h = max(width, text_width) + 2 * gap, height + band + 2 * gap
+    sheet = Image.new("RGB", (columns * cell_w + gap, rows * cell_h + gap), (background,) * 3)
+    draw = ImageDraw.Draw(sheet)
+    for i, (tile, caption) in enumerate(zip(tiles, captions, strict=True)):
+        if tile.shape[:2] != (height, width):
+            raise ValueError(f"sheet tiles must share one size; got {tile.shape[:2]} and {(height, width)}")
+        x = gap + (i % columns) * cell_w + gap
+        y = gap + (i // columns) * cell_h + gap
+        key = i < len(highlight) and highlight[i]
+        if key:
+            draw.rectangle((x - 3, y - 3, x + width + 2, y + height + 2), outline=(235, 235, 235), width=2)
+        sheet.paste(Image.fromarray(to_rgb(tile)), (x, y))
+        colour = (240, 240, 240) if key else (160, 160, 160)
+        for k, text in enumerate(caption):
+            draw.text((x, y + height + gap // 2 + k * line), text, fill=colour, font=font)
+    return np.asarray(sheet)
+
+
 def to_rgb(pixels: np.ndarray) -> np.ndarray:
     """uint8 [..., C] -> [..., 3]: one grey channel repeated, channels beyond RGB (alpha) dropped."""
     channels = pixels.shape[-1]

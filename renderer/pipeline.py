@@ -8,6 +8,7 @@ temporal smoothing renders its true neighbours across the edges of each call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import cv2
@@ -54,9 +55,12 @@ class FramePipeline:
         timeline: the script's resolved tracks
         G: the base Generator, or a BlendedGenerator([base, transfer]) when the timeline blends
         batch_size: frames per device batch; on CUDA out-of-memory it is halved and retried
-        size: output side in pixels (None: the model's resolution)
+        size: output side in pixels (None: the synthesis resolution)
         blur: spatial Gaussian sigma in output pixels (0: none)
         temporal_blur: Gaussian sigma over time in frames (0: none)
+        resolution: synthesis level for drafts (None: the model's resolution). A skip network
+            stops at that block and returns its accumulated RGB; other architectures render in
+            full and are downscaled (`stops_early` says which).
     """
 
     def __init__(
@@ -69,14 +73,20 @@ class FramePipeline:
         size: int | None = None,
         blur: float = 0.0,
         temporal_blur: float = 0.0,
+        resolution: int | None = None,
     ) -> None:
         if timeline.key_blends is not None and not isinstance(G, BlendedGenerator):
             raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
+        resolution = resolution or G.img_resolution
+        if resolution not in G.synthesis.block_resolutions:
+            raise UsageError(f"resolution must be one of the model's levels {G.synthesis.block_resolutions}, not {resolution}")
         self.timeline = timeline
         self.G = G
         self.batch_size = batch_size
         self.noise_mode = noise_mode
-        self.size = size or G.img_resolution
+        self.resolution = resolution
+        self.stops_early = resolution < G.img_resolution and G.synthesis.has_intermediate_rgb
+        self.size = size or resolution
         self.blur = blur
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
@@ -110,10 +120,36 @@ class FramePipeline:
                 yield np.clip(np.rint(smoothed), 0, 255).astype(np.uint8)
                 pending = pending[len(pending) - 2 * r :]
 
+    def frames_at(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
+        """uint8 batches [n, H, W, 3] of the given frames (sorted, any spacing), full batches
+        however sparse; temporal smoothing does not apply (it needs every frame)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and (indices[0] < 0 or indices[-1] >= self.num_frames or np.any(np.diff(indices) <= 0)):
+            raise ValueError(f"frame indices must be increasing and inside 0..{self.num_frames - 1}")
+        for chunk in self._sampled_chunks(indices, span=1024):
+            yield from self._post(self._render_chunk(chunk))
+
     # -- internals ---------------------------------------------------------------------------
 
-    def _post_batches(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
-        for batch in self._render_indices(indices):
+    def _sampled_chunks(self, indices: NDArray[np.int64], *, span: int) -> Iterator[TimelineChunk]:
+        """The tracks of the given frames, batch_size frames at a time, sampling the timeline
+        `span` frames at a time so memory stays bounded for any spacing."""
+        buffer: TimelineChunk | None = None
+        first, stop = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
+        for start in range(first, stop, span):
+            rows = indices[(indices >= start) & (indices < start + span)] - start
+            if len(rows) == 0:
+                continue
+            part = _rows(self.timeline.chunk(start, min(start + span, self.num_frames)), rows)
+            buffer = part if buffer is None else _concat([buffer, part])
+            while len(buffer.frames) >= self.batch_size:
+                yield _rows(buffer, np.arange(self.batch_size))
+                buffer = _rows(buffer, np.arange(self.batch_size, len(buffer.frames)))
+        if buffer is not None and len(buffer.frames):
+            yield buffer
+
+    def _post(self, batches: Iterator[NDArray[np.uint8]]) -> Iterator[NDArray[np.uint8]]:
+        for batch in batches:
             batch = to_rgb(batch)
             if self.size != batch.shape[1] or self.blur > 0:
                 frames = [resize_frame(f, self.size) for f in batch]
@@ -121,6 +157,9 @@ class FramePipeline:
                     frames = [blur_frame(f, self.blur) for f in frames]
                 batch = np.stack(frames)
             yield batch
+
+    def _post_batches(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
+        yield from self._post(self._render_indices(indices))
 
     def _render_indices(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
         """Frames at the given indices, in order: runs of consecutive frames are rendered together,
@@ -138,7 +177,9 @@ class FramePipeline:
             last_index = int(run[-1])
 
     def _render_range(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
-        chunk = self.timeline.chunk(start, stop)
+        yield from self._render_chunk(self.timeline.chunk(start, stop))
+
+    def _render_chunk(self, chunk: TimelineChunk) -> Iterator[NDArray[np.uint8]]:
         at = 0
         while at < len(chunk.frames):
             n = min(self.batch_size, len(chunk.frames) - at)
@@ -154,19 +195,42 @@ class FramePipeline:
             at += n
 
     @torch.no_grad()
-    def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:
+    def ws(self, chunk: TimelineChunk, lo: int = 0, hi: int | None = None) -> torch.Tensor:
+        """The truncated ws of the chunk's frames [lo, hi), as synthesis receives them: [n, num_ws, w_dim]."""
         G = self.G
         device = G.device
-        latents = torch.from_numpy(chunk.latents[lo:hi]).to(device)
-        psi = torch.from_numpy(chunk.psi[lo:hi]).to(device)
-        cutoff = None if chunk.truncation_cutoff is None else torch.from_numpy(chunk.truncation_cutoff[lo:hi]).to(device)
+        rows = slice(lo, hi)
+        latents = torch.from_numpy(chunk.latents[rows]).to(device)
+        psi = torch.from_numpy(chunk.psi[rows]).to(device)
+        cutoff = None if chunk.truncation_cutoff is None else torch.from_numpy(chunk.truncation_cutoff[rows]).to(device)
         if self.timeline.space == "z":
-            ws = G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
-        else:
-            ws = G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+            return G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        return G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+
+    @torch.no_grad()
+    def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:
+        G = self.G
+        ws = self.ws(chunk, lo, hi)
         weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])  # moved by G
-        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights)
+        level = self.resolution if self.stops_early else None
+        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level)
         return to_uint8(img).cpu().numpy()
+
+
+def _rows(chunk: TimelineChunk, rows: NDArray[np.int64]) -> TimelineChunk:
+    """The chunk's frames at the given row positions."""
+    return TimelineChunk(**{
+        field.name: None if (value := getattr(chunk, field.name)) is None else value[rows]
+        for field in dataclasses.fields(chunk)
+    })
+
+
+def _concat(chunks: list[TimelineChunk]) -> TimelineChunk:
+    return TimelineChunk(**{
+        field.name: None if getattr(chunks[0], field.name) is None
+        else np.concatenate([getattr(c, field.name) for c in chunks])
+        for field in dataclasses.fields(TimelineChunk)
+    })
 
 
 __all__ = ["FramePipeline", "blur_frame", "check_generation_options", "resize_frame"]

@@ -27,12 +27,10 @@ import scipy
 import torch
 
 from renderer import __version__
-from renderer.api import auto_batch_size, load_models
-from renderer.blending import BlendedGenerator
+from renderer.api import auto_batch_size, load_animation
 from renderer.checkpoints import resolve_device
 from renderer.errors import RendererError, UsageError
 from renderer.generator import Generator, NoiseMode, Precision
-from renderer.latents import build_timeline
 from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
 from renderer.pipeline import FramePipeline, check_generation_options
 from renderer.script import OutputSettings, Script, encoder_settings
@@ -136,10 +134,7 @@ def render(
         check_audio(Path(out.audio))  # before the work, not at the final join
 
     device = resolve_device(settings.device)
-    base, transfer = load_models(script, device=device)
-    timeline = build_timeline(script, base)
-    G: Generator = BlendedGenerator([base, transfer]) if timeline.key_blends is not None else base
-    G.set_precision(settings.precision)
+    G, timeline = load_animation(script, device=device, precision=settings.precision)
     pipeline = FramePipeline(
         timeline,
         G,

@@ -167,6 +167,11 @@ class Script:
         return frame / self.fps * self.bpm / 60 if self.bpm else None
 
 
+def format_clock(seconds: float) -> str:
+    """Seconds as m:ss.ff, the way times are shown to users."""
+    return f"{int(seconds // 60)}:{seconds % 60:05.2f}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Small parsers
 

@@ -1,0 +1,122 @@
+"""The track plot of a preview: psi and truncation, blend alphas and latent speed over time.
+
+Drawn with matplotlib (the optional `preview` extra); no torch here, the caller passes plain arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from renderer.errors import RendererError, UsageError
+
+INSTALL_HINT = "pip install 'stylegan-renderer[preview]'"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackPlotData:
+    """Per-frame tracks of a script, as `plot_tracks` draws them."""
+
+    time: NDArray[np.float64]  # [T] seconds
+    psi: NDArray[np.float32]  # [T]
+    latent_speed: NDArray[np.float32]  # [T - 1] |w(t + 1) - w(t)|, RMS over the ws layers
+    key_times: Sequence[float]  # [K] seconds
+    key_labels: Sequence[str]  # [K] short names shown at the keyframe marks
+    truncation_cutoff: NDArray[np.int64] | None = None  # [T]; None: every layer truncated
+    num_ws: int | None = None  # the cutoff's range, for its axis
+    blend: NDArray[np.float32] | None = None  # [T, R] transfer-model alpha per block resolution
+    blend_resolutions: Sequence[int] = ()  # [R]
+    bpm: float | None = None  # adds a beat axis
+    title: str = ""
+
+
+def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Path:
+    """Draw the track plot and save it as PNG at path; returns path.
+
+    Panels, sharing the time axis: psi (and the truncation cutoff on a right-hand axis), the blend
+    alphas as a heat map (rows are block resolutions, coarse at the bottom) when the script blends,
+    and the latent speed, whose spikes show jerky transitions. Keyframes are dashed lines.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: never needs a display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError(f"the track plot needs matplotlib: {INSTALL_HINT}") from None
+
+    path = Path(path)
+    has_blend = data.blend is not None and len(data.blend_resolutions) > 0
+    heights = [1.0] + ([1.0] if has_blend else []) + [1.0]
+    fig, axes = plt.subplots(
+        len(heights), 1, sharex=True, figsize=(10, 2.1 * len(heights) + 0.6), height_ratios=heights,
+        layout="constrained",
+    )
+    t = np.asarray(data.time, dtype=np.float64)
+    end = float(t[-1]) if len(t) > 1 else 1.0
+
+    ax = axes[0]
+    ax.plot(t, data.psi, color="tab:blue", lw=1.6, label="psi")
+    ax.set_ylabel("truncation psi", color="tab:blue")
+    low, high = float(np.min(data.psi)), float(np.max(data.psi))
+    pad = max(0.05, 0.1 * (high - low))
+    ax.set_ylim(min(0.0, low - pad), max(1.0, high + pad))
+    if data.truncation_cutoff is not None:
+        right = ax.twinx()
+        right.step(t, data.truncation_cutoff, where="post", color="tab:orange", lw=1.2)
+        right.set_ylabel("cutoff (layers)", color="tab:orange")
+        right.set_ylim(-0.5, (data.num_ws or int(np.max(data.truncation_cutoff))) + 0.5)
+    if data.bpm:
+        beats = 60.0 / data.bpm
+        top = ax.secondary_xaxis("top", functions=(lambda s: s / beats, lambda b: b * beats))
+        top.set_xlabel("beat")
+    if data.title:
+        fig.suptitle(data.title, fontsize=11)
+
+    if has_blend:
+        assert data.blend is not None
+        ax = axes[1]
+        rows = len(data.blend_resolutions)
+        image = ax.imshow(
+            np.asarray(data.blend, dtype=np.float32).T, aspect="auto", origin="lower", cmap="magma",
+            vmin=min(0.0, float(np.min(data.blend))), vmax=max(1.0, float(np.max(data.blend))),
+            extent=(float(t[0]), end, -0.5, rows - 0.5), interpolation="nearest",
+        )
+        ax.set_yticks(range(rows), [str(r) for r in data.blend_resolutions])
+        ax.set_ylabel("blend alpha\nby resolution (px)")
+        fig.colorbar(image, ax=ax, pad=0.01, label="transfer model")
+
+    ax = axes[-1]
+    speed = np.asarray(data.latent_speed, dtype=np.float64)
+    if len(speed):
+        ax.plot(t[:-1] + 0.5 * (t[1] - t[0]) if len(t) > 1 else t[:1], speed, color="tab:green", lw=1.2)
+        median = float(np.median(speed))
+        ax.axhline(median, color="0.5", lw=0.8, ls=":", label=f"median {median:.3g}")
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    ax.set_ylabel("latent speed\n|w(t+1) - w(t)|")
+    ax.set_xlabel("time (s)")
+    ax.set_xlim(float(t[0]), end)
+
+    for ax in axes:
+        for when in data.key_times:
+            ax.axvline(when, color="0.35", lw=0.8, ls="--", alpha=0.8)
+    top_axis = axes[0]
+    for when, label in zip(data.key_times, data.key_labels, strict=True):
+        top_axis.annotate(
+            label, (when, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+            textcoords="offset points", fontsize=8, color="0.25",
+        )
+    try:
+        fig.savefig(path, dpi=dpi)
+    except OSError as e:
+        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+__all__ = ["INSTALL_HINT", "TrackPlotData", "plot_tracks"]

@@ -1,0 +1,288 @@
+"""`preview`: a script's keyframe contact sheet, track plot and low-resolution draft video, in seconds.
+
+Frames are synthesised at a preview level. A skip-architecture model (every StyleGAN2 config-f
+checkpoint) builds its image as a sum of RGB outputs upsampled level by level, so the RGB
+accumulated at level r is a faithful r x r image, and synthesis stops there: the expensive top
+levels are never computed. Other architectures render in full and are downscaled, and the result
+says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from renderer.api import auto_batch_size, load_animation, write_png
+from renderer.blendspec import describe_blend
+from renderer.checkpoints import resolve_device
+from renderer.errors import UsageError
+from renderer.generator import Generator, NoiseMode
+from renderer.images import contact_sheet
+from renderer.pipeline import FramePipeline, check_generation_options
+from renderer.plots import TrackPlotData, plot_tracks
+from renderer.script import Script, encoder_settings, format_clock, parse_time
+from renderer.sinks import SegmentWriter, check_audio, check_folder, join_segments
+
+DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
+SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewSettings:
+    """What `preview` makes, and how."""
+
+    resolution: int | None = None  # synthesis level in px; None: default_resolution(G)
+    between: int = 0  # in-between frames per keyframe segment on the sheet
+    every: int = 1  # draft: keep every Nth frame (played at fps / N, so timing holds)
+    start: str | float | None = None  # draft start, in script time forms ("12.5", "48f", "16b", "1:02")
+    end: str | float | None = None  # draft end (exclusive); None: the end of the video
+    sheet: bool = True
+    plot: bool = True
+    draft: bool = True
+    device: str = "auto"
+    batch_size: int | None = None  # None: 1 on CPU, 16 on a GPU
+    noise_mode: NoiseMode = "const"
+    crf: int = 26  # draft quality: small files, fast encodes
+    preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        check_generation_options(noise_mode=self.noise_mode, precision="fp32", batch_size=self.batch_size)
+        if self.between < 0:
+            raise UsageError(f"between must be >= 0, not {self.between}")
+        if self.every < 1:
+            raise UsageError(f"every must be >= 1, not {self.every}")
+        if not (self.sheet or self.plot or self.draft):
+            raise UsageError("nothing to make: the sheet, the plot and the draft are all turned off")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewProgress:
+    stage: str  # "sheet", "plot", "draft"
+    done: int
+    total: int
+
+
+PreviewProgressFn = Callable[[PreviewProgress], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreviewResult:
+    sheet: Path | None
+    plot: Path | None
+    draft: Path | None
+    resolution: int  # the preview level, px
+    model_resolution: int  # the model's img_resolution, px
+    stops_early: bool  # synthesis stopped at that level (False: rendered in full and downscaled)
+    draft_frames: int
+    notes: tuple[str, ...]  # what the preview did differently from a render, in words
+    timings: dict[str, float]
+
+
+def default_resolution(G: Generator) -> int:
+    """The largest block resolution <= min(256, half the model's): coarse enough to be fast."""
+    limit = max(4, min(DEFAULT_MAX_RESOLUTION, G.img_resolution // 2))
+    return max(r for r in G.synthesis.block_resolutions if r <= limit)
+
+
+def sheet_frames(script: Script, between: int) -> list[tuple[int, int | None]]:
+    """(frame, keyframe index or None) of each sheet tile: every keyframe, and `between` frames
+    spread evenly inside each segment (for a loop, the last segment runs back to the first key)."""
+    keys = [k.frame for k in script.keyframes]
+    ends = keys[1:] + ([script.num_frames] if script.path.loop else [])
+    tiles: list[tuple[int, int | None]] = []
+    for index, frame in enumerate(keys):
+        tiles.append((frame, index))
+        if index < len(ends) and between:
+            inside = np.linspace(frame, ends[index], between + 2)[1:-1]
+            tiles += [(f, None) for f in sorted({int(round(x)) for x in inside} - {frame, ends[index]})]
+    return tiles
+
+
+def draft_frames(script: Script, *, every: int, start: str | float | None, end: str | float | None) -> NDArray[np.int64]:
+    """The frame indices of the draft video."""
+    def frame(value: str | float | None, default: int, what: str) -> int:
+        if value is None:
+            return default
+        try:
+            return int(round(parse_time(value, fps=script.fps, bpm=script.bpm)))
+        except ValueError as e:
+            raise UsageError(f"{what}: {e}") from None
+
+    first = frame(start, 0, "start")
+    stop = min(frame(end, script.num_frames, "end"), script.num_frames)
+    if first >= stop:
+        raise UsageError(f"the draft is empty: start frame {first} is not before end frame {stop} (the video has {script.num_frames})")
+    return np.arange(first, stop, every, dtype=np.int64)
+
+
+@torch.no_grad()
+def latent_speed(pipeline: FramePipeline, *, span: int = 512) -> NDArray[np.float32]:
+    """|w(t + 1) - w(t)| for every frame step, RMS over the ws layers, after truncation: [T - 1].
+
+    Computed in spans of frames, so memory does not grow with the video's length.
+    """
+    speeds: list[NDArray[np.float32]] = []
+    last: torch.Tensor | None = None
+    for chunk in pipeline.timeline.chunks(span):
+        ws = pipeline.ws(chunk)
+        if last is not None:
+            ws = torch.cat([last, ws])
+        step = (ws[1:] - ws[:-1]).square().sum(dim=-1).mean(dim=-1).sqrt()
+        speeds.append(step.float().cpu().numpy())
+        last = ws[-1:]
+    return np.concatenate(speeds)
+
+
+def preview(
+    script: Script,
+    out_dir: str | Path | None = None,
+    settings: PreviewSettings = PreviewSettings(),
+    progress: PreviewProgressFn | None = None,
+) -> PreviewResult:
+    """Write `<name>.sheet.png`, `<name>.tracks.png` and `<name>.draft.mp4` (those asked for) into
+    out_dir (default: beside the script); returns their paths and the preview level used."""
+    report = progress or (lambda _: None)
+    name = script.file.stem if script.file else "preview"
+    folder = Path(out_dir) if out_dir is not None else (script.file.parent if script.file else Path("."))
+    check_folder(folder)
+    audio = script.output.audio if settings.draft else None
+    if audio is not None:
+        check_audio(Path(audio))
+    frames = draft_frames(script, every=settings.every, start=settings.start, end=settings.end) if settings.draft else None
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    device = resolve_device(settings.device)
+    G, timeline = load_animation(script, device=device)
+    level = settings.resolution or default_resolution(G)
+    if level > G.img_resolution:
+        raise UsageError(f"preview resolution {level} is above the model's {G.img_resolution} px")
+    # The script's blur is in output pixels; at the preview size it shrinks in proportion.
+    size = script.size or G.img_resolution
+    pipeline = FramePipeline(
+        timeline, G, batch_size=settings.batch_size or auto_batch_size(G.device),
+        noise_mode=settings.noise_mode, resolution=level, blur=script.output.blur * level / size,
+    )
+    notes: list[str] = []
+    if level < G.img_resolution and not pipeline.stops_early:
+        notes.append(f"this {G.config.architecture}-architecture model has no intermediate RGB: "
+                     f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
+    timings["load_s"] = time.perf_counter() - t0
+
+    sheet = plot = draft = None
+    if settings.sheet:
+        t0 = time.perf_counter()
+        sheet = _write_sheet(script, pipeline, settings.between, folder / f"{name}.sheet.png", report)
+        timings["sheet_s"] = time.perf_counter() - t0
+    if settings.plot:
+        t0 = time.perf_counter()
+        report(PreviewProgress("plot", 0, 1))
+        plot = plot_tracks(track_plot_data(script, pipeline), folder / f"{name}.tracks.png")
+        report(PreviewProgress("plot", 1, 1))
+        timings["plot_s"] = time.perf_counter() - t0
+    if frames is not None:
+        t0 = time.perf_counter()
+        if script.output.temporal_blur and settings.every > 1:
+            notes.append("temporal_blur is left out of drafts that skip frames (--every > 1)")
+        draft = _write_draft(script, pipeline, frames, settings, folder / f"{name}.draft.mp4", report)
+        timings["draft_s"] = time.perf_counter() - t0
+    return PreviewResult(
+        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution, stops_early=pipeline.stops_early,
+        draft_frames=0 if frames is None else len(frames), notes=tuple(notes), timings=timings,
+    )
+
+
+def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
+    """The per-frame tracks of the whole video, as the track plot draws them."""
+    timeline = pipeline.timeline
+    chunks = list(timeline.chunks(4096))  # psi, cutoff and alphas only: a few numbers per frame
+    cutoff = None if chunks[0].truncation_cutoff is None else np.concatenate([c.truncation_cutoff for c in chunks])  # type: ignore[misc]
+    blend = None if chunks[0].blend is None else np.concatenate([c.blend for c in chunks])  # type: ignore[misc]
+    return TrackPlotData(
+        time=np.concatenate([c.time for c in chunks]),
+        psi=np.concatenate([c.psi for c in chunks]),
+        latent_speed=latent_speed(pipeline),
+        key_times=[k.time for k in script.keyframes],
+        key_labels=[f"#{k.index}" for k in script.keyframes],
+        truncation_cutoff=cutoff,
+        num_ws=pipeline.G.num_ws,
+        blend=blend,
+        blend_resolutions=timeline.blend_resolutions,
+        bpm=script.bpm,
+        title=(script.file.name if script.file else "") + f" ({script.num_frames} frames at {script.fps:g} fps)",
+    )
+
+
+def _write_sheet(
+    script: Script, pipeline: FramePipeline, between: int, path: Path, report: PreviewProgressFn
+) -> Path:
+    tiles_at = sheet_frames(script, between)
+    indices = np.array([f for f, _ in tiles_at], dtype=np.int64)
+    report(PreviewProgress("sheet", 0, len(indices)))
+    tiles: list[NDArray[np.uint8]] = []
+    for batch in pipeline.frames_at(indices):
+        tiles += list(batch)
+        report(PreviewProgress("sheet", len(tiles), len(indices)))
+    blends = script.keyframe_blends()
+    captions = []
+    for frame, key in tiles_at:
+        psi = float(pipeline.timeline.chunk(frame, frame + 1).psi[0])
+        beat = script.beat(frame)
+        when = f"{format_clock(frame / script.fps)}  f{frame}" + (f"  b{beat:g}" if beat is not None else "")
+        if key is None:
+            captions.append([when, f"psi {psi:.2f}"])
+            continue
+        keyframe = script.keyframes[key]
+        source = keyframe.source.describe() + "".join(f" + mix {m.source.describe()}" for m in keyframe.mix)
+        last = f"psi {psi:.2f}" + (f"  blend {describe_blend(blends[key])}" if blends else "")
+        captions.append([f"#{key}  {when}", source, last])
+    # Whole segments per row (a keyframe and its in-betweens), about six tiles wide.
+    columns = min(len(tiles), (between + 1) * max(1, SHEET_COLUMNS // (between + 1)))
+    sheet = contact_sheet(tiles, captions, columns=columns, highlight=[key is not None for _, key in tiles_at])
+    return write_png(sheet, path)
+
+
+def _write_draft(
+    script: Script, pipeline: FramePipeline, frames: NDArray[np.int64], settings: PreviewSettings, path: Path,
+    report: PreviewProgressFn,
+) -> Path:
+    encoder = dataclasses.replace(
+        encoder_settings(script.output), codec="h264", crf=settings.crf, preset=settings.preset, even_size="pad",
+    )
+    fps = script.fps / settings.every
+    segment = path.with_name(f".{path.stem}.segment.mp4")
+    report(PreviewProgress("draft", 0, len(frames)))
+    done = 0
+    try:
+        with SegmentWriter(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
+            for batch in pipeline.frames_at(frames):
+                writer.write(batch)
+                done += len(batch)
+                report(PreviewProgress("draft", done, len(frames)))
+        offset = script.output.audio_offset + frames[0] / script.fps
+        join_segments(
+            [segment], path, kind="mp4", fps=fps, settings=encoder, audio=script.output.audio, audio_offset=offset,
+            duration=len(frames) / fps, metadata={"title": f"{script.file.stem if script.file else 'draft'} (draft)"},
+        )
+    finally:
+        segment.unlink(missing_ok=True)
+    return path
+
+
+__all__ = [
+    "PreviewProgress",
+    "PreviewResult",
+    "PreviewSettings",
+    "default_resolution",
+    "draft_frames",
+    "latent_speed",
+    "preview",
+    "sheet_frames",
+    "track_plot_data",
+]

@@ -1,0 +1,270 @@
+"""Preview: low-resolution synthesis from the skip outputs, contact sheets, track plots and drafts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from renderer import load_generator
+from renderer.api import load_animation
+from renderer.demo import build_demo
+from renderer.errors import UsageError
+from renderer.generator import Generator, GeneratorConfig
+from renderer.images import contact_sheet, to_uint8
+from renderer.pipeline import FramePipeline, resize_frame
+from renderer.plots import TrackPlotData, plot_tracks
+from renderer.preview import PreviewSettings, default_resolution, draft_frames, latent_speed, preview, sheet_frames
+from renderer.latents import build_timeline
+from renderer.script import Script, load_script
+from renderer.sinks import probe, read_frames
+from tests.test_cli import assert_one_line_error, invoke
+from tests.test_render import write_tone
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def intermediate_rgb(G: Generator, ws: torch.Tensor, level: int) -> torch.Tensor:
+    """The RGB image accumulated after block `level` of a full synthesis, caught with a hook."""
+    caught: list[torch.Tensor] = []
+    block = getattr(G.synthesis, f"b{level}")
+    handle = block.register_forward_hook(lambda _m, _i, out: caught.append(out[1].clone()))
+    try:
+        full = G.synthesis(ws)
+    finally:
+        handle.remove()
+    assert full.shape[-1] == G.img_resolution  # the full synthesis really ran to the top
+    return caught[0]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / mse))
+
+
+@pytest.mark.parametrize("level", [4, 16, 64, 128])
+def test_stopping_early_gives_the_full_synthesis_intermediate_rgb(level: int) -> None:
+    G = build_demo("demo")
+    ws = G.mapping(torch.from_numpy(np.random.RandomState(5).randn(2, G.z_dim)).float(), truncation_psi=0.7)
+    early = G.synthesis(ws, max_resolution=level)
+    assert early.shape == (2, 3, level, level)
+    torch.testing.assert_close(early, intermediate_rgb(G, ws, level), rtol=0, atol=0)
+
+
+def test_early_stop_on_a_reference_checkpoint(fixtures: Path) -> None:
+    G = load_generator(fixtures / "nvidia_base.pkl")
+    ws = torch.from_numpy(np.load(fixtures / "ref_nvidia_base.npz")["ws_psi0_7"])
+    for level in (8, 16):
+        torch.testing.assert_close(G.synthesis(ws, max_resolution=level), intermediate_rgb(G, ws, level), rtol=0, atol=0)
+    torch.testing.assert_close(G.synthesis(ws, max_resolution=32), G.synthesis(ws), rtol=0, atol=0)
+
+
+def test_a_preview_frame_looks_like_the_full_frame_downscaled() -> None:
+    """The preview is the full image without the top levels' detail: far closer to its own frame
+    downscaled than to another seed's. The figures are printed (-s); with the demo model's random
+    fine levels they are lower than a trained model's, whose top levels add only fine detail."""
+    G = build_demo("demo")
+    ws = G.mapping(torch.from_numpy(np.random.RandomState(9).randn(4, G.z_dim)).float(), truncation_psi=0.7)
+    full = to_uint8(G.synthesis(ws)).numpy()
+    for level in (64, 128):
+        early = to_uint8(G.synthesis(ws, max_resolution=level)).numpy()
+        shrunk = np.stack([cv2.resize(f, (level, level), interpolation=cv2.INTER_AREA) for f in full])
+        own = psnr(early, shrunk)
+        other = max(psnr(early[i], shrunk[j]) for i in range(4) for j in range(4) if i != j)  # best wrong match
+        own_each = min(psnr(early[i], shrunk[i]) for i in range(4))
+        print(f"demo model, preview at {level} px vs the 256 px frame area-downscaled: PSNR {own:.1f} dB "
+              f"(worst frame {own_each:.1f} dB; best wrong seed {other:.1f} dB)")
+        assert own_each >= 22.0
+        for i in range(4):  # each preview is recognisably its own frame, not a neighbour's
+            assert psnr(early[i], shrunk[i]) > max(psnr(early[i], shrunk[j]) for j in range(4) if j != i) + 3.0
+
+
+@pytest.mark.parametrize("architecture", ["orig", "resnet"])
+def test_other_architectures_render_in_full_and_downscale(architecture: str) -> None:
+    config = GeneratorConfig(z_dim=8, w_dim=8, img_resolution=32, channels={4: 8, 8: 8, 16: 8, 32: 8},
+                             mapping_layers=2, architecture=architecture)
+    torch.manual_seed(0)
+    G = Generator(config)
+    ws = G.mapping(torch.randn(1, 8))
+    with pytest.raises(ValueError, match="no RGB below"):
+        G.synthesis(ws, max_resolution=16)
+    assert not G.synthesis.has_intermediate_rgb
+
+
+def test_a_pipeline_falls_back_to_downscaling_without_skip_outputs(tmp_path: Path) -> None:
+    config = GeneratorConfig(z_dim=8, w_dim=8, img_resolution=32, channels={4: 8, 8: 8, 16: 8, 32: 8},
+                             mapping_layers=2, architecture="resnet")
+    torch.manual_seed(0)
+    G = Generator(config)
+    script = load_script(_write(tmp_path, "demo"))
+    timeline = build_timeline(script, G)
+    low = FramePipeline(timeline, G, batch_size=2, resolution=16)
+    full = FramePipeline(timeline, G, batch_size=2)
+    assert not low.stops_early
+    frames = np.concatenate(list(low.frames(0, 4)))
+    expected = np.stack([resize_frame(f, 16) for f in np.concatenate(list(full.frames(0, 4)))])
+    assert frames.shape == (4, 16, 16, 3)
+    np.testing.assert_array_equal(frames, expected)
+
+
+def _write(folder: Path, model: str | None, *, extra: str = "", output: str = "") -> Path:
+    path = folder / "walk.toml"
+    path.write_text(f"""
+fps = 12
+bpm = 120
+{extra}
+[models]
+base = "{model or 'demo'}"
+
+[output]
+{output}
+
+[[keyframes]]
+time = 0
+seed = 1
+psi = 0.7
+
+[[keyframes]]
+time = "1s"
+seed = 1
+
+[[keyframes]]
+time = "2s"
+seed = 4
+psi = 0.5
+""")
+    return path
+
+
+def test_frames_at_matches_the_full_sequence(tmp_path: Path) -> None:
+    script = load_script(_write(tmp_path, "demo"))
+    G, timeline = load_animation(script)
+    pipeline = FramePipeline(timeline, G, batch_size=1, resolution=32)
+    every = np.concatenate(list(pipeline.frames(0, script.num_frames)))
+    picked = np.array([0, 3, 4, 11, 24])
+    for batch_size in (1, 2, 4):
+        pipeline.batch_size = batch_size
+        batches = list(pipeline.frames_at(picked))
+        assert [len(b) for b in batches][:-1] == [batch_size] * (len(batches) - 1)  # full batches however sparse
+        np.testing.assert_allclose(np.concatenate(batches), every[picked], atol=1)
+    with pytest.raises(ValueError, match="increasing"):
+        next(pipeline.frames_at(np.array([4, 3])))
+
+
+def test_sheet_frames_hold_keyframes_and_evenly_spread_in_betweens(tmp_path: Path) -> None:
+    script = load_script(_write(tmp_path, "demo"))
+    assert sheet_frames(script, 0) == [(0, 0), (12, 1), (24, 2)]
+    assert sheet_frames(script, 3) == [(0, 0), (3, None), (6, None), (9, None), (12, 1),
+                                       (15, None), (18, None), (21, None), (24, 2)]
+    looped = load_script(_write(tmp_path, "demo", extra="[path]\nloop = true"))
+    tiles = sheet_frames(looped, 1)
+    assert tiles[-1] == (30, None)  # the loop's last segment runs from the last key back to the first
+    assert [f for f, _ in tiles] == sorted({f for f, _ in tiles})
+
+
+def test_draft_frames_take_times_in_script_units(tmp_path: Path) -> None:
+    script = load_script(_write(tmp_path, "demo"))
+    np.testing.assert_array_equal(draft_frames(script, every=1, start=None, end=None), np.arange(25))
+    np.testing.assert_array_equal(draft_frames(script, every=4, start="0.5", end="2b"), [6, 10])
+    np.testing.assert_array_equal(draft_frames(script, every=5, start="3f", end="99s"), [3, 8, 13, 18, 23])
+    with pytest.raises(UsageError, match="empty"):
+        draft_frames(script, every=1, start="2s", end="1s")
+    with pytest.raises(UsageError, match="start"):
+        draft_frames(script, every=1, start="soon", end=None)
+
+
+def test_latent_speed_is_the_step_between_truncated_ws(tmp_path: Path) -> None:
+    script = load_script(_write(tmp_path, "demo", extra='[path]\ninterpolation = "pchip"'))
+    G, timeline = load_animation(script)
+    pipeline = FramePipeline(timeline, G, batch_size=1)
+    speed = latent_speed(pipeline, span=7)  # spans that do not divide the video: steps across edges count
+    ws = torch.cat([pipeline.ws(c) for c in timeline.chunks(100)])
+    expected = (ws[1:] - ws[:-1]).norm(dim=-1).square().mean(dim=-1).sqrt().numpy()
+    assert speed.shape == (script.num_frames - 1,)
+    np.testing.assert_allclose(speed, expected, rtol=1e-5, atol=1e-6)
+    assert np.all(speed[:12] < 1e-6)  # keyframes 0 and 1 share a seed and psi: the path holds still
+    assert np.all(speed[12:] > 1e-3)
+
+
+def test_preview_writes_a_sheet_a_plot_and_a_draft_with_audio(tmp_path: Path) -> None:
+    song = write_tone(tmp_path / "song.wav", 4.0)
+    script = load_script(_write(tmp_path, "demo", output=f'audio = "{song.name}"\naudio_offset = 0.5'))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = preview(script, out, PreviewSettings(resolution=32, between=2, every=2, start="0.5s", device="cpu"))
+    assert result.stops_early and result.resolution == 32 and result.model_resolution == 256
+    assert result.sheet == out / "walk.sheet.png" and result.plot == out / "walk.tracks.png"
+    sheet = np.asarray(Image.open(result.sheet))
+    assert sheet.shape[1] > 3 * 32 and sheet.shape[0] > 2 * 32  # 3 columns (key + 2 in-betweens), 3 rows
+    assert Image.open(result.plot).size[0] >= 800
+    info = probe(result.draft)
+    assert (info.width, info.height, info.fps, info.num_frames) == (32, 32, 6.0, 10)  # frames 6, 8, ..., 24
+    assert info.audio_codec == "aac"
+    assert info.duration == pytest.approx(10 / 6, abs=0.1)
+    pipeline = FramePipeline(*reversed(load_animation(script)), batch_size=4, resolution=32)
+    expected = np.concatenate(list(pipeline.frames_at(np.arange(6, 25, 2))))
+    decoded = np.stack(list(read_frames(result.draft)))
+    assert psnr(decoded, expected) >= 26  # crf 26 at 32 px
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_preview_defaults_beside_the_script(tmp_path: Path) -> None:
+    script = load_script(_write(tmp_path, "demo"))
+    result = preview(script, settings=PreviewSettings(draft=False, plot=False, device="cpu"))
+    assert result.sheet == tmp_path / "walk.sheet.png" and result.draft is None and result.plot is None
+    assert result.resolution == 128  # min(256, half of the 256 px model)
+
+
+def test_default_resolution_is_at_most_256_and_half_the_model() -> None:
+    G = build_demo("demo")
+    assert default_resolution(G) == 128
+    small = Generator(GeneratorConfig(z_dim=8, w_dim=8, img_resolution=8, channels={4: 4, 8: 4}, mapping_layers=1))
+    assert default_resolution(small) == 4
+
+
+def test_contact_sheet_widens_cells_for_long_captions() -> None:
+    tiles = [np.full((16, 16, 3), v, np.uint8) for v in (50, 100, 150)]
+    sheet = contact_sheet(tiles, [["a"], ["a very long caption line"], ["b"]], columns=3, highlight=[True])
+    assert sheet.shape[1] > 3 * (16 + 12)
+    with pytest.raises(ValueError, match="captions"):
+        contact_sheet(tiles, [["a"]], columns=3)
+
+
+def test_the_track_plot_needs_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = TrackPlotData(time=np.arange(5) / 5, psi=np.ones(5, np.float32), latent_speed=np.zeros(4, np.float32),
+                         key_times=[0.0], key_labels=["#0"])
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(UsageError, match=r"stylegan-renderer\[preview\]"):
+        plot_tracks(data, tmp_path / "t.png")
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_cli_preview_prints_its_outputs(tmp_path: Path) -> None:
+    script = _write(tmp_path, "demo")
+    result = invoke("preview", str(script), "-o", str(tmp_path), "--res", "16", "--no-plot", "--every", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == [str(tmp_path / "walk.sheet.png"), str(tmp_path / "walk.draft.mp4")]
+    assert probe(tmp_path / "walk.draft.mp4").num_frames == 9
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--every", "0"], "every must be >= 1"),
+        (["--res", "100"], "resolution must be one of"),
+        (["--res", "512"], "above the model"),
+        (["--no-sheet", "--no-plot", "--no-draft"], "nothing to make"),
+        (["--start", "3s", "--end", "1s"], "empty"),
+        (["-o", "/nonexistent/folder"], "nonexistent"),
+    ],
+)
+def test_cli_preview_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    script = _write(tmp_path, "demo")
+    result = invoke("preview", str(script), "--quiet", *args)
+    assert_one_line_error(result, 1 if "nonexistent" in message else 2, message)
+    assert not list(tmp_path.glob("walk.*.png"))
