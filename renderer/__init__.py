@@ -44,6 +44,9 @@ _EXPORTS = {
     "seed_to_z": "renderer.seeds",
     "seeds_to_z": "renderer.seeds",
     "Timeline": "renderer.timeline",
+    "PreviewResult": "renderer.preview",
+    "PreviewSettings": "renderer.preview",
+    "preview": "renderer.preview",
     "RenderResult": "renderer.rendering",
     "RenderSettings": "renderer.rendering",
     "render": "renderer.rendering",
@@ -78,6 +81,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.generator import Generator, GeneratorConfig, ModelInfo  # noqa: F401
     from renderer.images import to_uint8  # noqa: F401
     from renderer.latents import build_timeline  # noqa: F401
+    from renderer.preview import PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.rendering import RenderResult, RenderSettings, render  # noqa: F401
     from renderer.script import Script, ScriptError, load_script  # noqa: F401
     from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z  # noqa: F401
