@@ -168,9 +168,11 @@ def load_animation(
     return G.set_precision(precision), timeline
 
 
-def load_timeline(script_path: str | Path, *, device: str | torch.device = "cpu") -> tuple[Script, Timeline]:
-    """Read and validate a script, load its models and resolve its keyframes."""
-    script = load_script(script_path)
+def load_timeline(
+    script_path: str | Path, *, device: str | torch.device = "cpu", presets: Sequence[str] = ()
+) -> tuple[Script, Timeline]:
+    """Read and validate a script (adding `presets` after its own), load its models and resolve its keyframes."""
+    script = load_script(script_path, presets=presets)
     base, _ = load_models(script, device=device)
     return script, build_timeline(script, base)
 

@@ -34,7 +34,13 @@ from renderer.errors import RendererError, UsageError
 from renderer.images import image_grid
 from renderer.preview import PreviewProgress, PreviewSettings, preview
 from renderer.rendering import RenderProgress, RenderSettings, render
-from renderer.script import format_clock, load_script
+from renderer.script import (
+    available_presets,
+    format_clock,
+    load_script,
+    preset_description,
+    resolved_settings,
+)
 from renderer.seeds import parse_seeds
 
 app = typer.Typer(
@@ -54,6 +60,11 @@ OUTPUT_PANEL = "Output"
 DEVICE_PANEL = "Device and speed"
 
 T = TypeVar("T")
+
+PresetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--preset", "-p", help="Add a preset (after the script's own; repeatable). See `renderer presets`."),
+]
 
 
 def fail(error: RendererError) -> NoReturn:
@@ -270,7 +281,9 @@ def render_command(
     ] = None,
     codec: Annotated[Optional[str], typer.Option(help="h264, h265, h264-nvenc, h265-nvenc or vp9.", rich_help_panel=OUTPUT_PANEL)] = None,
     crf: Annotated[Optional[int], typer.Option(help="Quality, 0 (lossless) to 51 [default: 18].", rich_help_panel=OUTPUT_PANEL)] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Encoder speed preset [default: medium].", rich_help_panel=OUTPUT_PANEL)] = None,
+    encoder_preset: Annotated[
+        Optional[str], typer.Option(help="Encoder speed preset: ultrafast ... veryslow, p1..p7 for NVENC [default: medium].", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
     audio: Annotated[Optional[Path], typer.Option(help="Audio file to mux (overrides [output] audio).", rich_help_panel=OUTPUT_PANEL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Render only the segments an interrupted render is missing.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
@@ -279,12 +292,13 @@ def render_command(
     ] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)] = "fp32",
     encoders: Annotated[int, typer.Option(help="Segments encoded in parallel ffmpeg processes.", rich_help_panel=DEVICE_PANEL)] = 1,
+    preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
 ) -> None:
     """Render a keyframe script to a video (resumable; Ctrl-C keeps the finished segments)."""
     overrides: dict[str, object] = {}
-    for name, value in (("file", output), ("codec", codec), ("crf", crf), ("preset", preset), ("audio", audio)):
+    for name, value in (("file", output), ("codec", codec), ("crf", crf), ("preset", encoder_preset), ("audio", audio)):
         if value is not None:
             overrides[name] = value
     if batch_size != "auto" and not batch_size.isdigit():
@@ -299,7 +313,7 @@ def render_command(
             output=overrides,
         )
     )
-    parsed = run(lambda: load_script(script))
+    parsed = run(lambda: load_script(script, presets=preset or ()))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -357,6 +371,7 @@ def preview_command(
     draft: Annotated[bool, typer.Option("--draft/--no-draft", help="Low-resolution draft MP4.", rich_help_panel=OUTPUT_PANEL)] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
     batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
+    preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Preview a script fast: keyframe contact sheet, track plot and a low-resolution draft MP4."""
@@ -366,7 +381,7 @@ def preview_command(
             draft=draft, device=device, batch_size=batch_size,
         )
     )
-    parsed = run(lambda: load_script(script))
+    parsed = run(lambda: load_script(script, presets=preset or ()))
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=stderr, disable=quiet, transient=True,
@@ -388,6 +403,25 @@ def preview_command(
             stdout.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command("presets")
+def presets_command(
+    name: Annotated[Optional[str], typer.Argument(help="Show this preset's settings.")] = None,
+) -> None:
+    """List the shipped presets, or show one (scripts name them: preset = ["toonify", "share"])."""
+    shipped = available_presets()
+    if name is None:
+        table = Table(box=None, pad_edge=False)
+        table.add_column("preset")
+        table.add_column("what it sets")
+        for preset_name in shipped:
+            table.add_row(preset_name, preset_description(preset_name))
+        stdout.print(table, highlight=False)
+        return
+    if name not in shipped:
+        fail(UsageError(f"unknown preset '{name}'; available: {', '.join(shipped)}"))
+    stdout.print(shipped[name].read_text(encoding="utf-8"), highlight=False, markup=False, end="")
+
+
 @app.command()
 def validate(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
@@ -396,9 +430,11 @@ def validate(
         typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi, blend alphas) to this .npz."),
     ] = None,
     device: Annotated[str, typer.Option(help="Device for mapping W-space keyframes.")] = "cpu",
+    preset: PresetOption = None,
+    settings: Annotated[bool, typer.Option("--settings", help="Also list every setting, its resolved value and where it came from.")] = False,
 ) -> None:
     """Check a script and show its frames, duration and keyframes; exit 2 on a mistake."""
-    parsed, resolved = run(lambda: load_timeline(script, device=device))
+    parsed, resolved = run(lambda: load_timeline(script, device=device, presets=preset or ()))
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
@@ -426,6 +462,16 @@ def validate(
                *([describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
     stdout.print(table, highlight=False)
+    if parsed.presets:
+        stdout.print(f"presets: {', '.join(parsed.presets)}", highlight=False)
+    if settings:
+        rows = Table(box=None, pad_edge=False)
+        for column in ("setting", "value", "from"):
+            rows.add_column(column)
+        for key, value, origin in resolved_settings(parsed):
+            shown = describe_blend(value) if key == "blend" and value is not None else "-" if value is None else str(value)
+            rows.add_row(key, shown, origin)
+        stdout.print(rows, highlight=False)
     if timeline is not None:
         run(lambda: export_timeline(resolved, timeline))
         stdout.print(str(timeline), highlight=False)

@@ -106,12 +106,12 @@ def plan_segments(num_frames: int, length: int) -> list[tuple[int, int]]:
 
 
 def output_path(script: Script, output: OutputSettings) -> Path:
-    """The output file: [output] file (or -o), else <script name>.mp4 beside the script."""
+    """The output file: [output] file (or -o), else <script name>.<format> beside the script (for
+    PNG frames, a folder <script name>_frames)."""
     if output.file is not None:
         return Path(output.file)
-    if script.file is not None:
-        return script.file.with_suffix(".mp4")
-    return Path("render.mp4")
+    stem = script.file.with_suffix("") if script.file is not None else Path("render")
+    return stem.with_name(f"{stem.name}_frames") if output.format == "png" else stem.with_suffix(f".{output.format}")
 
 
 def render(
@@ -319,6 +319,8 @@ def _journal_key(
 ) -> dict[str, Any]:
     """Hashes of everything that changes the segments' pixels (not the device or batch size)."""
     script_hash = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
+    # Presets and the library's defaults shape the path too, beyond what the file's bytes say.
+    resolved = {k: v for k, v in dataclasses.asdict(script).items() if k not in ("file", "output", "origins", "keyframes")}
     pixels = {
         "output": {k: v for k, v in dataclasses.asdict(out).items() if k not in ("file", "audio", "audio_offset", "title")},
         "precision": settings.precision,
@@ -330,6 +332,7 @@ def _journal_key(
         keyframes.update(timeline.key_blends.tobytes())
     return {
         "script": script_hash,
+        "resolved settings": json_sha256(resolved),
         "checkpoints": [model_sha256(m, __version__) for m in models],
         "keyframes": keyframes.hexdigest(),
         "settings": json_sha256(pixels),
@@ -343,7 +346,7 @@ def _sidecar(
     return {
         "output": str(path),
         "script": {"file": str(script.file) if script.file else None, "sha256": key["script"],
-                   "resolved": dataclasses.asdict(script)},
+                   "presets": list(script.presets), "resolved": dataclasses.asdict(script)},
         "checkpoints": [{"model": m, "sha256": h} for m, h in zip(models, key["checkpoints"], strict=True)],
         "frames": script.num_frames,
         "fps": script.fps,

@@ -103,7 +103,8 @@ class PathSettings:
 class OutputSettings:
     """The [output] table: where the video goes and how it is encoded and post-processed."""
 
-    file: Path | None = None  # None: <script name>.mp4 beside the script
+    file: Path | None = None  # None: <script name>.<format> beside the script
+    format: str = "mp4"  # the default output's type when no file is given: mp4, webm, gif, png (a folder)
     codec: str = "h264"  # h264, h265, h264-nvenc, h265-nvenc, vp9 (.webm)
     crf: int = 18
     preset: str = "medium"
@@ -138,6 +139,9 @@ class Script:
     keyframes: tuple[Keyframe, ...]
     schedules: Mapping[str, Schedule]  # "psi", "truncation_cutoff"
     output: OutputSettings = OutputSettings()
+    blend: Any = None  # the blend before the first keyframe that sets one; None: the base model (0)
+    presets: tuple[str, ...] = ()  # applied in order, under the script's own settings
+    origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
 
     @property
     def duration(self) -> float:
@@ -148,11 +152,11 @@ class Script:
         return self._carried("psi", 1.0)
 
     def keyframe_blends(self) -> list[Any] | None:
-        """Blend spec at each keyframe: its own, else the previous keyframe's, else 0.0 (the base
-        model); None when no keyframe blends."""
-        if all(key.blend is None for key in self.keyframes):
+        """Blend spec at each keyframe: its own, else the previous keyframe's, else the script's
+        top-level `blend`, else 0.0 (the base model); None when nothing blends."""
+        if self.blend is None and all(key.blend is None for key in self.keyframes):
             return None
-        return self._carried("blend", 0.0)
+        return self._carried("blend", 0.0 if self.blend is None else self.blend)
 
     def _carried(self, field: str, default: Any) -> list[Any]:
         """A keyframe field, each unset value carried over from the keyframe before."""
@@ -266,17 +270,113 @@ def parse_layers(spec: Any) -> str | tuple[int, ...]:
 # Loading
 
 
-def load_script(path: str | Path) -> Script:
-    """Read and validate a script file (.toml, .json, .yaml / .yml)."""
+def load_script(path: str | Path, *, presets: Sequence[str] = ()) -> Script:
+    """Read and validate a script file (.toml, .json, .yaml / .yml).
+
+    Args:
+        presets: preset names (or .toml paths) added after the script's own `preset` list.
+            Precedence: defaults < presets, in order < the script's own keys (< CLI flags, applied
+            by the caller); `Script.origins` says where each setting came from.
+    """
     path = Path(path)
+    return parse_script(_read_data(path), file=path, base_dir=path.parent, presets=presets)
+
+
+def _read_data(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScriptError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ScriptError(f"{path}: cannot read ({e})") from None
-    data = _parse_text(text, path)
-    return parse_script(data, file=path, base_dir=path.parent)
+    return _parse_text(text, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets: partial scripts shipped in renderer/presets/ (or a user's own .toml)
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+MERGED_TABLES = ("path", "output")  # merged key by key; every other key is replaced whole
+
+
+def available_presets() -> dict[str, Path]:
+    """The shipped presets by name."""
+    return {p.stem: p for p in sorted(PRESETS_DIR.glob("*.toml"))}
+
+
+def load_preset(name: str, *, base_dir: Path = Path(".")) -> dict[str, Any]:
+    """A preset's settings (its description removed), checked to hold only preset keys.
+
+    Args:
+        name: a shipped preset's name, or the path of a .toml file (relative to base_dir)
+    """
+    shipped = available_presets()
+    if name in shipped:
+        file = shipped[name]
+    elif name.endswith(".toml"):
+        file = base_dir / name
+        if not file.is_file():
+            raise ScriptError(f"preset file '{name}' not found (looked in {base_dir})")
+    else:
+        raise ScriptError(f"unknown preset '{name}'{_did_you_mean(name, list(shipped))}")
+    data = _read_data(file)
+    _Checker(file, file.parent).keys(data, PRESET_KEYS, "preset")
+    data.pop("description", None)
+    return data
+
+
+def preset_description(name: str) -> str:
+    """The first line of a shipped preset's description."""
+    data = _read_data(available_presets()[name])
+    return str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
+
+
+def merge_settings(layers: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Layer settings, later over earlier: [output] and [path] key by key, everything else whole.
+
+    Returns:
+        the merged data, and the origin of each setting ("output.crf" -> "preset share")
+    """
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for origin, data in layers:
+        for key, value in data.items():
+            if key in MERGED_TABLES and isinstance(value, Mapping) and isinstance(merged.get(key, {}), Mapping):
+                merged[key] = {**merged.get(key, {}), **value}
+                origins.update({f"{key}.{sub}": origin for sub in value})
+            else:
+                merged[key] = value
+                origins[key] = origin
+    return merged, origins
+
+
+def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
+    """(key, value, origin) of every setting outside the keyframes and tracks, as resolved: origin
+    is "script", "preset NAME" or "default" (flags on the command line are the caller's to add)."""
+    def origin(key: str) -> str:
+        return script.origins.get(key) or script.origins.get(key.split(".")[0]) or "default"
+
+    values: list[tuple[str, Any]] = [
+        ("fps", script.fps), ("bpm", script.bpm), ("duration", f"{script.num_frames} frames"),
+        ("size", script.size), ("blend", script.blend),
+        ("models.base", script.base_model), ("models.transfer", script.transfer_model),
+    ]
+    values += [(f"path.{f.name}", getattr(script.path, f.name)) for f in dataclasses.fields(PathSettings)]
+    values += [(f"output.{f.name}", getattr(script.output, f.name)) for f in dataclasses.fields(OutputSettings)]
+    rows = []
+    for key, value in values:
+        where = origin(key)
+        if key == "duration" and "duration" not in script.origins:
+            where = "from the keyframes"
+        rows.append((key, value, where))
+    return rows
+
+
+def _preset_names(check: _Checker, value: Any) -> list[str]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise check.error("preset", f"must be a preset name or a list of them, got {value!r}")
+    return names
 
 
 def _parse_text(text: str, path: Path) -> dict[str, Any]:
@@ -307,11 +407,13 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("fps", "bpm", "duration", "size", "models", "path", "keyframes", "tracks", "output")
+TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output")
 OUTPUT_KEYS = (
-    "file", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
+    "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
+OUTPUT_FORMATS = ("mp4", "webm", "gif", "png")
+PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
 MODEL_KEYS = ("base", "transfer")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
@@ -398,10 +500,22 @@ class _Checker:
         return LatentSource(key, values=tuple(value))
 
 
-def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir: Path | None = None) -> Script:
-    """Validate a script already read into plain data (the TOML / JSON / YAML schema)."""
+def parse_script(
+    data: Mapping[str, Any], *, file: Path | None = None, base_dir: Path | None = None, presets: Sequence[str] = ()
+) -> Script:
+    """Validate a script already read into plain data (the TOML / JSON / YAML schema), with its
+    presets (and those given here, after them) applied under its own settings."""
     check = _Checker(file, base_dir or (file.parent if file else Path.cwd()))
     check.keys(data, TOP_KEYS, "top level")
+    names = [*_preset_names(check, data.get("preset", [])), *presets]
+    layers = [(f"preset {name}", load_preset(name, base_dir=check.base_dir)) for name in names]
+    own = {k: v for k, v in data.items() if k != "preset"}
+    data, origins = merge_settings([*layers, ("script", own)])
+    return dataclasses.replace(_parse_merged(check, data), presets=tuple(names), origins=origins)
+
+
+def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
+    file = check.file
     fps = check.number(data.get("fps", 30), "fps", positive=True)
     bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data else None
     size = check.integer(data["size"], "size", minimum=1) if "size" in data else None
@@ -419,6 +533,9 @@ def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir:
     base = check.model(models["base"], "models.base")
     transfer = check.model(models["transfer"], "models.transfer") if "transfer" in models else None
 
+    default_blend = _parse_blend(check, data["blend"], "blend") if "blend" in data else None
+    if default_blend is not None and transfer is None:
+        raise check.error("blend", "blending needs a transfer model: add models.transfer")
     path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
     schedules = _parse_tracks(check, check.table(data.get("tracks", {}), "tracks"), fps, bpm)
 
@@ -462,6 +579,7 @@ def parse_script(data: Mapping[str, Any], *, file: Path | None = None, base_dir:
     output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
     return Script(
         output=output,
+        blend=default_blend,
         file=file,
         fps=fps,
         bpm=bpm,
@@ -485,6 +603,8 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
             values[key] = table[key]
     if "file" in values:
         values["file"] = check.base_dir / values["file"]
+    if "format" in table:
+        values["format"] = check.choice(table["format"], OUTPUT_FORMATS, "output.format")
     if "codec" in table:
         values["codec"] = check.choice(table["codec"], CODECS, "output.codec")
     if "even_size" in table:

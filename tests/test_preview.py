@@ -17,11 +17,18 @@ from renderer.demo import build_demo
 from renderer.errors import UsageError
 from renderer.generator import Generator, GeneratorConfig
 from renderer.images import contact_sheet, to_uint8
+from renderer.latents import build_timeline
 from renderer.pipeline import FramePipeline, resize_frame
 from renderer.plots import TrackPlotData, plot_tracks
-from renderer.preview import PreviewSettings, default_resolution, draft_frames, latent_speed, preview, sheet_frames
-from renderer.latents import build_timeline
-from renderer.script import Script, load_script
+from renderer.preview import (
+    PreviewSettings,
+    default_resolution,
+    draft_frames,
+    latent_speed,
+    preview,
+    sheet_frames,
+)
+from renderer.script import load_script
 from renderer.sinks import probe, read_frames
 from tests.test_cli import assert_one_line_error, invoke
 from tests.test_render import write_tone

@@ -43,3 +43,11 @@ def test_script_keys_in_the_readme_match_the_schema() -> None:
     schema |= {f"models.{k}" for k in MODEL_KEYS} | {f"path.{k}" for k in PATH_KEYS}
     schema |= {f"tracks.{k}" for k in TRACK_KEYS} | {f"keyframes[].{k}" for k in KEYFRAME_KEYS}
     assert documented == schema, (documented - schema, schema - documented)
+
+
+def test_the_readme_lists_every_shipped_preset() -> None:
+    from renderer.script import available_presets
+
+    section = README.split("## Presets", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
+    assert listed == set(available_presets())
