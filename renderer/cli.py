@@ -292,6 +292,9 @@ def render_command(
     ] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)] = "fp32",
     encoders: Annotated[int, typer.Option(help="Segments encoded in parallel ffmpeg processes.", rich_help_panel=DEVICE_PANEL)] = 1,
+    res: Annotated[
+        Optional[int], typer.Option("--res", help="Render fast at this lower level of the model (see preview); the video is that size.", rich_help_panel=DEVICE_PANEL)
+    ] = None,
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
@@ -310,6 +313,7 @@ def render_command(
             precision=precision,  # type: ignore[arg-type]
             encoders=encoders,
             resume=resume,
+            resolution=res,
             output=overrides,
         )
     )

@@ -60,6 +60,8 @@ class RenderSettings:
     noise_mode: NoiseMode = "const"
     encoders: int = 1  # segments encoded in parallel ffmpeg processes
     resume: bool = False
+    resolution: int | None = None  # a lower synthesis level for a quick render (output at that size); None: full
+
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -135,13 +137,16 @@ def render(
 
     device = resolve_device(settings.device)
     G, timeline = load_animation(script, device=device, precision=settings.precision)
+    full_size = script.size or G.img_resolution
     pipeline = FramePipeline(
         timeline,
         G,
         batch_size=settings.batch_size or auto_batch_size(G.device),
         noise_mode=settings.noise_mode,
-        size=script.size,
-        blur=out.blur,
+        size=None if settings.resolution else script.size,
+        resolution=settings.resolution,
+        # The blur is in output pixels; a quick low-resolution render keeps its look.
+        blur=out.blur * (settings.resolution or full_size) / full_size,
         temporal_blur=out.temporal_blur,
     )
     height, width = pipeline.frame_shape[:2]
@@ -325,6 +330,7 @@ def _journal_key(
         "output": {k: v for k, v in dataclasses.asdict(out).items() if k not in ("file", "audio", "audio_offset", "title")},
         "precision": settings.precision,
         "noise_mode": settings.noise_mode,
+        "resolution": settings.resolution,
     }
     # Keyframe latents may come from .npy/.npz files the script only names: hash what they hold.
     keyframes = hashlib.sha256(timeline.key_latents.tobytes())

@@ -34,7 +34,7 @@ def test_every_example_validates_and_exports(example: Path, tmp_path: Path) -> N
 
 
 def test_summary_lists_keyframes_with_frame_time_and_beat() -> None:
-    result = runner.invoke(app, ["validate", str(REPO / "examples" / "latent_walk.toml")])
+    result = runner.invoke(app, ["validate", str(REPO / "examples" / "loop.toml")])
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "288 frames" in out and "120 bpm" in out and "loop" in out
