@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -13,11 +14,21 @@ from renderer.blending import BlendedGenerator, check_same_architecture
 from renderer.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
 from renderer.generator import Generator, NoiseMode, Precision
-from renderer.images import save_png, to_uint8
+from renderer.align import load_image, prepare_target
+from renderer.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.latents import build_timeline
 from renderer.pipeline import check_generation_options
+from renderer.projector import (
+    ProjectionProgressFn,
+    ProjectionStep,
+    ProjectSettings,
+    load_perceptual,
+    project,
+    save_projection,
+)
 from renderer.script import Script, load_script
 from renderer.seeds import seeds_to_z
+from renderer.sinks import EncoderSettings, SegmentWriter, check_folder, output_kind
 from renderer.timeline import Timeline
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -201,3 +212,71 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
         tmp.unlink(missing_ok=True)
         raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
     return path
+
+
+@dataclasses.dataclass(frozen=True)
+class PhotoProjection:
+    """What `project_photo` wrote, and how well the latent reconstructs the photo."""
+
+    latent: Path  # .npz with key "w" [1, num_ws, w_dim]
+    sheet: Path  # PNG: target | reconstruction (| with the fitted noise)
+    video: Path | None  # the optimisation as an MP4
+    psnr: float  # dB of the reconstruction (constant noise) against the target
+    aligned: bool
+
+
+def project_photo(
+    photo: str | Path,
+    G: Generator,
+    output: str | Path,
+    settings: ProjectSettings | None = None,
+    *,
+    align: bool = True,
+    perceptual: str | Path | None = None,
+    video: str | Path | None = None,
+    progress: ProjectionProgressFn | None = None,
+) -> PhotoProjection:
+    """Photo -> aligned target -> w, written as `output` (.npz) and a PNG of target | reconstruction
+    beside it (same name, .png); `video` records every step as target | current image.
+
+    Raises:
+        UsageError for a bad photo or output name; FaceNotFoundError (a UsageError) when align is
+        on and no face is found; CheckpointError for an unusable perceptual network
+    """
+    output = Path(output)
+    if output.suffix.lower() != ".npz":
+        raise UsageError(f"{output}: projected latents are written as .npz")
+    check_folder(output.parent)
+    video_path = Path(video) if video is not None else None
+    if video_path is not None and output_kind(video_path) != "mp4":
+        raise UsageError(f"{video_path}: the progress video is an .mp4")
+    distance = load_perceptual(perceptual, device=G.device) if perceptual is not None else None
+    image = load_image(photo)
+    target = prepare_target(image, size=G.img_resolution, align=align, source=photo)
+    if G.img_channels == 1:
+        target = cv2.cvtColor(target, cv2.COLOR_RGB2GRAY)[..., None]
+
+    writer = None
+    if video_path is not None:
+        size = G.img_resolution
+        writer = SegmentWriter(video_path, kind="mp4", width=2 * size, height=size, fps=30,
+                               settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
+
+    def on_step(step: ProjectionStep) -> None:
+        if writer is not None:
+            writer.write(np.concatenate([to_rgb(target), to_rgb(step.image)], axis=1))
+        if progress is not None:
+            progress(step)
+
+    try:
+        result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
+        if writer is not None:
+            writer.close()
+    finally:
+        if writer is not None:
+            writer.abort()  # no-op once closed; otherwise no half-written video is left behind
+    save_projection(result, output)
+    columns = [target, result.image] + ([result.image_optimized_noise] if result.image_optimized_noise is not None else [])
+    labels = ["target", f"reconstruction ({result.psnr:.1f} dB)"] + (["with fitted noise"] if len(columns) == 3 else [])
+    sheet = write_png(image_grid([columns], column_labels=labels), output.with_suffix(".png"))
+    return PhotoProjection(latent=output, sheet=sheet, video=video_path, psnr=result.psnr, aligned=align)

@@ -20,6 +20,8 @@ from rich.table import Table
 from renderer import __version__
 from renderer.api import (
     GenerateSettings,
+    PhotoProjection,
+    project_photo,
     blend_grid,
     describe_generator,
     export_timeline,
@@ -27,12 +29,14 @@ from renderer.api import (
     save_seed_images,
     write_png,
 )
+from renderer.align import FaceNotFoundError
 from renderer.blending import blend
 from renderer.blendspec import describe_blend, make_spec
 from renderer.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
 from renderer.images import image_grid
 from renderer.preview import PreviewProgress, PreviewSettings, preview
+from renderer.projector import ProjectionStep, ProjectSettings
 from renderer.rendering import RenderProgress, RenderSettings, render
 from renderer.script import (
     available_presets,
@@ -403,6 +407,48 @@ def preview_command(
         for note in result.notes:
             stderr.print(f"note: {note}", highlight=False, soft_wrap=True)
     for path in (result.sheet, result.plot, result.draft):
+        if path is not None:
+            stdout.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command("project")
+def project_command(
+    photo: Annotated[Path, typer.Argument(help="The photo to encode (any format Pillow reads).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint (or demo) to project into.", rich_help_panel=MODEL_PANEL)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Latent .npz (key w, NVIDIA's layout); a .png of target | reconstruction goes beside it.", rich_help_panel=OUTPUT_PANEL)],
+    align: Annotated[bool, typer.Option("--align/--no-align", help="Find the face and crop it like FFHQ; --no-align for photos already aligned (centre square).")] = True,
+    space: Annotated[str, typer.Option(help="w: one w for every layer; w+: then one per layer (closer, edits less well).")] = "w",
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 1000,
+    noise: Annotated[str, typer.Option(help="fixed: keep the model's noise (renders match); optimize: fit it too, as NVIDIA's projector.")] = "fixed",
+    perceptual: Annotated[
+        Optional[Path], typer.Option(help="NVIDIA's VGG16 feature network (vgg16.pt, TorchScript) for an LPIPS-like loss.", rich_help_panel=MODEL_PANEL)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the latent noise.")] = 0,
+    video: Annotated[Optional[Path], typer.Option(help="Write the optimisation, target | current image, as this MP4.", rich_help_panel=OUTPUT_PANEL)] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Encode a photo as a latent (w) of a model: face alignment, then optimisation."""
+    settings = run(lambda: ProjectSettings(steps=steps, space=space, noise=noise, seed=seed))  # type: ignore[arg-type]
+    G = run(lambda: load_generator(model, device=device))
+    with Progress(
+        TextColumn("projecting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
+        TimeRemainingColumn(), console=stderr, disable=quiet, transient=True,
+    ) as bar:
+        task = bar.add_task("projecting", total=steps, loss="")
+
+        def on_step(step: ProjectionStep) -> None:
+            bar.update(task, completed=step.step, loss=f"loss {step.loss:.4g}")
+
+        def project_with_hint() -> PhotoProjection:
+            try:
+                return project_photo(photo, G, output, settings, align=align, perceptual=perceptual, video=video, progress=on_step)
+            except FaceNotFoundError as e:
+                raise FaceNotFoundError(f"{e}; if the photo is already an aligned face crop, use --no-align") from None
+
+        result = run(project_with_hint)
+    stderr.print(f"reconstruction PSNR {result.psnr:.1f} dB", highlight=False)
+    for path in (result.latent, result.sheet, result.video):
         if path is not None:
             stdout.print(str(path), highlight=False, soft_wrap=True)
 

@@ -234,7 +234,7 @@ def _write_sheet(
     for frame, key in tiles_at:
         psi = float(pipeline.timeline.chunk(frame, frame + 1).psi[0])
         beat = script.beat(frame)
-        when = f"{format_clock(frame / script.fps)}  f{frame}" + (f"  b{beat:g}" if beat is not None else "")
+        when = f"{format_clock(frame / script.fps)}  f{frame}" + (f"  b{round(beat, 2):g}" if beat is not None else "")
         if key is None:
             captions.append([when, f"psi {psi:.2f}"])
             continue
