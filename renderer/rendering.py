@@ -10,13 +10,15 @@ temporary file that is renamed onto the output only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import os
 import platform
 import queue
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,13 @@ def render(
 
     device = resolve_device(settings.device)
     G, timeline = load_animation(script, device=device, precision=settings.precision)
+    if G.device.type == "cpu":
+        # Generation and encoding share the CPU: give each encoder one core and one thread, and
+        # torch the rest, so x264's threads do not keep preempting torch's (benchmarks/RESULTS.md).
+        encoder = dataclasses.replace(encoder, threads=encoder.threads or 1)
+        threads = generation_threads(settings.encoders)
+    else:
+        threads = None
     full_size = script.size or G.img_resolution
     pipeline = FramePipeline(
         timeline,
@@ -183,27 +192,28 @@ def render(
     report(RenderProgress("generating", done, total))
     encode = _Encoders(settings.encoders)
     t_gen = 0.0
-    try:
-        for index, (start, stop) in enumerate(segments):
-            if index in journal.done:
-                continue
-            name = f"segment{index:05d}{SEGMENT_SUFFIXES.get(kind, '')}"
-            target = path if kind == "png" else work / name
-            encode.check()  # a failed encoder stops the render before another ffmpeg starts
-            writer = SegmentWriter(target, kind=kind, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
-            job = encode.start(writer, on_done=lambda i=index, n=name: _segment_done(journal, i, n, kind))
-            t0 = time.perf_counter()
-            for batch in pipeline.frames(start, stop):
-                t_gen += time.perf_counter() - t0
-                job.put(batch)
-                done += len(batch)
-                report(RenderProgress("generating", done, total))
+    with _torch_threads(threads):
+        try:
+            for index, (start, stop) in enumerate(segments):
+                if index in journal.done:
+                    continue
+                name = f"segment{index:05d}{SEGMENT_SUFFIXES.get(kind, '')}"
+                target = path if kind == "png" else work / name
+                encode.check()  # a failed encoder stops the render before another ffmpeg starts
+                writer = SegmentWriter(target, kind=kind, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
+                job = encode.start(writer, on_done=lambda i=index, n=name: _segment_done(journal, i, n, kind))
                 t0 = time.perf_counter()
-            job.finish()
-        encode.wait()
-    except BaseException:
-        encode.abort()  # finished segments are already in the journal
-        raise
+                for batch in pipeline.frames(start, stop):
+                    t_gen += time.perf_counter() - t0
+                    job.put(batch)
+                    done += len(batch)
+                    report(RenderProgress("generating", done, total))
+                    t0 = time.perf_counter()
+                job.finish()
+            encode.wait()
+        except BaseException:
+            encode.abort()  # finished segments are already in the journal
+            raise
     t_generated = time.perf_counter()
 
     report(RenderProgress("joining", total, total))
@@ -313,6 +323,25 @@ class _Encoders:
             job.writer.abort()
 
 
+@contextlib.contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to `count` for the block (None: unchanged), then restored."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def generation_threads(encoders: int) -> int:
+    """torch threads for CPU generation beside `encoders` single-threaded ffmpeg encoders."""
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - encoders))
+
+
 def _segment_done(journal: Journal, index: int, name: str, kind: str) -> None:
     if kind == "png":  # the frames went straight into the output folder; leave a marker
         (journal.folder / name).touch()
@@ -371,4 +400,7 @@ def _sidecar(
     }
 
 
-__all__ = ["RenderProgress", "RenderProgressFn", "RenderResult", "RenderSettings", "output_path", "plan_segments", "render"]
+__all__ = [
+    "RenderProgress", "RenderProgressFn", "RenderResult", "RenderSettings", "generation_threads", "output_path",
+    "plan_segments", "render",
+]

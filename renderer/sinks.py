@@ -83,6 +83,8 @@ class EncoderSettings:
         even_size: what to do with odd frame sizes that pix_fmt cannot hold: "error", or "pad" one black
             row/column at the bottom/right (never rescale)
         audio_bitrate: AAC/Opus bitrate in ffmpeg's notation ("192k")
+        threads: threads of each software encoder (x264, x265, VP9); None: the encoder's own choice
+            (about 1.5 per core)
     """
 
     codec: Codec = "h264"
@@ -91,6 +93,7 @@ class EncoderSettings:
     pix_fmt: str = "yuv420p"
     even_size: Literal["error", "pad"] = "error"
     audio_bitrate: str = "192k"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
@@ -105,6 +108,8 @@ class EncoderSettings:
             raise UsageError(f"even_size must be 'error' or 'pad', not {self.even_size!r}")
         if not re.fullmatch(r"[a-z0-9_]+", self.pix_fmt):
             raise UsageError(f"malformed pixel format {self.pix_fmt!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise UsageError(f"encoder threads must be a whole number >= 1, not {self.threads!r}")
         if not re.fullmatch(r"\d+(\.\d+)?[kM]?", self.audio_bitrate):
             raise UsageError(f"malformed audio bitrate {self.audio_bitrate!r}; write it like 192k")
 
@@ -131,10 +136,11 @@ def resolve_codec(settings: EncoderSettings, kind: OutputKind) -> list[str]:
     if kind == "gif":
         # Lossless intermediate: the GIF palette is built from all frames in the final pass.
         return ["-c:v", "ffv1", "-pix_fmt", "bgr0"]
+    threads = ["-threads", str(settings.threads)] if settings.threads else []
     if kind == "webm":
         return [
             "-c:v", "libvpx-vp9", "-crf", str(settings.crf), "-b:v", "0", "-pix_fmt", settings.pix_fmt,
-            "-row-mt", "1", "-deadline", "good", "-cpu-used", "4",
+            "-row-mt", "1", "-deadline", "good", "-cpu-used", "4", *threads,
         ]
     if settings.codec == "vp9":
         raise UsageError("codec vp9 needs a .webm output; use .webm or codec h264/h265 for .mp4")
@@ -148,7 +154,7 @@ def resolve_codec(settings: EncoderSettings, kind: OutputKind) -> list[str]:
         nvenc_preset = NVENC_PRESETS[settings.preset]
         args += ["-preset", nvenc_preset, "-rc", "vbr", "-cq", str(settings.crf), "-b:v", "0"]
     else:
-        args += ["-preset", settings.preset, "-crf", str(settings.crf)]
+        args += ["-preset", settings.preset, "-crf", str(settings.crf), *threads]
     if settings.codec == "h265":
         args += ["-x265-params", "log-level=error"]
     if settings.codec.startswith("h265"):

@@ -492,3 +492,12 @@ def test_segment_paths_with_quotes_and_spaces_are_joined(tmp_path: Path) -> None
 def test_probe_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="nothing.mp4"):
         probe(tmp_path / "nothing.mp4")
+
+
+def test_encoder_threads_reach_the_software_encoders_only() -> None:
+    assert resolve_codec(EncoderSettings(threads=1), "mp4")[-4:-2] == ["-threads", "1"]
+    assert "-threads" not in resolve_codec(EncoderSettings(), "mp4")
+    assert "-threads" in resolve_codec(EncoderSettings(threads=2), "webm")
+    assert "-threads" not in resolve_codec(EncoderSettings(threads=2), "gif")
+    with pytest.raises(UsageError, match="encoder threads"):
+        EncoderSettings(threads=0)
