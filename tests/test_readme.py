@@ -51,3 +51,19 @@ def test_the_readme_lists_every_shipped_preset() -> None:
     section = README.split("## Presets", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
     assert listed == set(available_presets())
+
+
+def test_the_readme_lists_every_example() -> None:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
+    assert listed == {p.name for p in (REPO / "examples").glob("*.toml")}
+
+
+def test_the_quick_start_script_is_valid() -> None:
+    from renderer.script import parse_script, tomllib  # tomli on Python 3.10
+
+    block = re.search(r"```toml\n(.*?)```", README, re.S)
+    assert block is not None
+    text = "\n".join(line[3:] if line.startswith("   ") else line for line in block.group(1).splitlines())
+    script = parse_script(tomllib.loads(text))
+    assert script.num_frames == 97 and script.base_model == "demo"
