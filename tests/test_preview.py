@@ -31,7 +31,7 @@ from renderer.preview import (
 from renderer.script import load_script
 from renderer.sinks import probe, read_frames
 from tests.test_cli import assert_one_line_error, invoke
-from tests.test_render import write_tone
+from tests.test_render import psnr, write_script, write_tone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,11 +47,6 @@ def intermediate_rgb(G: Generator, ws: torch.Tensor, level: int) -> torch.Tensor
         handle.remove()
     assert full.shape[-1] == G.img_resolution  # the full synthesis really ran to the top
     return caught[0]
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / mse))
 
 
 @pytest.mark.parametrize("level", [4, 16, 64, 128])
@@ -119,18 +114,7 @@ def test_a_pipeline_falls_back_to_downscaling_without_skip_outputs(tmp_path: Pat
     np.testing.assert_array_equal(frames, expected)
 
 
-def _write(folder: Path, model: str | None, *, extra: str = "", output: str = "") -> Path:
-    path = folder / "walk.toml"
-    path.write_text(f"""
-fps = 12
-bpm = 120
-{extra}
-[models]
-base = "{model or 'demo'}"
-
-[output]
-{output}
-
+HOLD_THEN_MOVE = """
 [[keyframes]]
 time = 0
 seed = 1
@@ -144,8 +128,12 @@ seed = 1
 time = "2s"
 seed = 4
 psi = 0.5
-""")
-    return path
+"""
+
+
+def _write(folder: Path, model: str, *, extra: str = "", output: str = "") -> Path:
+    """clip.toml at 12 fps and 120 bpm: seed 1 held for a second, then a move to seed 4."""
+    return write_script(folder, model, extra=f"bpm = 120\n{extra}", output=output, keyframes=HOLD_THEN_MOVE)
 
 
 def test_frames_at_matches_the_full_sequence(tmp_path: Path) -> None:
@@ -205,7 +193,7 @@ def test_preview_writes_a_sheet_a_plot_and_a_draft_with_audio(tmp_path: Path) ->
     out.mkdir()
     result = preview(script, out, PreviewSettings(resolution=32, between=2, every=2, start="0.5s", device="cpu"))
     assert result.stops_early and result.resolution == 32 and result.model_resolution == 256
-    assert result.sheet == out / "walk.sheet.png" and result.plot == out / "walk.tracks.png"
+    assert result.sheet == out / "clip.sheet.png" and result.plot == out / "clip.tracks.png"
     sheet = np.asarray(Image.open(result.sheet))
     assert sheet.shape[1] > 3 * 32 and sheet.shape[0] > 2 * 32  # 3 columns (key + 2 in-betweens), 3 rows
     assert Image.open(result.plot).size[0] >= 800
@@ -223,7 +211,7 @@ def test_preview_writes_a_sheet_a_plot_and_a_draft_with_audio(tmp_path: Path) ->
 def test_preview_defaults_beside_the_script(tmp_path: Path) -> None:
     script = load_script(_write(tmp_path, "demo"))
     result = preview(script, settings=PreviewSettings(draft=False, plot=False, device="cpu"))
-    assert result.sheet == tmp_path / "walk.sheet.png" and result.draft is None and result.plot is None
+    assert result.sheet == tmp_path / "clip.sheet.png" and result.draft is None and result.plot is None
     assert result.resolution == 128  # min(256, half of the 256 px model)
 
 
@@ -255,8 +243,8 @@ def test_cli_preview_prints_its_outputs(tmp_path: Path) -> None:
     script = _write(tmp_path, "demo")
     result = invoke("preview", str(script), "-o", str(tmp_path), "--res", "16", "--no-plot", "--every", "3", "--quiet")
     assert result.exit_code == 0, result.output
-    assert result.stdout.split() == [str(tmp_path / "walk.sheet.png"), str(tmp_path / "walk.draft.mp4")]
-    assert probe(tmp_path / "walk.draft.mp4").num_frames == 9
+    assert result.stdout.split() == [str(tmp_path / "clip.sheet.png"), str(tmp_path / "clip.draft.mp4")]
+    assert probe(tmp_path / "clip.draft.mp4").num_frames == 9
 
 
 @pytest.mark.parametrize(
@@ -274,4 +262,4 @@ def test_cli_preview_errors_are_one_line(tmp_path: Path, args: list[str], messag
     script = _write(tmp_path, "demo")
     result = invoke("preview", str(script), "--quiet", *args)
     assert_one_line_error(result, 1 if "nonexistent" in message else 2, message)
-    assert not list(tmp_path.glob("walk.*.png"))
+    assert not list(tmp_path.glob("clip.*.png"))

@@ -31,18 +31,7 @@ def write_tone(path: Path, seconds: float, rate: int = 22050) -> Path:
     return path
 
 
-def write_script(folder: Path, model: str, *, extra: str = "", output: str = "", size: int | None = None) -> Path:
-    text = f"""
-fps = 12
-{f"size = {size}" if size else ""}
-{extra}
-[models]
-base = "{model}"
-
-[output]
-segment = "1s"
-{output}
-
+THREE_SEEDS = """
 [[keyframes]]
 time = 0
 seed = 1
@@ -56,6 +45,23 @@ seed = 2
 time = "3s"
 seed = 3
 """
+
+
+def write_script(
+    folder: Path, model: str, *, extra: str = "", output: str = "", size: int | None = None, keyframes: str = THREE_SEEDS
+) -> Path:
+    """clip.toml in folder: 12 fps, segments of 1 s, the given keyframes (by default three seeds over 3 s)."""
+    text = f"""
+fps = 12
+{f"size = {size}" if size else ""}
+{extra}
+[models]
+base = "{model}"
+
+[output]
+segment = "1s"
+{output}
+{keyframes}"""
     path = folder / "clip.toml"
     path.write_text(text)
     return path
