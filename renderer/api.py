@@ -29,7 +29,7 @@ from renderer.projector import (
 from renderer.script import Script, load_script
 from renderer.seeds import seeds_to_z
 from renderer.sinks import EncoderSettings, SegmentWriter, check_folder, output_kind
-from renderer.timeline import Timeline
+from renderer.timeline import Timeline, concat_chunks
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
@@ -192,17 +192,17 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff;
     for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R])."""
     path = Path(path)
-    chunks = list(timeline.chunks(chunk_size))
+    tracks = concat_chunks(list(timeline.chunks(chunk_size)))
     arrays = {
-        "time": np.concatenate([c.time for c in chunks]),
-        "z" if timeline.space == "z" else "ws": np.concatenate([c.latents for c in chunks]),
-        "psi": np.concatenate([c.psi for c in chunks]),
+        "time": tracks.time,
+        "z" if timeline.space == "z" else "ws": tracks.latents,
+        "psi": tracks.psi,
         "key_frames": timeline.key_frames.astype(np.int64),
     }
-    if chunks[0].truncation_cutoff is not None:
-        arrays["truncation_cutoff"] = np.concatenate([c.truncation_cutoff for c in chunks])  # type: ignore[misc]
-    if chunks[0].blend is not None:
-        arrays["blend"] = np.concatenate([c.blend for c in chunks])  # type: ignore[misc]
+    if tracks.truncation_cutoff is not None:
+        arrays["truncation_cutoff"] = tracks.truncation_cutoff
+    if tracks.blend is not None:
+        arrays["blend"] = tracks.blend
         arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
     tmp = path.with_name(f".{path.name}.partial.npz")
     try:

@@ -65,6 +65,11 @@ DEVICE_PANEL = "Device and speed"
 
 T = TypeVar("T")
 
+
+def _presets(names: list[str] | None) -> list[str]:
+    """Preset names from the command line; a .toml path there is relative to the current folder."""
+    return [str(Path(n).resolve()) if n.endswith(".toml") else n for n in names or []]
+
 PresetOption = Annotated[
     Optional[list[str]],
     typer.Option("--preset", "-p", help="Add a preset (after the script's own; repeatable). See `renderer presets`."),
@@ -321,7 +326,7 @@ def render_command(
             output=overrides,
         )
     )
-    parsed = run(lambda: load_script(script, presets=preset or ()))
+    parsed = run(lambda: load_script(script, presets=_presets(preset)))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -375,7 +380,9 @@ def preview_command(
     start: Annotated[Optional[str], typer.Option(help='Draft start: seconds, "48f", "16b" or "m:ss".')] = None,
     end: Annotated[Optional[str], typer.Option(help="Draft end (exclusive), in the same forms.")] = None,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Keyframe contact sheet PNG.", rich_help_panel=OUTPUT_PANEL)] = True,
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib).", rich_help_panel=OUTPUT_PANEL)] = True,
+    plot: Annotated[
+        Optional[bool], typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib) [default: when matplotlib is installed].", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
     draft: Annotated[bool, typer.Option("--draft/--no-draft", help="Low-resolution draft MP4.", rich_help_panel=OUTPUT_PANEL)] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
     batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
@@ -389,7 +396,7 @@ def preview_command(
             draft=draft, device=device, batch_size=batch_size,
         )
     )
-    parsed = run(lambda: load_script(script, presets=preset or ()))
+    parsed = run(lambda: load_script(script, presets=_presets(preset)))
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=stderr, disable=quiet, transient=True,
@@ -484,7 +491,7 @@ def validate(
     settings: Annotated[bool, typer.Option("--settings", help="Also list every setting, its resolved value and where it came from.")] = False,
 ) -> None:
     """Check a script and show its frames, duration and keyframes; exit 2 on a mistake."""
-    parsed, resolved = run(lambda: load_timeline(script, device=device, presets=preset or ()))
+    parsed, resolved = run(lambda: load_timeline(script, device=device, presets=_presets(preset)))
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",

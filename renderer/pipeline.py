@@ -8,7 +8,6 @@ temporal smoothing renders its true neighbours across the edges of each call.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import cv2
@@ -22,11 +21,15 @@ from renderer.errors import RendererError, UsageError
 from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode
 from renderer.images import to_rgb, to_uint8
 from renderer.smoothing import gaussian_kernel, gaussian_radius, window_indices
-from renderer.timeline import Timeline, TimelineChunk
+from renderer.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
 
 
-def check_generation_options(*, noise_mode: str, precision: str, batch_size: int | None) -> None:
-    """UsageError for a noise mode, precision or batch size that generation does not take."""
+def check_generation_options(
+    *, noise_mode: str, precision: str, batch_size: int | None, resolution: int | None = None
+) -> None:
+    """UsageError for a noise mode, precision, batch size or synthesis level that generation does not take."""
+    if resolution is not None and (resolution < 4 or resolution & (resolution - 1)):
+        raise UsageError(f"resolution must be a power of two >= 4 (a level of the model), not {resolution}")
     if noise_mode not in NOISE_MODES:
         raise UsageError(f"noise mode must be one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
     if precision not in PRECISIONS:
@@ -77,7 +80,7 @@ class FramePipeline:
     ) -> None:
         if timeline.key_blends is not None and not isinstance(G, BlendedGenerator):
             raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
-        resolution = resolution or G.img_resolution
+        resolution = G.img_resolution if resolution is None else resolution
         if resolution not in G.synthesis.block_resolutions:
             raise UsageError(f"resolution must be one of the model's levels {G.synthesis.block_resolutions}, not {resolution}")
         self.timeline = timeline
@@ -140,11 +143,11 @@ class FramePipeline:
             rows = indices[(indices >= start) & (indices < start + span)] - start
             if len(rows) == 0:
                 continue
-            part = _rows(self.timeline.chunk(start, min(start + span, self.num_frames)), rows)
-            buffer = part if buffer is None else _concat([buffer, part])
+            part = chunk_rows(self.timeline.chunk(start, min(start + span, self.num_frames)), rows)
+            buffer = part if buffer is None else concat_chunks([buffer, part])
             while len(buffer.frames) >= self.batch_size:
-                yield _rows(buffer, np.arange(self.batch_size))
-                buffer = _rows(buffer, np.arange(self.batch_size, len(buffer.frames)))
+                yield chunk_rows(buffer, np.arange(self.batch_size))
+                buffer = chunk_rows(buffer, np.arange(self.batch_size, len(buffer.frames)))
         if buffer is not None and len(buffer.frames):
             yield buffer
 
@@ -215,22 +218,6 @@ class FramePipeline:
         level = self.resolution if self.stops_early else None
         img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level)
         return to_uint8(img).cpu().numpy()
-
-
-def _rows(chunk: TimelineChunk, rows: NDArray[np.int64]) -> TimelineChunk:
-    """The chunk's frames at the given row positions."""
-    return TimelineChunk(**{
-        field.name: None if (value := getattr(chunk, field.name)) is None else value[rows]
-        for field in dataclasses.fields(chunk)
-    })
-
-
-def _concat(chunks: list[TimelineChunk]) -> TimelineChunk:
-    return TimelineChunk(**{
-        field.name: None if getattr(chunks[0], field.name) is None
-        else np.concatenate([getattr(c, field.name) for c in chunks])
-        for field in dataclasses.fields(TimelineChunk)
-    })
 
 
 __all__ = ["FramePipeline", "blur_frame", "check_generation_options", "resize_frame"]

@@ -34,6 +34,15 @@ class TrackPlotData:
     title: str = ""
 
 
+def matplotlib_available() -> bool:
+    """Whether the optional matplotlib is installed (the `preview` extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Path:
     """Draw the track plot and save it as PNG at path; returns path.
 
@@ -60,7 +69,7 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
     end = float(t[-1]) if len(t) > 1 else 1.0
 
     ax = axes[0]
-    ax.plot(t, data.psi, color="tab:blue", lw=1.6, label="psi")
+    ax.plot(t, data.psi, color="tab:blue", lw=1.6, label="psi", marker="o" if len(t) == 1 else None)
     ax.set_ylabel("truncation psi", color="tab:blue")
     low, high = float(np.min(data.psi)), float(np.max(data.psi))
     pad = max(0.05, 0.1 * (high - low))
@@ -119,4 +128,4 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
     return path
 
 
-__all__ = ["INSTALL_HINT", "TrackPlotData", "plot_tracks"]
+__all__ = ["INSTALL_HINT", "TrackPlotData", "matplotlib_available", "plot_tracks"]

@@ -25,8 +25,9 @@ from renderer.errors import UsageError
 from renderer.generator import Generator, NoiseMode
 from renderer.images import contact_sheet
 from renderer.pipeline import FramePipeline, check_generation_options
-from renderer.plots import TrackPlotData, plot_tracks
+from renderer.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.script import Script, encoder_settings, format_clock, parse_time
+from renderer.timeline import TimelineChunk, concat_chunks
 from renderer.sinks import SegmentWriter, check_audio, check_folder, join_segments
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
@@ -43,7 +44,7 @@ class PreviewSettings:
     start: str | float | None = None  # draft start, in script time forms ("12.5", "48f", "16b", "1:02")
     end: str | float | None = None  # draft end (exclusive); None: the end of the video
     sheet: bool = True
-    plot: bool = True
+    plot: bool | None = None  # None: when matplotlib is installed (True: an error when it is not)
     draft: bool = True
     device: str = "auto"
     batch_size: int | None = None  # None: 1 on CPU, 16 on a GPU
@@ -52,12 +53,14 @@ class PreviewSettings:
     preset: str = "veryfast"
 
     def __post_init__(self) -> None:
-        check_generation_options(noise_mode=self.noise_mode, precision="fp32", batch_size=self.batch_size)
+        check_generation_options(
+            noise_mode=self.noise_mode, precision="fp32", batch_size=self.batch_size, resolution=self.resolution
+        )
         if self.between < 0:
             raise UsageError(f"between must be >= 0, not {self.between}")
         if self.every < 1:
             raise UsageError(f"every must be >= 1, not {self.every}")
-        if not (self.sheet or self.plot or self.draft):
+        if not (self.sheet or self.plot is not False or self.draft):
             raise UsageError("nothing to make: the sheet, the plot and the draft are all turned off")
 
 
@@ -94,13 +97,15 @@ def sheet_frames(script: Script, between: int) -> list[tuple[int, int | None]]:
     """(frame, keyframe index or None) of each sheet tile: every keyframe, and `between` frames
     spread evenly inside each segment (for a loop, the last segment runs back to the first key)."""
     keys = [k.frame for k in script.keyframes]
-    ends = keys[1:] + ([script.num_frames] if script.path.loop else [])
+    # A loop's closing segment runs from the last key to the first key one period later.
+    ends = keys[1:] + ([keys[0] + script.num_frames] if script.path.loop else [])
     tiles: list[tuple[int, int | None]] = []
     for index, frame in enumerate(keys):
         tiles.append((frame, index))
         if index < len(ends) and between:
             inside = np.linspace(frame, ends[index], between + 2)[1:-1]
-            tiles += [(f, None) for f in sorted({int(round(x)) for x in inside} - {frame, ends[index]})]
+            steps = sorted({int(round(x)) for x in inside} - {frame, ends[index]})
+            tiles += [(f % script.num_frames, None) for f in steps]
     return tiles
 
 
@@ -127,7 +132,15 @@ def latent_speed(pipeline: FramePipeline, *, span: int = 512) -> NDArray[np.floa
 
     Computed in spans of frames, so memory does not grow with the video's length.
     """
+    return _sampled_tracks(pipeline, span)[1]
+
+
+@torch.no_grad()
+def _sampled_tracks(pipeline: FramePipeline, span: int) -> tuple[TimelineChunk, NDArray[np.float32]]:
+    """The whole video's small tracks (time, psi, cutoff, blend; no latents) and its latent speed,
+    in one pass over the timeline, `span` frames at a time."""
     speeds: list[NDArray[np.float32]] = []
+    parts: list[TimelineChunk] = []
     last: torch.Tensor | None = None
     for chunk in pipeline.timeline.chunks(span):
         ws = pipeline.ws(chunk)
@@ -136,7 +149,8 @@ def latent_speed(pipeline: FramePipeline, *, span: int = 512) -> NDArray[np.floa
         step = (ws[1:] - ws[:-1]).square().sum(dim=-1).mean(dim=-1).sqrt()
         speeds.append(step.float().cpu().numpy())
         last = ws[-1:]
-    return np.concatenate(speeds)
+        parts.append(dataclasses.replace(chunk, latents=chunk.latents[:0]))  # the latents are not kept
+    return concat_chunks(parts), np.concatenate(speeds)
 
 
 def preview(
@@ -155,12 +169,18 @@ def preview(
     if audio is not None:
         check_audio(Path(audio))
     frames = draft_frames(script, every=settings.every, start=settings.start, end=settings.end) if settings.draft else None
+    notes: list[str] = []
+    make_plot = settings.plot is not False and matplotlib_available()
+    if settings.plot and not make_plot:
+        raise UsageError(f"the track plot needs matplotlib: {INSTALL_HINT}")  # before any work
+    if settings.plot is None and not make_plot:
+        notes.append(f"no track plot: matplotlib is not installed ({INSTALL_HINT})")
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     device = resolve_device(settings.device)
     G, timeline = load_animation(script, device=device)
-    level = settings.resolution or default_resolution(G)
+    level = default_resolution(G) if settings.resolution is None else settings.resolution
     if level > G.img_resolution:
         raise UsageError(f"preview resolution {level} is above the model's {G.img_resolution} px")
     # The script's blur is in output pixels; at the preview size it shrinks in proportion.
@@ -168,8 +188,8 @@ def preview(
     pipeline = FramePipeline(
         timeline, G, batch_size=settings.batch_size or auto_batch_size(G.device),
         noise_mode=settings.noise_mode, resolution=level, blur=script.output.blur * level / size,
+        temporal_blur=script.output.temporal_blur,  # applied where every frame is drawn (frames())
     )
-    notes: list[str] = []
     if level < G.img_resolution and not pipeline.stops_early:
         notes.append(f"this {G.config.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
@@ -180,7 +200,7 @@ def preview(
         t0 = time.perf_counter()
         sheet = _write_sheet(script, pipeline, settings.between, folder / f"{name}.sheet.png", report)
         timings["sheet_s"] = time.perf_counter() - t0
-    if settings.plot:
+    if make_plot:
         t0 = time.perf_counter()
         report(PreviewProgress("plot", 0, 1))
         plot = plot_tracks(track_plot_data(script, pipeline), folder / f"{name}.tracks.png")
@@ -200,20 +220,17 @@ def preview(
 
 def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
     """The per-frame tracks of the whole video, as the track plot draws them."""
-    timeline = pipeline.timeline
-    chunks = list(timeline.chunks(4096))  # psi, cutoff and alphas only: a few numbers per frame
-    cutoff = None if chunks[0].truncation_cutoff is None else np.concatenate([c.truncation_cutoff for c in chunks])  # type: ignore[misc]
-    blend = None if chunks[0].blend is None else np.concatenate([c.blend for c in chunks])  # type: ignore[misc]
+    tracks, speed = _sampled_tracks(pipeline, span=512)
     return TrackPlotData(
-        time=np.concatenate([c.time for c in chunks]),
-        psi=np.concatenate([c.psi for c in chunks]),
-        latent_speed=latent_speed(pipeline),
+        time=tracks.time,
+        psi=tracks.psi,
+        latent_speed=speed,
         key_times=[k.time for k in script.keyframes],
         key_labels=[f"#{k.index}" for k in script.keyframes],
-        truncation_cutoff=cutoff,
+        truncation_cutoff=tracks.truncation_cutoff,
         num_ws=pipeline.G.num_ws,
-        blend=blend,
-        blend_resolutions=timeline.blend_resolutions,
+        blend=tracks.blend,
+        blend_resolutions=pipeline.timeline.blend_resolutions,
         bpm=script.bpm,
         title=(script.file.name if script.file else "") + f" ({script.num_frames} frames at {script.fps:g} fps)",
     )
@@ -223,12 +240,14 @@ def _write_sheet(
     script: Script, pipeline: FramePipeline, between: int, path: Path, report: PreviewProgressFn
 ) -> Path:
     tiles_at = sheet_frames(script, between)
-    indices = np.array([f for f, _ in tiles_at], dtype=np.int64)
+    indices = np.unique([f for f, _ in tiles_at])  # increasing: a loop's last in-betweens wrap around
     report(PreviewProgress("sheet", 0, len(indices)))
-    tiles: list[NDArray[np.uint8]] = []
+    rendered: list[NDArray[np.uint8]] = []
     for batch in pipeline.frames_at(indices):
-        tiles += list(batch)
-        report(PreviewProgress("sheet", len(tiles), len(indices)))
+        rendered += list(batch)
+        report(PreviewProgress("sheet", len(rendered), len(indices)))
+    by_frame = dict(zip(indices.tolist(), rendered, strict=True))
+    tiles = [by_frame[f] for f, _ in tiles_at]
     blends = script.keyframe_blends()
     captions = []
     for frame, key in tiles_at:
@@ -261,7 +280,9 @@ def _write_draft(
     done = 0
     try:
         with SegmentWriter(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
-            for batch in pipeline.frames_at(frames):
+            every_frame = settings.every == 1  # consecutive frames: temporal smoothing applies too
+            batches = pipeline.frames(int(frames[0]), int(frames[-1]) + 1) if every_frame else pipeline.frames_at(frames)
+            for batch in batches:
                 writer.write(batch)
                 done += len(batch)
                 report(PreviewProgress("draft", done, len(frames)))

@@ -67,7 +67,9 @@ class RenderSettings:
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_generation_options(noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size)
+        check_generation_options(
+            noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size, resolution=self.resolution
+        )
         if self.encoders < 1:
             raise UsageError(f"encoders must be at least 1, not {self.encoders}")
         unknown = set(self.output) - {f.name for f in dataclasses.fields(OutputSettings)}
@@ -131,6 +133,9 @@ def render(
     t_start = time.perf_counter()
     out = dataclasses.replace(script.output, **settings.output)
     path = output_path(script, out)
+    if settings.resolution is not None and "file" not in settings.output:
+        # A quick low-resolution render never replaces the full render's file.
+        path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
     kind = output_kind(path)
     encoder = encoder_settings(out)
     check_folder(path.parent)
@@ -152,7 +157,7 @@ def render(
         G,
         batch_size=settings.batch_size or auto_batch_size(G.device),
         noise_mode=settings.noise_mode,
-        size=None if settings.resolution else script.size,
+        size=None if settings.resolution is not None else script.size,
         resolution=settings.resolution,
         # The blur is in output pixels; a quick low-resolution render keeps its look.
         blur=out.blur * (settings.resolution or full_size) / full_size,

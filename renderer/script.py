@@ -20,7 +20,7 @@ from typing import Any
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.errors import RendererError
 from renderer.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
-from renderer.sinks import CODECS, EncoderSettings
+from renderer.sinks import CODECS, X264_PRESETS, EncoderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -318,10 +318,17 @@ def load_preset(name: str, *, base_dir: Path = Path(".")) -> dict[str, Any]:
         if not file.is_file():
             raise ScriptError(f"preset file '{name}' not found (looked in {base_dir})")
     else:
-        raise ScriptError(f"unknown preset '{name}'{_did_you_mean(name, list(shipped))}")
+        hint = "; an encoder speed goes in [output] preset (--encoder-preset)" if name in X264_PRESETS else ""
+        raise ScriptError(f"unknown preset '{name}'{_did_you_mean(name, list(shipped))}{hint}")
     data = _read_data(file)
-    _Checker(file, file.parent).keys(data, PRESET_KEYS, "preset")
+    check = _Checker(file, file.parent)
+    check.keys(data, PRESET_KEYS, "preset")
     data.pop("description", None)
+    output = data.get("output")
+    if isinstance(output, dict):
+        # A preset's own files are relative to the preset, not to the script using it.
+        data["output"] = {k: str(file.parent / v) if k in ("file", "audio") and isinstance(v, str) else v
+                          for k, v in output.items()}
     return data
 
 
@@ -426,10 +433,13 @@ class _Checker:
     def __init__(self, file: Path | None, base_dir: Path) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.origins: Mapping[str, str] = {}  # setting -> "preset NAME" / "script", once presets are merged
 
     def error(self, where: str, message: str) -> ScriptError:
         prefix = f"{self.file}: " if self.file else ""
-        return ScriptError(f"{prefix}{where}: {message}")
+        origin = self.origins.get(where) or self.origins.get(where.split(".")[0], "")
+        suffix = f" (set by {origin})" if origin.startswith("preset") else ""
+        return ScriptError(f"{prefix}{where}: {message}{suffix}")
 
     def keys(self, table: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
         for key in table:
@@ -511,6 +521,7 @@ def parse_script(
     layers = [(f"preset {name}", load_preset(name, base_dir=check.base_dir)) for name in names]
     own = {k: v for k, v in data.items() if k != "preset"}
     data, origins = merge_settings([*layers, ("script", own)])
+    check.origins = origins
     return dataclasses.replace(_parse_merged(check, data), presets=tuple(names), origins=origins)
 
 

@@ -33,6 +33,23 @@ class TimelineChunk:
 TRACKS = ("psi", "truncation_cutoff", "blend")  # the per-frame tracks besides the latents
 
 
+def chunk_rows(chunk: TimelineChunk, rows: NDArray[np.int64]) -> TimelineChunk:
+    """The chunk's frames at the given row positions."""
+    return TimelineChunk(**{
+        field.name: None if (value := getattr(chunk, field.name)) is None else value[rows]
+        for field in dataclasses.fields(chunk)
+    })
+
+
+def concat_chunks(chunks: Sequence[TimelineChunk]) -> TimelineChunk:
+    """Chunks joined in order into one (tracks that are None stay None)."""
+    return TimelineChunk(**{
+        field.name: None if getattr(chunks[0], field.name) is None
+        else np.concatenate([getattr(c, field.name) for c in chunks])
+        for field in dataclasses.fields(TimelineChunk)
+    })
+
+
 def layer_resolution(index: int, img_resolution: int) -> int:
     """The resolution whose conv (or final ToRGB) w index `index` drives."""
     return min(2 ** ((index + 1) // 2 + 2), img_resolution)

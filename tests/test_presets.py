@@ -165,3 +165,36 @@ def test_cli_validate_shows_where_each_setting_came_from(tmp_path: Path) -> None
     assert "preset toonify" in lines["blend"] and "swap 16" in lines["blend"]
     assert lines["output.segment"].split()[-1] == "default"
     assert "presets: share, toonify" in result.stdout
+
+
+def test_path_lag_is_replaced_whole_and_errors_name_the_preset(tmp_path: Path) -> None:
+    (tmp_path / "lag.toml").write_text('[path.lag]\ncoarse = "2f"\n[output]\ncrf = "high"\n')
+    with pytest.raises(ScriptError, match=r"output\.crf: .*\(set by preset lag\.toml\)"):
+        parse_script({"preset": "lag.toml", "models": PAIR, "keyframes": KEYS}, base_dir=tmp_path)
+    (tmp_path / "lag.toml").write_text('[path.lag]\ncoarse = "2f"\n')
+    script = parse_script({"preset": "lag.toml", "models": PAIR, "path": {"lag": {"fine": "3f"}}, "keyframes": KEYS},
+                          base_dir=tmp_path)
+    assert script.path.lag == (("fine", 3.0),)  # [path] merges key by key; lag is one key
+    with pytest.raises(ScriptError, match=r"blending needs a transfer model: add models.transfer \(set by preset toonify\)"):
+        parse_script({"preset": "toonify", "models": {"base": "demo"}, "keyframes": KEYS})
+
+
+def test_a_presets_files_are_relative_to_the_preset(tmp_path: Path) -> None:
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "song.wav").write_bytes(b"")
+    (tmp_path / "presets" / "sound.toml").write_text('[output]\naudio = "song.wav"\n')
+    script = parse_script({"preset": "presets/sound.toml", "models": PAIR, "keyframes": KEYS}, base_dir=tmp_path)
+    assert script.output.audio == tmp_path / "presets" / "song.wav"
+
+
+def test_cli_preset_files_are_relative_to_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sub").mkdir()
+    script = tmp_path / "sub" / "clip.toml"
+    script.write_text('[models]\nbase = "demo"\n[[keyframes]]\ntime = 0\nseed = 1\n')
+    (tmp_path / "mine.toml").write_text("size = 64\n")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("validate", str(script), "-p", "mine.toml", "--settings")
+    assert result.exit_code == 0, result.output
+    assert "preset" in [line.split()[2] for line in result.stdout.splitlines() if line.startswith("size ")]
+    slow = invoke("validate", str(script), "-p", "slow")
+    assert_one_line_error(slow, 2, "unknown preset 'slow'", "--encoder-preset")

@@ -251,7 +251,8 @@ def test_cli_preview_prints_its_outputs(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--every", "0"], "every must be >= 1"),
-        (["--res", "100"], "resolution must be one of"),
+        (["--res", "100"], "resolution must be a power of two"),
+        (["--res", "0"], "resolution must be a power of two"),
         (["--res", "512"], "above the model"),
         (["--no-sheet", "--no-plot", "--no-draft"], "nothing to make"),
         (["--start", "3s", "--end", "1s"], "empty"),
@@ -263,3 +264,37 @@ def test_cli_preview_errors_are_one_line(tmp_path: Path, args: list[str], messag
     result = invoke("preview", str(script), "--quiet", *args)
     assert_one_line_error(result, 1 if "nonexistent" in message else 2, message)
     assert not list(tmp_path.glob("clip.*.png"))
+
+
+def test_a_loops_last_in_betweens_wrap_to_the_first_key(tmp_path: Path) -> None:
+    keys = '[[keyframes]]\ntime = "1s"\nseed = 1\n[[keyframes]]\ntime = "2s"\nseed = 2\n'
+    script = load_script(write_script(tmp_path, "demo", extra="duration = \"3s\"\n[path]\nloop = true", keyframes=keys))
+    assert script.num_frames == 36
+    tiles = sheet_frames(script, 3)
+    assert tiles[4:] == [(24, 1), (30, None), (0, None), (6, None)]  # 24 -> 48 (frame 12, a period on)
+
+
+def test_the_draft_keeps_temporal_smoothing_when_it_draws_every_frame(tmp_path: Path) -> None:
+    script = load_script(_write(tmp_path, "demo", output="temporal_blur = 2"))
+    result = preview(script, tmp_path, PreviewSettings(resolution=32, sheet=False, plot=False, device="cpu"))
+    assert result.notes == ()
+    G, timeline = load_animation(script)
+    smoothed = np.concatenate(list(FramePipeline(timeline, G, batch_size=4, resolution=32, temporal_blur=2).frames(0, 25)))
+    assert psnr(np.stack(list(read_frames(result.draft))), smoothed) >= 30
+    skipping = preview(script, tmp_path, PreviewSettings(resolution=32, sheet=False, plot=False, every=2, device="cpu"))
+    assert any("temporal_blur" in note for note in skipping.notes)
+
+
+def test_without_matplotlib_the_plot_is_skipped_or_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    script = load_script(_write(tmp_path, "demo"))
+    result = preview(script, tmp_path, PreviewSettings(resolution=16, every=6, device="cpu"))
+    assert result.plot is None and result.sheet and result.draft
+    assert any("matplotlib" in note for note in result.notes)
+    out = tmp_path / "refused"
+    out.mkdir()
+    with pytest.raises(UsageError, match="needs matplotlib"):
+        preview(script, out, PreviewSettings(resolution=16, plot=True, device="cpu"))
+    assert list(out.iterdir()) == []

@@ -265,3 +265,16 @@ def test_a_cpu_render_gives_the_encoder_its_own_core_and_restores_torch_threads(
     assert torch.get_num_threads() == before
     assert set(seen[1:-2]) == {generation_threads(1)}  # while generating
     assert json.loads(result.sidecar.read_text())["encoder"]["threads"] == 1
+
+
+def test_cli_quick_render_at_a_lower_level_keeps_the_full_renders_file(tmp_path: Path) -> None:
+    script = write_script(tmp_path, "demo")
+    result = invoke("render", str(script), "--res", "32", "--encoder-preset", "ultrafast", "--quiet")
+    assert result.exit_code == 0, result.output
+    quick = tmp_path / "clip.32px.mp4"
+    assert result.stdout.strip() == str(quick) and not (tmp_path / "clip.mp4").exists()
+    info = probe(quick)
+    assert (info.width, info.height) == (32, 32)
+    assert json.loads(Path(f"{quick}.json").read_text())["encoder"]["preset"] == "ultrafast"
+    with pytest.raises(UsageError, match="power of two"):
+        RenderSettings(resolution=0)
