@@ -412,7 +412,7 @@ def preview_command(
         how = "the model's own resolution" if result.resolution == result.model_resolution else how
         stderr.print(f"preview at {result.resolution} px ({how})", highlight=False)
         for note in result.notes:
-            stderr.print(f"note: {note}", highlight=False, soft_wrap=True)
+            stderr.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     for path in (result.sheet, result.plot, result.draft):
         if path is not None:
             stdout.print(str(path), highlight=False, soft_wrap=True)
@@ -471,7 +471,7 @@ def presets_command(
         table.add_column("preset")
         table.add_column("what it sets")
         for preset_name in shipped:
-            table.add_row(preset_name, preset_description(preset_name))
+            table.add_row(preset_name, escape(preset_description(preset_name)))
         stdout.print(table, highlight=False)
         return
     if name not in shipped:
@@ -527,7 +527,7 @@ def validate(
             rows.add_column(column)
         for key, value, origin in resolved_settings(parsed):
             shown = describe_blend(value) if key == "blend" and value is not None else "-" if value is None else str(value)
-            rows.add_row(key, shown, origin)
+            rows.add_row(key, escape(shown), origin)
         stdout.print(rows, highlight=False)
     if timeline is not None:
         run(lambda: export_timeline(resolved, timeline))

@@ -298,3 +298,10 @@ def test_without_matplotlib_the_plot_is_skipped_or_refused_before_any_work(
     with pytest.raises(UsageError, match="needs matplotlib"):
         preview(script, out, PreviewSettings(resolution=16, plot=True, device="cpu"))
     assert list(out.iterdir()) == []
+
+
+def test_cli_notes_keep_their_brackets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = invoke("preview", str(_write(tmp_path, "demo")), "--res", "16", "--no-draft")
+    assert result.exit_code == 0, result.output
+    assert "stylegan-renderer[preview]" in result.stderr
