@@ -510,7 +510,7 @@ def validate(
     psis = parsed.keyframe_psi() if "psi" not in parsed.schedules else [None] * len(parsed.keyframes)
     for key, psi in zip(parsed.keyframes, psis, strict=True):
         beat = parsed.beat(key.frame)
-        source = key.source.describe() + "".join(f" + mix {m.source.describe()}" for m in key.mix)
+        source = key.describe_source()
         segment = ""
         if key.index < len(resolved.interpolation):
             segment = f"{resolved.interpolation[key.index]}, {resolved.easing[key.index]}"

@@ -20,6 +20,7 @@ from renderer.blending import BlendedGenerator, alphas_to_model_weights
 from renderer.errors import RendererError, UsageError
 from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode
 from renderer.images import to_rgb, to_uint8
+from renderer.script import OutputSettings
 from renderer.smoothing import gaussian_kernel, gaussian_radius, window_indices
 from renderer.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
 
@@ -49,6 +50,9 @@ def resize_frame(pixels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
 def blur_frame(pixels: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
     """Spatial Gaussian blur of one uint8 frame (OpenCV, reflected borders)."""
     return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(pixels.shape)
+
+
+SAMPLE_SPAN = 1024  # timeline frames sampled at a time for sparse frames: bounded memory at any spacing
 
 
 class FramePipeline:
@@ -81,6 +85,8 @@ class FramePipeline:
         if timeline.key_blends is not None and not isinstance(G, BlendedGenerator):
             raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
         resolution = G.img_resolution if resolution is None else resolution
+        if resolution > G.img_resolution:
+            raise UsageError(f"resolution {resolution} is above the model's {G.img_resolution} px")
         if resolution not in G.synthesis.block_resolutions:
             raise UsageError(f"resolution must be one of the model's levels {G.synthesis.block_resolutions}, not {resolution}")
         self.timeline = timeline
@@ -94,6 +100,28 @@ class FramePipeline:
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
         self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
+
+    @classmethod
+    def for_output(
+        cls,
+        timeline: Timeline,
+        G: Generator,
+        output: OutputSettings,
+        *,
+        size: int | None,
+        batch_size: int,
+        noise_mode: NoiseMode = "const",
+        resolution: int | None = None,
+    ) -> FramePipeline:
+        """The pipeline of a script's [output] post-processing at `size` (the script's; None: the
+        model's), or at a lower synthesis `resolution`, whose frames are that size and whose blur,
+        given in full-size output pixels, shrinks in proportion so the look is kept."""
+        full = size or G.img_resolution
+        return cls(
+            timeline, G, batch_size=batch_size, noise_mode=noise_mode,
+            size=None if resolution is not None else size, resolution=resolution,
+            blur=output.blur * (resolution or full) / full, temporal_blur=output.temporal_blur,
+        )
 
     @property
     def num_frames(self) -> int:
@@ -129,8 +157,12 @@ class FramePipeline:
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) and (indices[0] < 0 or indices[-1] >= self.num_frames or np.any(np.diff(indices) <= 0)):
             raise ValueError(f"frame indices must be increasing and inside 0..{self.num_frames - 1}")
-        for chunk in self._sampled_chunks(indices, span=1024):
+        for chunk in self._sampled_chunks(indices, span=SAMPLE_SPAN):
             yield from self._post(self._render_chunk(chunk))
+
+    def tracks_at(self, indices: NDArray[np.int64]) -> TimelineChunk:
+        """The timeline's tracks at the given frames (sorted, any spacing), in one chunk."""
+        return concat_chunks(list(self._sampled_chunks(np.asarray(indices, dtype=np.int64), span=SAMPLE_SPAN)))
 
     # -- internals ---------------------------------------------------------------------------
 

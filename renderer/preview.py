@@ -181,14 +181,10 @@ def preview(
     device = resolve_device(settings.device)
     G, timeline = load_animation(script, device=device)
     level = default_resolution(G) if settings.resolution is None else settings.resolution
-    if level > G.img_resolution:
-        raise UsageError(f"preview resolution {level} is above the model's {G.img_resolution} px")
-    # The script's blur is in output pixels; at the preview size it shrinks in proportion.
-    size = script.size or G.img_resolution
-    pipeline = FramePipeline(
-        timeline, G, batch_size=settings.batch_size or auto_batch_size(G.device),
-        noise_mode=settings.noise_mode, resolution=level, blur=script.output.blur * level / size,
-        temporal_blur=script.output.temporal_blur,  # applied where every frame is drawn (frames())
+    # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
+    pipeline = FramePipeline.for_output(
+        timeline, G, script.output, size=script.size, batch_size=settings.batch_size or auto_batch_size(G.device),
+        noise_mode=settings.noise_mode, resolution=level,
     )
     if level < G.img_resolution and not pipeline.stops_early:
         notes.append(f"this {G.config.architecture}-architecture model has no intermediate RGB: "
@@ -247,20 +243,20 @@ def _write_sheet(
         rendered += list(batch)
         report(PreviewProgress("sheet", len(rendered), len(indices)))
     by_frame = dict(zip(indices.tolist(), rendered, strict=True))
+    psi_at = dict(zip(indices.tolist(), pipeline.tracks_at(indices).psi.tolist(), strict=True))
     tiles = [by_frame[f] for f, _ in tiles_at]
     blends = script.keyframe_blends()
     captions = []
     for frame, key in tiles_at:
-        psi = float(pipeline.timeline.chunk(frame, frame + 1).psi[0])
+        psi = psi_at[frame]
         beat = script.beat(frame)
         when = f"{format_clock(frame / script.fps)}  f{frame}" + (f"  b{round(beat, 2):g}" if beat is not None else "")
         if key is None:
             captions.append([when, f"psi {psi:.2f}"])
             continue
         keyframe = script.keyframes[key]
-        source = keyframe.source.describe() + "".join(f" + mix {m.source.describe()}" for m in keyframe.mix)
         last = f"psi {psi:.2f}" + (f"  blend {describe_blend(blends[key])}" if blends else "")
-        captions.append([f"#{key}  {when}", source, last])
+        captions.append([f"#{key}  {when}", keyframe.describe_source(), last])
     # Whole segments per row (a keyframe and its in-betweens), about six tiles wide.
     columns = min(len(tiles), (between + 1) * max(1, SHEET_COLUMNS // (between + 1)))
     sheet = contact_sheet(tiles, captions, columns=columns, highlight=[key is not None for _, key in tiles_at])

@@ -151,17 +151,9 @@ def render(
         threads = generation_threads(settings.encoders)
     else:
         threads = None
-    full_size = script.size or G.img_resolution
-    pipeline = FramePipeline(
-        timeline,
-        G,
-        batch_size=settings.batch_size or auto_batch_size(G.device),
-        noise_mode=settings.noise_mode,
-        size=None if settings.resolution is not None else script.size,
-        resolution=settings.resolution,
-        # The blur is in output pixels; a quick low-resolution render keeps its look.
-        blur=out.blur * (settings.resolution or full_size) / full_size,
-        temporal_blur=out.temporal_blur,
+    pipeline = FramePipeline.for_output(
+        timeline, G, out, size=script.size, batch_size=settings.batch_size or auto_batch_size(G.device),
+        noise_mode=settings.noise_mode, resolution=settings.resolution,
     )
     height, width = pipeline.frame_shape[:2]
     # Odd sizes: a clear error before an earlier partial render is discarded below.

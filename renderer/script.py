@@ -85,6 +85,10 @@ class Keyframe:
     def where(self) -> str:
         return f"keyframes[{self.index}] (t={self.time:g}s)"
 
+    def describe_source(self) -> str:
+        """The latent source and its style mixes, as shown to users: "seed 3 + mix seed 7"."""
+        return self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+
 
 @dataclasses.dataclass(frozen=True)
 class PathSettings:
