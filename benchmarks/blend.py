@@ -23,15 +23,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from common import config_f, machine_info, write_results  # benchmarks/common.py, beside this script
+from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator
 from renderer.blending import BlendedGenerator, alphas_to_model_weights
 from renderer.generator import Generator
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def random_pair(resolution: int, device: str) -> tuple[Generator, Generator]:
@@ -66,10 +61,10 @@ def measure(base: Generator, blended: BlendedGenerator, batch: int, repeats: int
         fn()  # warm-up
     for _ in range(repeats):
         for name, fn in variants.items():
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             fn()
-            _sync(device)
+            sync(device)
             best[name] = min(best[name], time.perf_counter() - t0)
     return best
 

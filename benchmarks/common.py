@@ -28,6 +28,14 @@ def machine_info(device: str = "cpu", **details: Any) -> dict[str, Any]:
     }
 
 
+def sync(device) -> None:  # device: torch.device (torch is imported lazily, see machine_info)
+    """Wait for a CUDA device's queued work, so a timer measures the work and not its launch."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def config_f(resolution: int):  # -> GeneratorConfig (torch is imported lazily, see machine_info)
     """The channel layout of StyleGAN2 config-f (channel_base 32768, max 512), any resolution."""
     from renderer.generator import GeneratorConfig

@@ -15,13 +15,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from common import machine_info, write_results  # benchmarks/common.py, beside this script
+from common import machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator, seeds_to_z, to_uint8
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 @torch.no_grad()
@@ -37,10 +32,10 @@ def time_frames(G, frames: int, batch: int, *, repeats: int) -> float:
     once()  # warm-up: kernels, allocator
     best = float("inf")
     for _ in range(repeats):
-        _sync(G.device)
+        sync(G.device)
         t0 = time.perf_counter()
         once()
-        _sync(G.device)
+        sync(G.device)
         best = min(best, time.perf_counter() - t0)
     return best
 

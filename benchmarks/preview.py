@@ -21,15 +21,10 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import config_f, machine_info, write_results  # benchmarks/common.py, beside this script
+from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer.generator import Generator
 
 TARGET = 1.25
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 @torch.no_grad()
@@ -46,10 +41,10 @@ def best_times(G: Generator, ws: torch.Tensor, levels: list[int | None], repeats
         G.synthesis(ws, max_resolution=level)  # warm-up: kernels chosen, buffers allocated
     for _ in range(repeats):
         for level in levels:
-            _sync(ws.device)
+            sync(ws.device)
             t0 = time.perf_counter()
             G.synthesis(ws, max_resolution=level)
-            _sync(ws.device)
+            sync(ws.device)
             best[level] = min(best[level], time.perf_counter() - t0)
     return best
 

@@ -90,11 +90,13 @@ class AlignedFace:
 
     image: NDArray[np.uint8]  # [size, size, 3]
     landmarks: FaceLandmarks  # in source pixels
-    angle: float  # roll of the source eye line in degrees, counter-clockwise as displayed
-    quad: NDArray[
-        np.float64
-    ]  # [4, 2] crop corners in source pixels: top-left, bottom-left, bottom-right, top-right
+    quad: NDArray[np.float64]  # [4, 2] crop corners in source pixels: top-left, bottom-left, bottom-right, top-right
     matrix: NDArray[np.float64]  # [2, 3] affine map from source pixels to output pixels
+
+    @property
+    def angle(self) -> float:
+        """Roll of the source eye line in degrees, counter-clockwise as displayed."""
+        return self.landmarks.angle
 
 
 def load_image(path: str | Path) -> NDArray[np.uint8]:
@@ -264,7 +266,7 @@ def align_face(image: NDArray[np.uint8], *, size: int, source: str | Path | None
         pixels, warp, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101
     )
     aligned = _fade_border(aligned, warp, pixels.shape[:2])
-    return AlignedFace(image=aligned, landmarks=landmarks, angle=landmarks.angle, quad=quad, matrix=matrix)
+    return AlignedFace(image=aligned, landmarks=landmarks, quad=quad, matrix=matrix)
 
 
 def prepare_target(

@@ -28,7 +28,7 @@ from renderer.projector import (
 )
 from renderer.script import Script, load_script
 from renderer.seeds import seeds_to_z
-from renderer.sinks import EncoderSettings, SegmentWriter, check_folder, output_kind
+from renderer.sinks import EncoderSettings, SegmentWriter, check_folder, output_kind, partial_path
 from renderer.timeline import Timeline, concat_chunks
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -59,6 +59,17 @@ def auto_batch_size(device: torch.device) -> int:
     return 1 if device.type == "cpu" else 16
 
 
+def _seed_batches(
+    mapper: Generator, seeds: Sequence[int], settings: GenerateSettings
+) -> Iterator[tuple[list[int], torch.Tensor]]:
+    """(seeds, ws [n, num_ws, w_dim]) batch by batch, mapped by `mapper` with the settings' truncation."""
+    batch_size = settings.batch_size or auto_batch_size(mapper.device)
+    for start in range(0, len(seeds), batch_size):
+        chunk = list(seeds[start : start + batch_size])
+        z = torch.from_numpy(seeds_to_z(chunk, mapper.z_dim)).to(mapper.device)
+        yield chunk, mapper.mapping(z, truncation_psi=settings.truncation_psi, truncation_cutoff=settings.truncation_cutoff)
+
+
 @torch.no_grad()
 def generate_images(
     G: Generator,
@@ -67,15 +78,7 @@ def generate_images(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (seed, uint8 [H, W, C] image) for each seed, computed in batches on G's device."""
     G.set_precision(settings.precision)
-    batch_size = settings.batch_size or auto_batch_size(G.device)
-    for start in range(0, len(seeds), batch_size):
-        chunk = list(seeds[start : start + batch_size])
-        z = torch.from_numpy(seeds_to_z(chunk, G.z_dim)).to(G.device)
-        ws = G.mapping(
-            z,
-            truncation_psi=settings.truncation_psi,
-            truncation_cutoff=settings.truncation_cutoff,
-        )
+    for chunk, ws in _seed_batches(G, seeds, settings):
         pixels = to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy()
         yield from zip(chunk, pixels, strict=True)
 
@@ -124,11 +127,10 @@ def blend_grid(
     base's unless blended too), so a row shows only what the synthesis blend changes.
     """
     mapper = models[1] if len(models) > 1 else models[0]
-    batch_size = settings.batch_size or auto_batch_size(mapper.device)
+    for G in models:
+        G.set_precision(settings.precision)
     rows: list[list[np.ndarray]] = []
-    for start in range(0, len(seeds), batch_size):
-        z = torch.from_numpy(seeds_to_z(list(seeds[start : start + batch_size]), mapper.z_dim)).to(mapper.device)
-        ws = mapper.mapping(z, truncation_psi=settings.truncation_psi, truncation_cutoff=settings.truncation_cutoff)
+    for _, ws in _seed_batches(mapper, seeds, settings):
         columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
         rows += [list(images) for images in zip(*columns, strict=True)]
     return rows
@@ -204,7 +206,7 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     if tracks.blend is not None:
         arrays["blend"] = tracks.blend
         arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
-    tmp = path.with_name(f".{path.name}.partial.npz")
+    tmp = partial_path(path)  # per process: concurrent exports to one path do not collide
     try:
         np.savez(tmp, **arrays)
         tmp.replace(path)

@@ -154,19 +154,20 @@ class FramePipeline:
     def frames_at(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
         """uint8 batches [n, H, W, 3] of the given frames (sorted, any spacing), full batches
         however sparse; temporal smoothing does not apply (it needs every frame)."""
+        for _, frames in self.sampled_frames(indices):
+            yield frames
+
+    def sampled_frames(self, indices: NDArray[np.int64]) -> Iterator[tuple[TimelineChunk, NDArray[np.uint8]]]:
+        """As frames_at, each batch with its tracks (psi, blend, ...), from one pass over the timeline."""
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) and (indices[0] < 0 or indices[-1] >= self.num_frames or np.any(np.diff(indices) <= 0)):
             raise ValueError(f"frame indices must be increasing and inside 0..{self.num_frames - 1}")
-        for chunk in self._sampled_chunks(indices, span=SAMPLE_SPAN):
-            yield from self._post(self._render_chunk(chunk))
-
-    def tracks_at(self, indices: NDArray[np.int64]) -> TimelineChunk:
-        """The timeline's tracks at the given frames (sorted, any spacing), in one chunk."""
-        return concat_chunks(list(self._sampled_chunks(np.asarray(indices, dtype=np.int64), span=SAMPLE_SPAN)))
+        for chunk in self._sampled_chunks(indices):
+            yield chunk, np.concatenate(list(self._post(self._render_chunk(chunk))))
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _sampled_chunks(self, indices: NDArray[np.int64], *, span: int) -> Iterator[TimelineChunk]:
+    def _sampled_chunks(self, indices: NDArray[np.int64], *, span: int = SAMPLE_SPAN) -> Iterator[TimelineChunk]:
         """The tracks of the given frames, batch_size frames at a time, sampling the timeline
         `span` frames at a time so memory stays bounded for any spacing."""
         buffer: TimelineChunk | None = None

@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 
 from renderer.api import auto_batch_size, load_animation, write_png
 from renderer.blendspec import describe_blend
-from renderer.checkpoints import resolve_device
 from renderer.errors import UsageError
 from renderer.generator import Generator, NoiseMode
 from renderer.images import contact_sheet
@@ -178,8 +177,7 @@ def preview(
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    device = resolve_device(settings.device)
-    G, timeline = load_animation(script, device=device)
+    G, timeline = load_animation(script, device=settings.device)
     level = default_resolution(G) if settings.resolution is None else settings.resolution
     # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
     pipeline = FramePipeline.for_output(
@@ -239,11 +237,13 @@ def _write_sheet(
     indices = np.unique([f for f, _ in tiles_at])  # increasing: a loop's last in-betweens wrap around
     report(PreviewProgress("sheet", 0, len(indices)))
     rendered: list[NDArray[np.uint8]] = []
-    for batch in pipeline.frames_at(indices):
+    psis: list[float] = []
+    for tracks, batch in pipeline.sampled_frames(indices):
         rendered += list(batch)
+        psis += tracks.psi.tolist()
         report(PreviewProgress("sheet", len(rendered), len(indices)))
     by_frame = dict(zip(indices.tolist(), rendered, strict=True))
-    psi_at = dict(zip(indices.tolist(), pipeline.tracks_at(indices).psi.tolist(), strict=True))
+    psi_at = dict(zip(indices.tolist(), psis, strict=True))
     tiles = [by_frame[f] for f, _ in tiles_at]
     blends = script.keyframe_blends()
     captions = []

@@ -30,7 +30,6 @@ import torch
 
 from renderer import __version__
 from renderer.api import auto_batch_size, load_animation
-from renderer.checkpoints import resolve_device
 from renderer.errors import RendererError, UsageError
 from renderer.generator import Generator, NoiseMode, Precision
 from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
@@ -142,8 +141,7 @@ def render(
     if out.audio is not None:
         check_audio(Path(out.audio))  # before the work, not at the final join
 
-    device = resolve_device(settings.device)
-    G, timeline = load_animation(script, device=device, precision=settings.precision)
+    G, timeline = load_animation(script, device=settings.device, precision=settings.precision)
     if G.device.type == "cpu":
         # Generation and encoding share the CPU: give each encoder one core and one thread, and
         # torch the rest, so x264's threads do not keep preempting torch's (benchmarks/RESULTS.md).
