@@ -20,7 +20,7 @@ from typing import Any
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.errors import RendererError
 from renderer.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
-from renderer.sinks import CODECS, X264_PRESETS, EncoderSettings
+from renderer.sinks import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -423,7 +423,6 @@ OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
-OUTPUT_FORMATS = ("mp4", "webm", "gif", "png")
 PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
 MODEL_KEYS = ("base", "transfer")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
@@ -548,9 +547,7 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     base = check.model(models["base"], "models.base")
     transfer = check.model(models["transfer"], "models.transfer") if "transfer" in models else None
 
-    default_blend = _parse_blend(check, data["blend"], "blend") if "blend" in data else None
-    if default_blend is not None and transfer is None:
-        raise check.error("blend", "blending needs a transfer model: add models.transfer")
+    default_blend = _parse_blend(check, data["blend"], "blend", transfer) if "blend" in data else None
     path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
     schedules = _parse_tracks(check, check.table(data.get("tracks", {}), "tracks"), fps, bpm)
 
@@ -619,7 +616,7 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
     if "file" in values:
         values["file"] = check.base_dir / values["file"]
     if "format" in table:
-        values["format"] = check.choice(table["format"], OUTPUT_FORMATS, "output.format")
+        values["format"] = check.choice(table["format"], OUTPUT_KINDS, "output.format")
     if "codec" in table:
         values["codec"] = check.choice(table["codec"], CODECS, "output.codec")
     if "even_size" in table:
@@ -636,9 +633,7 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
     if "audio_offset" in table:
         raw = table["audio_offset"]
         if isinstance(raw, str):
-            negative = raw.strip().startswith("-")
-            seconds = frame_of(raw.strip().lstrip("-"), "output.audio_offset") / fps
-            values["audio_offset"] = -seconds if negative else seconds
+            values["audio_offset"] = _signed_frames(frame_of, raw, "output.audio_offset") / fps
         else:
             values["audio_offset"] = check.number(raw, "output.audio_offset")
     for key in ("temporal_blur", "blur"):
@@ -678,13 +673,7 @@ def _parse_path(check: _Checker, table: dict[str, Any], frame_of: Any) -> PathSe
             parsed = parse_layers(layers)
         except ValueError as e:
             raise check.error(where, str(e)) from None
-        # A negative lag is a lead: those layers move before the rest.
-        if isinstance(time, str) and time.strip().startswith("-"):
-            lag.append((parsed, -frame_of(time.strip()[1:], where)))
-        elif isinstance(time, (int, float)) and not isinstance(time, bool) and time < 0:
-            lag.append((parsed, -frame_of(-time, where)))
-        else:
-            lag.append((parsed, frame_of(time, where)))
+        lag.append((parsed, _signed_frames(frame_of, time, where)))  # negative: those layers lead
     pca = table.get("pca")
     settings = PathSettings(
         space=check.choice(table.get("space", defaults.space), SPACES, "path.space"),
@@ -747,9 +736,7 @@ def _parse_keyframe(
         except ValueError as e:
             raise check.error(f"{mix_where}.layers", str(e)) from None
         mixes.append(StyleMix(layers, check.latent(item, mix_where)))
-    blend = _parse_blend(check, table["blend"], f"{where}.blend") if "blend" in table else None
-    if blend is not None and transfer is None:
-        raise check.error(f"{where}.blend", "blending needs a transfer model: add models.transfer")
+    blend = _parse_blend(check, table["blend"], f"{where}.blend", transfer) if "blend" in table else None
     return Keyframe(
         index=index,
         frame=frame,
@@ -764,9 +751,20 @@ def _parse_keyframe(
     )
 
 
-def _parse_blend(check: _Checker, value: Any, where: str) -> Any:
+def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
+    """A time that may be negative ("-0.25", "-6f", -0.25) in frames: frame_of of its size, signed."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -frame_of(value.strip()[1:], where)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        return -frame_of(-value, where)
+    return frame_of(value, where)
+
+
+def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) -> Any:
     """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
     {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
+    if transfer is None:
+        raise check.error(where, "blending needs a transfer model: add models.transfer")
     spec = value
     if isinstance(value, Mapping):
         spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}

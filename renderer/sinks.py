@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Literal, NoReturn
+from typing import IO, Literal, NoReturn, get_args
 
 import imageio_ffmpeg
 import numpy as np
@@ -33,7 +33,8 @@ Codec = Literal["h264", "h265", "h264-nvenc", "h265-nvenc", "vp9"]
 SUFFIXES: dict[str, OutputKind] = {
     ".mp4": "mp4", ".mov": "mp4", ".m4v": "mp4", ".webm": "webm", ".gif": "gif",
 }
-CODECS: tuple[str, ...] = ("h264", "h265", "h264-nvenc", "h265-nvenc", "vp9")
+CODECS: tuple[str, ...] = get_args(Codec)
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
 X264_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )
