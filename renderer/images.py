@@ -47,14 +47,17 @@ def image_grid(
     side = max((int(font.getlength(text)) for text in row_labels), default=0)
     side = side + 2 * gap if side else 0
     num_cols = max(len(row) for row in tiles)
+    # Columns widen to their labels, so small tiles (a 32 px model) still get readable headers.
+    cell = max([width, *(int(font.getlength(text)) + gap for text in column_labels)])
+    inset = (cell - width) // 2
     sheet = Image.new(
         "RGB",
-        (side + num_cols * (width + gap) + gap, band + len(tiles) * (height + gap) + gap),
+        (side + num_cols * (cell + gap) + gap, band + len(tiles) * (height + gap) + gap),
         (background,) * 3,
     )
     draw = ImageDraw.Draw(sheet)
     for j, text in enumerate(column_labels):
-        x = side + gap + j * (width + gap) + width // 2
+        x = side + gap + j * (cell + gap) + cell // 2
         draw.text((x, band // 2), text, fill=(235, 235, 235), font=font, anchor="mm")
     for i, row in enumerate(tiles):
         y = band + gap + i * (height + gap)
@@ -63,7 +66,7 @@ def image_grid(
         for j, tile in enumerate(row):
             if tile.shape[:2] != (height, width):
                 raise ValueError(f"grid tiles must share one size; got {tile.shape[:2]} and {(height, width)}")
-            sheet.paste(Image.fromarray(tile), (side + gap + j * (width + gap), y))
+            sheet.paste(Image.fromarray(tile), (side + gap + j * (cell + gap) + inset, y))
     return np.asarray(sheet)
 
 

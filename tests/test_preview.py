@@ -305,3 +305,13 @@ def test_cli_notes_keep_their_brackets(tmp_path: Path, monkeypatch: pytest.Monke
     result = invoke("preview", str(_write(tmp_path, "demo")), "--res", "16", "--no-draft")
     assert result.exit_code == 0, result.output
     assert "stylegan-renderer[preview]" in result.stderr
+
+
+def test_grid_columns_widen_to_their_labels() -> None:
+    from renderer.images import image_grid
+
+    tiles = [[np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)]]
+    plain = image_grid(tiles)
+    labelled = image_grid(tiles, column_labels=["target", "reconstruction (31.7 dB)"])
+    assert plain.shape[1] == 2 * (8 + 4) + 4  # no labels: the tiles set the width
+    assert labelled.shape[1] > 2 * 100  # each column as wide as the longer label
