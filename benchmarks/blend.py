@@ -25,8 +25,8 @@ from rich.table import Table
 
 from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator
-from renderer.blending import BlendedGenerator, alphas_to_model_weights
-from renderer.generator import Generator
+from renderer.models.blending import BlendedGenerator, alphas_to_model_weights
+from renderer.models.stylegan2 import Generator
 
 
 def random_pair(resolution: int, device: str) -> tuple[Generator, Generator]:

@@ -38,7 +38,7 @@ def sync(device) -> None:  # device: torch.device (torch is imported lazily, see
 
 def config_f(resolution: int):  # -> GeneratorConfig (torch is imported lazily, see machine_info)
     """The channel layout of StyleGAN2 config-f (channel_base 32768, max 512), any resolution."""
-    from renderer.generator import GeneratorConfig
+    from renderer.models.stylegan2 import GeneratorConfig
 
     channels = {r: min(32768 // r, 512) for r in (2**i for i in range(2, resolution.bit_length()))}
     return GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, channels=channels, conv_clamp=256)

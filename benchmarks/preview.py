@@ -22,7 +22,7 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
-from renderer.generator import Generator
+from renderer.models.stylegan2 import Generator
 
 TARGET = 1.25
 

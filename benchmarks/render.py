@@ -18,7 +18,7 @@ its exec, so an ffmpeg started by a 500 MiB Python process reports at least 500 
 
 With --repeats N every measurement runs N times and the fastest is kept (the shared VM's neighbours
 only ever slow a run down). On a CPU, render() gives each encoder one core and one x264 thread and
-torch the remaining cores (renderer.rendering.generation_threads); the stages alone are measured the
+torch the remaining cores (renderer.jobs.render.generation_threads); the stages alone are measured the
 same way, and generation with every core is printed for reference. --torch-threads N overrides the
 torch threads of the renders and of generation alone.
 
@@ -50,7 +50,7 @@ SEGMENT_S = 4
 
 def make_script(seconds: float, fps: float, model: str) -> Any:
     """A script of `seconds` with a keyframe (a new seed) every 2 s; psi 0.7 throughout."""
-    from renderer.script import parse_script
+    from renderer.plan.script import parse_script
 
     times = range(0, int(np.ceil(seconds)), 2)
     keyframes = [{"time": f"{t}s", "seed": i + 1, "psi": 0.7} for i, t in enumerate(times)]
@@ -157,7 +157,7 @@ def child_render(seconds: float, out: Path, fps: float, model: str, torch_thread
     if torch_threads:
         torch.set_num_threads(torch_threads)
 
-    from renderer.rendering import RenderSettings, render
+    from renderer.jobs.render import RenderSettings, render
 
     rss_after_import = _status_kib("self", "VmRSS")
     script = make_script(seconds, fps, model)
@@ -204,8 +204,8 @@ def generation_fps(script: Any, model: str, frames: int, keep: int, torch_thread
 
     torch.set_num_threads(torch_threads)
     from renderer import load_generator
-    from renderer.latents import build_timeline
-    from renderer.pipeline import FramePipeline
+    from renderer.frames.latents import build_timeline
+    from renderer.frames.pipeline import FramePipeline
 
     G = load_generator(model, device="cpu")
     pipeline = FramePipeline(build_timeline(script, G), G, batch_size=1)
@@ -224,8 +224,8 @@ def generation_fps(script: Any, model: str, frames: int, keep: int, torch_thread
 
 def encoding_fps(pool: np.ndarray, frames: int, fps: float, folder: Path, threads: int | None) -> float:
     """frames/s of SegmentWriter (H.264 crf 18, x264 `threads`) fed one frame per write from `pool`, repeated."""
-    from renderer.rendering import plan_segments
-    from renderer.sinks import EncoderSettings, SegmentWriter
+    from renderer.jobs.render import plan_segments
+    from renderer.output.ffmpeg import EncoderSettings, SegmentWriter
 
     height, width = pool.shape[1:3]
     segments = plan_segments(frames, round(SEGMENT_S * fps))
@@ -289,7 +289,7 @@ def main() -> None:
         gen_frames = min(args.gen_frames, longest.num_frames)
         # Each stage alone as render() runs it on a CPU: torch on the cores the encoder leaves, x264
         # on one thread; and, for reference, generation with every core.
-        from renderer.rendering import generation_threads
+        from renderer.jobs.render import generation_threads
 
         render_threads = args.torch_threads or generation_threads(1)
         with OtherLoad() as load:

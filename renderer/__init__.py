@@ -1,6 +1,6 @@
 """renderer: StyleGAN2 video and animation rendering.
 
-The public names below load on first use, so `import renderer.script` or `renderer.paths` (the
+The public names below load on first use, so `import renderer.plan.script` or `renderer.plan.paths` (the
 torch-free parts) does not import torch.
 """
 
@@ -16,40 +16,40 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 _EXPORTS = {
-    "GenerateSettings": "renderer.api",
-    "describe_generator": "renderer.api",
-    "export_timeline": "renderer.api",
-    "generate_images": "renderer.api",
-    "load_timeline": "renderer.api",
-    "save_seed_images": "renderer.api",
-    "BlendedGenerator": "renderer.blending",
-    "blend": "renderer.blending",
-    "blend_models": "renderer.blending",
-    "load_generator": "renderer.checkpoints",
-    "read_checkpoint": "renderer.checkpoints",
-    "save_native": "renderer.checkpoints",
+    "GenerateSettings": "renderer.jobs.stills",
+    "describe_generator": "renderer.jobs.stills",
+    "export_timeline": "renderer.jobs.stills",
+    "generate_images": "renderer.jobs.stills",
+    "load_timeline": "renderer.jobs.stills",
+    "save_seed_images": "renderer.jobs.stills",
+    "BlendedGenerator": "renderer.models.blending",
+    "blend": "renderer.models.blending",
+    "blend_models": "renderer.models.blending",
+    "load_generator": "renderer.models.checkpoints",
+    "read_checkpoint": "renderer.models.checkpoints",
+    "save_native": "renderer.models.checkpoints",
     "CheckpointError": "renderer.errors",
     "RendererError": "renderer.errors",
     "UnsafeCheckpointError": "renderer.errors",
     "UsageError": "renderer.errors",
-    "Generator": "renderer.generator",
-    "GeneratorConfig": "renderer.generator",
-    "ModelInfo": "renderer.generator",
-    "to_uint8": "renderer.images",
-    "build_timeline": "renderer.latents",
-    "Script": "renderer.script",
-    "ScriptError": "renderer.script",
-    "load_script": "renderer.script",
-    "parse_seeds": "renderer.seeds",
-    "seed_to_z": "renderer.seeds",
-    "seeds_to_z": "renderer.seeds",
-    "Timeline": "renderer.timeline",
-    "PreviewResult": "renderer.preview",
-    "PreviewSettings": "renderer.preview",
-    "preview": "renderer.preview",
-    "RenderResult": "renderer.rendering",
-    "RenderSettings": "renderer.rendering",
-    "render": "renderer.rendering",
+    "Generator": "renderer.models.stylegan2",
+    "GeneratorConfig": "renderer.models.stylegan2",
+    "ModelInfo": "renderer.models.stylegan2",
+    "to_uint8": "renderer.frames.images",
+    "build_timeline": "renderer.frames.latents",
+    "Script": "renderer.plan.script",
+    "ScriptError": "renderer.plan.script",
+    "load_script": "renderer.plan.script",
+    "parse_seeds": "renderer.plan.seeds",
+    "seed_to_z": "renderer.plan.seeds",
+    "seeds_to_z": "renderer.plan.seeds",
+    "Timeline": "renderer.plan.timeline",
+    "PreviewResult": "renderer.jobs.preview",
+    "PreviewSettings": "renderer.jobs.preview",
+    "preview": "renderer.jobs.preview",
+    "RenderResult": "renderer.jobs.render",
+    "RenderSettings": "renderer.jobs.render",
+    "render": "renderer.jobs.render",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -67,7 +67,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real imports
-    from renderer.api import (  # noqa: F401
+    from renderer.jobs.stills import (  # noqa: F401
         GenerateSettings,
         describe_generator,
         export_timeline,
@@ -75,14 +75,14 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         load_timeline,
         save_seed_images,
     )
-    from renderer.blending import BlendedGenerator, blend, blend_models  # noqa: F401
-    from renderer.checkpoints import load_generator, read_checkpoint, save_native  # noqa: F401
+    from renderer.models.blending import BlendedGenerator, blend, blend_models  # noqa: F401
+    from renderer.models.checkpoints import load_generator, read_checkpoint, save_native  # noqa: F401
     from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError  # noqa: F401
-    from renderer.generator import Generator, GeneratorConfig, ModelInfo  # noqa: F401
-    from renderer.images import to_uint8  # noqa: F401
-    from renderer.latents import build_timeline  # noqa: F401
-    from renderer.preview import PreviewResult, PreviewSettings, preview  # noqa: F401
-    from renderer.rendering import RenderResult, RenderSettings, render  # noqa: F401
-    from renderer.script import Script, ScriptError, load_script  # noqa: F401
-    from renderer.seeds import parse_seeds, seed_to_z, seeds_to_z  # noqa: F401
-    from renderer.timeline import Timeline  # noqa: F401
+    from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo  # noqa: F401
+    from renderer.frames.images import to_uint8  # noqa: F401
+    from renderer.frames.latents import build_timeline  # noqa: F401
+    from renderer.jobs.preview import PreviewResult, PreviewSettings, preview  # noqa: F401
+    from renderer.jobs.render import RenderResult, RenderSettings, render  # noqa: F401
+    from renderer.plan.script import Script, ScriptError, load_script  # noqa: F401
+    from renderer.plan.seeds import parse_seeds, seed_to_z, seeds_to_z  # noqa: F401
+    from renderer.plan.timeline import Timeline  # noqa: F401

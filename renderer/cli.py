@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from renderer import __version__
-from renderer.api import (
+from renderer.jobs.stills import (
     GenerateSettings,
     PhotoProjection,
     project_photo,
@@ -29,23 +29,23 @@ from renderer.api import (
     save_seed_images,
     write_png,
 )
-from renderer.align import FaceNotFoundError
-from renderer.blending import blend
-from renderer.blendspec import describe_blend, make_spec
-from renderer.checkpoints import load_generator, save_native
+from renderer.jobs.align import FaceNotFoundError
+from renderer.models.blending import blend
+from renderer.plan.blendspec import describe_blend, make_spec
+from renderer.models.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
-from renderer.images import image_grid
-from renderer.preview import PreviewProgress, PreviewSettings, preview
-from renderer.projector import ProjectionStep, ProjectSettings
-from renderer.rendering import RenderProgress, RenderSettings, render
-from renderer.script import (
+from renderer.frames.images import image_grid
+from renderer.jobs.preview import PreviewProgress, PreviewSettings, preview
+from renderer.jobs.projector import ProjectionStep, ProjectSettings
+from renderer.jobs.render import RenderProgress, RenderSettings, render
+from renderer.plan.script import (
     available_presets,
     format_clock,
     load_script,
     preset_description,
     resolved_settings,
 )
-from renderer.seeds import parse_seeds
+from renderer.plan.seeds import parse_seeds
 
 app = typer.Typer(
     name="renderer",

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from renderer import align
-from renderer.align import (
+from renderer.jobs import align
+from renderer.jobs.align import (
     CANONICAL_LEFT_EYE,
     CANONICAL_MOUTH,
     CANONICAL_RIGHT_EYE,

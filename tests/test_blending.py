@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from renderer.blending import (
+from renderer.models.blending import (
     BlendedGenerator,
     alphas_to_model_weights,
     blend,
@@ -23,10 +23,10 @@ from renderer.blending import (
     check_same_architecture,
     tensor_resolution,
 )
-from renderer.blendspec import alpha_by_resolution
-from renderer.checkpoints import load_generator, save_native
+from renderer.plan.blendspec import alpha_by_resolution
+from renderer.models.checkpoints import load_generator, save_native
 from renderer.errors import UsageError
-from renderer.generator import Generator, SynthesisNetwork
+from renderer.models.stylegan2 import Generator, SynthesisNetwork
 from tests.conftest import FIXTURES, HAVE_FIXTURES
 from tests.test_cli import assert_one_line_error, invoke
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from renderer.preview import PreviewSettings, preview
-from renderer.rendering import RenderSettings, render
-from renderer.script import load_script
-from renderer.sinks import probe, read_frames
+from renderer.jobs.preview import PreviewSettings, preview
+from renderer.jobs.render import RenderSettings, render
+from renderer.plan.script import load_script
+from renderer.output.ffmpeg import probe, read_frames
 from tests.conftest import REPO
 
 EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if p.suffix in (".toml", ".json", ".yaml"))

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderer import Generator, GeneratorConfig, load_generator, save_native
-from renderer.generator import blur_after_transposed_conv, estimate_w_avg, resample_filter_2d, upsample2d
+from renderer.models.stylegan2 import blur_after_transposed_conv, estimate_w_avg, resample_filter_2d, upsample2d
 
 
 def tiny(**overrides) -> GeneratorConfig:
@@ -202,7 +202,7 @@ def test_half_precision_layers_stay_close_to_fp32(
 
     Users only get it on CUDA; here the block dtype is forced so the path is tested without a GPU.
     """
-    from renderer.generator import SynthesisNetwork
+    from renderer.models.stylegan2 import SynthesisNetwork
 
     G = load_generator("demo")
     z = torch.from_numpy(np.random.RandomState(0).randn(3, G.z_dim)).float()

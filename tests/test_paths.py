@@ -1,4 +1,4 @@
-"""Keyframe tracks: easing, slerp, splines, per-segment kinds and loops (renderer.paths)."""
+"""Keyframe tracks: easing, slerp, splines, per-segment kinds and loops (renderer.plan.paths)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.interpolate import CubicSpline
 
-from renderer.paths import (
+from renderer.plan.paths import (
     EASINGS,
     INTERPOLATIONS,
     SPLINES,

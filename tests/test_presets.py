@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.api import load_animation
-from renderer.blending import blend
-from renderer.demo import build_demo
+from renderer.jobs.stills import load_animation
+from renderer.models.blending import blend
+from renderer.models.demo import build_demo
 from renderer.errors import UsageError
-from renderer.images import to_uint8
-from renderer.pipeline import FramePipeline
-from renderer.rendering import RenderSettings, output_path, render
-from renderer.script import (
+from renderer.frames.images import to_uint8
+from renderer.frames.pipeline import FramePipeline
+from renderer.jobs.render import RenderSettings, output_path, render
+from renderer.plan.script import (
     ScriptError,
     available_presets,
     load_script,
@@ -24,7 +24,7 @@ from renderer.script import (
     preset_description,
     resolved_settings,
 )
-from renderer.seeds import seeds_to_z
+from renderer.plan.seeds import seeds_to_z
 from tests.test_cli import assert_one_line_error, invoke
 
 EXPECTED = {

@@ -12,15 +12,15 @@ import torch
 from PIL import Image
 
 from renderer import load_generator
-from renderer.api import load_animation
-from renderer.demo import build_demo
+from renderer.jobs.stills import load_animation
+from renderer.models.demo import build_demo
 from renderer.errors import UsageError
-from renderer.generator import Generator, GeneratorConfig
-from renderer.images import contact_sheet, to_uint8
-from renderer.latents import build_timeline
-from renderer.pipeline import FramePipeline, resize_frame
-from renderer.plots import TrackPlotData, plot_tracks
-from renderer.preview import (
+from renderer.models.stylegan2 import Generator, GeneratorConfig
+from renderer.frames.images import contact_sheet, to_uint8
+from renderer.frames.latents import build_timeline
+from renderer.frames.pipeline import FramePipeline, resize_frame
+from renderer.output.plots import TrackPlotData, plot_tracks
+from renderer.jobs.preview import (
     PreviewSettings,
     default_resolution,
     draft_frames,
@@ -28,8 +28,8 @@ from renderer.preview import (
     preview,
     sheet_frames,
 )
-from renderer.script import load_script
-from renderer.sinks import probe, read_frames
+from renderer.plan.script import load_script
+from renderer.output.ffmpeg import probe, read_frames
 from tests.test_cli import assert_one_line_error, invoke
 from tests.test_render import psnr, write_script, write_tone
 
@@ -308,7 +308,7 @@ def test_cli_notes_keep_their_brackets(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_grid_columns_widen_to_their_labels() -> None:
-    from renderer.images import image_grid
+    from renderer.frames.images import image_grid
 
     tiles = [[np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)]]
     plain = image_grid(tiles)

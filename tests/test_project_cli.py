@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from renderer import load_generator, load_script
-from renderer.images import to_uint8
-from renderer.latents import read_latent_file
-from renderer.sinks import probe
+from renderer.frames.images import to_uint8
+from renderer.frames.latents import read_latent_file
+from renderer.output.ffmpeg import probe
 from tests.conftest import REPO
 from tests.test_cli import assert_one_line_error, invoke
 

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from renderer.errors import CheckpointError, RendererError, UsageError
-from renderer.generator import Generator, SynthesisLayer
-from renderer.images import to_uint8
-from renderer.latents import read_latent_file
-from renderer.projector import (
+from renderer.models.stylegan2 import Generator, SynthesisLayer
+from renderer.frames.images import to_uint8
+from renderer.frames.latents import read_latent_file
+from renderer.jobs.projector import (
     PerceptualDistance,
     ProjectionResult,
     ProjectionStep,
@@ -29,7 +29,7 @@ from renderer.projector import (
     psnr,
     save_projection,
 )
-from renderer.seeds import seeds_to_z
+from renderer.plan.seeds import seeds_to_z
 from tests.conftest import FIXTURES, HAVE_FIXTURES
 
 # Tiny stand-in networks are made the way NVIDIA's vgg16.pt was, with TorchScript, which this
@@ -55,7 +55,7 @@ def one_thread() -> Iterator[None]:
 def G() -> Generator:
     if not HAVE_FIXTURES:
         pytest.skip(f"reference fixtures not found at {FIXTURES} (set RENDERER_FIXTURES)")
-    from renderer.checkpoints import load_generator
+    from renderer.models.checkpoints import load_generator
 
     return load_generator(FIXTURES / "nvidia_base.pkl")
 

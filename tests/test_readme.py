@@ -26,7 +26,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_script_keys_in_the_readme_match_the_schema() -> None:
-    from renderer.script import KEYFRAME_KEYS, MODEL_KEYS, OUTPUT_KEYS, PATH_KEYS, TOP_KEYS, TRACK_KEYS
+    from renderer.plan.script import KEYFRAME_KEYS, MODEL_KEYS, OUTPUT_KEYS, PATH_KEYS, TOP_KEYS, TRACK_KEYS
 
     section = README.split("## Keyframe scripts", 1)[1].split("\n## ", 1)[0]
     documented: set[str] = set()
@@ -46,7 +46,7 @@ def test_script_keys_in_the_readme_match_the_schema() -> None:
 
 
 def test_the_readme_lists_every_shipped_preset() -> None:
-    from renderer.script import available_presets
+    from renderer.plan.script import available_presets
 
     section = README.split("## Presets", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
@@ -60,7 +60,7 @@ def test_the_readme_lists_every_example() -> None:
 
 
 def test_the_quick_start_script_is_valid() -> None:
-    from renderer.script import parse_script, tomllib  # tomli on Python 3.10
+    from renderer.plan.script import parse_script, tomllib  # tomli on Python 3.10
 
     block = re.search(r"```toml\n(.*?)```", README, re.S)
     assert block is not None

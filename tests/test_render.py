@@ -13,11 +13,11 @@ import pytest
 
 from renderer import load_generator
 from renderer.errors import UsageError
-from renderer.latents import build_timeline
-from renderer.pipeline import FramePipeline
-from renderer.rendering import RenderSettings, render
-from renderer.script import load_script
-from renderer.sinks import probe, read_frames
+from renderer.frames.latents import build_timeline
+from renderer.frames.pipeline import FramePipeline
+from renderer.jobs.render import RenderSettings, render
+from renderer.plan.script import load_script
+from renderer.output.ffmpeg import probe, read_frames
 from tests.test_cli import assert_one_line_error, invoke
 
 
@@ -198,7 +198,7 @@ def test_cli_render_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_segment_plan_covers_every_frame_once_without_tiny_tails() -> None:
-    from renderer.rendering import plan_segments
+    from renderer.jobs.render import plan_segments
 
     assert plan_segments(37, 12) == [(0, 12), (12, 24), (24, 37)]
     assert plan_segments(42, 12) == [(0, 12), (12, 24), (24, 36), (36, 42)]
@@ -239,8 +239,8 @@ def test_resume_refuses_an_edited_latent_file(tmp_path: Path) -> None:
 def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
     import dataclasses
 
-    from renderer.checkpoints import save_native
-    from renderer.generator import Generator
+    from renderer.models.checkpoints import save_native
+    from renderer.models.stylegan2 import Generator
 
     config = dataclasses.replace(load_generator("demo").config, img_channels=1, img_resolution=32)
     config = dataclasses.replace(config, channels={r: c for r, c in config.channels.items() if r <= 32})
@@ -256,7 +256,7 @@ def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
 def test_a_cpu_render_gives_the_encoder_its_own_core_and_restores_torch_threads(tmp_path: Path) -> None:
     import torch
 
-    from renderer.rendering import generation_threads
+    from renderer.jobs.render import generation_threads
 
     before = torch.get_num_threads()
     seen: list[int] = []

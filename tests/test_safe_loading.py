@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from renderer import CheckpointError, UnsafeCheckpointError, load_generator
-from renderer.checkpoints.safe_pickle import ALLOWED_GLOBALS, restricted_load
+from renderer.models.checkpoints.safe_pickle import ALLOWED_GLOBALS, restricted_load
 
 
 def _global_call_pickle(module: str, name: str, arg: str) -> bytes:
@@ -111,7 +111,7 @@ def test_snapshot_without_g_ema_names_what_it_found(fixtures: Path, tmp_path: Pa
     snapshot = restricted_load((fixtures / "nvidia_base.pkl").read_bytes())
     # Re-pickling the records needs no NVIDIA code: write the raw bytes with G_ema removed by
     # loading through the safe reader, then checking the converter's message directly.
-    from renderer.checkpoints.nvidia_pickle import convert_nvidia_snapshot
+    from renderer.models.checkpoints.nvidia_pickle import convert_nvidia_snapshot
 
     del snapshot["G_ema"]
     with pytest.raises(CheckpointError, match="without 'G_ema'.*holds .*G"):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
-from renderer.latents import build_timeline
-from renderer.script import ScriptError, load_script, parse_schedule, parse_time
+from renderer.frames.latents import build_timeline
+from renderer.plan.script import ScriptError, load_script, parse_schedule, parse_time
 from renderer import load_generator
 
 BASIC = """
@@ -190,7 +190,7 @@ def test_torch_free_modules_do_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys, renderer.script, renderer.paths, renderer.smoothing, renderer.timeline, renderer.seeds; "
+        "import sys, renderer.plan.script, renderer.plan.paths, renderer.plan.smoothing, renderer.plan.timeline, renderer.plan.seeds; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,4 +1,4 @@
-"""Segment writers, joining, audio and metadata through the bundled ffmpeg (renderer.sinks), read back."""
+"""Segment writers, joining, audio and metadata through the bundled ffmpeg (renderer.output.ffmpeg), read back."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from renderer import sinks
+from renderer.output import ffmpeg as sinks
 from renderer.errors import EncoderError, UsageError
-from renderer.sinks import (
+from renderer.output.ffmpeg import (
     EncoderSettings,
     OutputKind,
     SegmentWriter,

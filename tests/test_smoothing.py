@@ -1,4 +1,4 @@
-"""Temporal Gaussian smoothing computed chunk by chunk (renderer.smoothing)."""
+"""Temporal Gaussian smoothing computed chunk by chunk (renderer.plan.smoothing)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.ndimage import gaussian_filter1d
 
-from renderer.smoothing import gaussian_radius, smooth_frames
+from renderer.plan.smoothing import gaussian_radius, smooth_frames
 
 FAST = settings(max_examples=50, deadline=None)
 # 0 means no smoothing; scipy itself divides by sigma**2, which underflows for tiny sigmas, so stay above.

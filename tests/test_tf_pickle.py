@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from renderer import CheckpointError
-from renderer.checkpoints.safe_pickle import restricted_load
-from renderer.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
+from renderer.models.checkpoints.safe_pickle import restricted_load
+from renderer.models.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
 
 
 @pytest.fixture

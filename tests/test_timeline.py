@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderer import load_generator
-from renderer.latents import build_timeline
-from renderer.script import parse_script
-from renderer.timeline import group_layers, layer_resolution
+from renderer.frames.latents import build_timeline
+from renderer.plan.script import parse_script
+from renderer.plan.timeline import group_layers, layer_resolution
 
 SEEDS = [3, 14, 15, 92, 65]
 

@@ -15,8 +15,8 @@ import functools
 import numpy as np
 import torch
 
-from renderer.generator import Generator, GeneratorConfig, ModelInfo, use_estimated_w_avg
-from renderer.script import BUILTIN_MODELS  # defined where torch-free code can read it
+from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo, use_estimated_w_avg
+from renderer.plan.script import BUILTIN_MODELS  # defined where torch-free code can read it
 
 DEMO_CONFIG = GeneratorConfig(
     z_dim=128,

@@ -3,7 +3,7 @@
 The module and parameter names follow NVIDIA's stylegan2-ada-pytorch (`mapping.fc0.weight`,
 `synthesis.b64.conv1.affine.bias`, ...), so every checkpoint format is converted to one layout and
 the tensors of a resolution r are exactly those under `synthesis.b{r}.`. No custom CUDA code: the
-same operations run on CPU, CUDA and MPS. No I/O here; loaders live in `renderer.checkpoints`.
+same operations run on CPU, CUDA and MPS. No I/O here; loaders live in `renderer.models.checkpoints`.
 
 The modulated convolution uses the "modulate the input, demodulate the output" form, which is
 mathematically the weight-modulation of the paper but keeps one convolution weight shared by the
@@ -630,7 +630,7 @@ class SynthesisNetwork(nn.Module):
         Args:
             ws: [N, num_ws, w_dim]
             noise_mode: "const" (stored noise buffers), "random" or "none"
-            model_weights: only for a network of M stacked models (renderer.blending): [N, M,
+            model_weights: only for a network of M stacked models (renderer.models.blending): [N, M,
                 num_blocks], each frame's weight of each model at each block resolution
             max_resolution: stop after this block and return the RGB accumulated so far, a
                 faithful low-resolution image (skip architecture only; the blocks above are never

@@ -8,11 +8,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.blendspec import alpha_by_resolution
-from renderer.generator import Generator
-from renderer.script import Keyframe, LatentSource, Script, ScriptError
-from renderer.seeds import seed_to_z
-from renderer.timeline import Timeline, resolve_layers
+from renderer.plan.blendspec import alpha_by_resolution
+from renderer.models.stylegan2 import Generator
+from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
+from renderer.plan.seeds import seed_to_z
+from renderer.plan.timeline import Timeline, resolve_layers
 
 PCA_SAMPLES = 10_000
 PCA_SEED = 0

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.api import auto_batch_size, load_animation, write_png
-from renderer.blendspec import describe_blend
+from renderer.jobs.stills import auto_batch_size, load_animation, write_png
+from renderer.plan.blendspec import describe_blend
 from renderer.errors import UsageError
-from renderer.generator import Generator, NoiseMode
-from renderer.images import contact_sheet
-from renderer.pipeline import FramePipeline, check_generation_options
-from renderer.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
-from renderer.script import Script, encoder_settings, format_clock, parse_time
-from renderer.timeline import TimelineChunk, concat_chunks
-from renderer.sinks import SegmentWriter, check_audio, check_folder, join_segments
+from renderer.models.stylegan2 import Generator, NoiseMode
+from renderer.frames.images import contact_sheet
+from renderer.frames.pipeline import FramePipeline, check_generation_options
+from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
+from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
+from renderer.plan.timeline import TimelineChunk, concat_chunks
+from renderer.output.ffmpeg import SegmentWriter, check_audio, check_folder, join_segments
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from renderer.errors import CheckpointError, RendererError, UsageError
-from renderer.generator import Generator, SynthesisLayer
-from renderer.images import to_uint8
-from renderer.seeds import MAX_SEED
+from renderer.models.stylegan2 import Generator, SynthesisLayer
+from renderer.frames.images import to_uint8
+from renderer.plan.seeds import MAX_SEED
 
 Space = Literal["w", "w+"]
 NoiseHandling = Literal["fixed", "optimize"]
@@ -174,7 +174,7 @@ class PerceptualDistance:
         Returns:
             float [N, F]
         """
-        pixels = images * 127.5 + 128  # the scale of renderer.images.to_uint8, before rounding
+        pixels = images * 127.5 + 128  # the scale of renderer.frames.images.to_uint8, before rounding
         if pixels.shape[1] == 1:
             pixels = pixels.repeat(1, 3, 1, 1)
         if pixels.shape[2] > PERCEPTUAL_SIZE:

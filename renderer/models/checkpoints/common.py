@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from renderer.errors import CheckpointError
-from renderer.generator import GeneratorConfig
+from renderer.models.stylegan2 import GeneratorConfig
 
 
 @dataclasses.dataclass

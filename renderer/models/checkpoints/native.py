@@ -10,9 +10,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from renderer.checkpoints.common import LoadedCheckpoint, bad_file
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.errors import CheckpointError
-from renderer.generator import Generator, GeneratorConfig
+from renderer.models.stylegan2 import Generator, GeneratorConfig
 
 FORMAT = "native"
 FORMAT_TAG = "renderer.stylegan2"

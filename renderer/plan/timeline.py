@@ -1,6 +1,6 @@
 """Per-frame tracks of a script (latents, psi, truncation cutoff), produced lazily in chunks.
 
-No torch: the keyframe latents arrive already resolved (see `renderer.latents.build_timeline`).
+No torch: the keyframe latents arrive already resolved (see `renderer.frames.latents.build_timeline`).
 Every stage before smoothing is a pure function of the frame index, and smoothing only looks at a
 fixed window around each frame, so a chunk's values do not depend on how the video is chunked.
 """
@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from renderer.paths import Easing, Interpolation, lerp_track, renormalize, sample_track
-from renderer.script import LAYER_GROUPS, Script
-from renderer.smoothing import smooth_frames
+from renderer.plan.paths import Easing, Interpolation, lerp_track, renormalize, sample_track
+from renderer.plan.script import LAYER_GROUPS, Script
+from renderer.plan.smoothing import smooth_frames
 
 
 @dataclasses.dataclass(frozen=True)

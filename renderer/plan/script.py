@@ -1,6 +1,6 @@
 """Keyframe scripts: load TOML / JSON / YAML, validate strictly, turn every time into a frame.
 
-No torch here: checking a latent file against a model's dimensions happens in `renderer.timeline`.
+No torch here: checking a latent file against a model's dimensions happens in `renderer.plan.timeline`.
 Every mistake raises one `ScriptError` whose message names the file, the place (key, or keyframe
 index and time) and what is accepted.
 """
@@ -17,17 +17,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from renderer.blendspec import alpha_by_resolution, is_resolution
+from renderer.plan.blendspec import alpha_by_resolution, is_resolution
 from renderer.errors import RendererError
-from renderer.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
-from renderer.sinks import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
+from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.output.ffmpeg import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-BUILTIN_MODELS = ("demo", "demo-transfer")  # built by renderer.demo; named here without torch
+BUILTIN_MODELS = ("demo", "demo-transfer")  # built by renderer.models.demo; named here without torch
 SPACES = ("z", "w")
 LATENT_KEYS = ("seed", "latent", "z", "w")
 LAYER_GROUPS = ("coarse", "middle", "fine")  # resolutions 4-8, 16-32, 64 and up (Karras et al.)
@@ -299,7 +299,17 @@ def _read_data(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Presets: partial scripts shipped in renderer/presets/ (or a user's own .toml)
 
-PRESETS_DIR = Path(__file__).parent / "presets"
+def _presets_dir() -> Path:
+    """The shipped presets: the top-level `presets/` folder, installed as `renderer.presets`."""
+    try:
+        from importlib.resources import files
+
+        return Path(str(files("renderer.presets")))
+    except ModuleNotFoundError:  # a source tree that was not installed
+        return Path(__file__).resolve().parents[2] / "presets"
+
+
+PRESETS_DIR = _presets_dir()
 MERGED_TABLES = ("path", "output")  # merged key by key; every other key is replaced whole
 
 
@@ -761,7 +771,7 @@ def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
 
 
 def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) -> Any:
-    """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
+    """A blend spec (see renderer.plan.blendspec): a number, {swap = R, low = ..., width = W} or
     {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
     if transfer is None:
         raise check.error(where, "blending needs a transfer model: add models.transfer")

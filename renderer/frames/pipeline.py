@@ -16,13 +16,13 @@ import torch
 from numpy.typing import NDArray
 from scipy.ndimage import correlate1d
 
-from renderer.blending import BlendedGenerator, alphas_to_model_weights
+from renderer.models.blending import BlendedGenerator, alphas_to_model_weights
 from renderer.errors import RendererError, UsageError
-from renderer.generator import NOISE_MODES, PRECISIONS, Generator, NoiseMode
-from renderer.images import to_rgb, to_uint8
-from renderer.script import OutputSettings
-from renderer.smoothing import gaussian_kernel, gaussian_radius, window_indices
-from renderer.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
+from renderer.models.stylegan2 import NOISE_MODES, PRECISIONS, Generator, NoiseMode
+from renderer.frames.images import to_rgb, to_uint8
+from renderer.plan.script import OutputSettings
+from renderer.plan.smoothing import gaussian_kernel, gaussian_radius, window_indices
+from renderer.plan.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
 
 
 def check_generation_options(

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from renderer.checkpoints.common import LoadedCheckpoint, bad_file
-from renderer.checkpoints.safe_pickle import TFNetwork
-from renderer.generator import GeneratorConfig
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
+from renderer.models.checkpoints.safe_pickle import TFNetwork
+from renderer.models.stylegan2 import GeneratorConfig
 
 FORMAT = "tf-pickle"
 FORMAT_NAME = "TensorFlow StyleGAN2 pickle"

@@ -10,7 +10,7 @@ Two forms:
 - `blend` / `blend_models`: one static Generator (state-dict surgery), as the community's blend
   scripts make; `save_native` writes it.
 - `BlendedGenerator`: the models stacked, synthesised with weights that may differ for every
-  frame of a batch (see `renderer.generator.ModelMix` for how that stays one batched pass).
+  frame of a batch (see `renderer.models.stylegan2.ModelMix` for how that stays one batched pass).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.blendspec import (
+from renderer.plan.blendspec import (
     BlendSpec,
     alpha_by_resolution,
     check_column_sums,
@@ -30,7 +30,7 @@ from renderer.blendspec import (
     model_weights,
 )
 from renderer.errors import UsageError
-from renderer.generator import Generator, GeneratorConfig, ModelInfo, ModelMix, SynthesisNetwork
+from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo, ModelMix, SynthesisNetwork
 
 _BLOCK = re.compile(r"synthesis\.b(\d+)\.")
 
@@ -116,7 +116,7 @@ def blend(
 
 class BlendedSynthesisNetwork(SynthesisNetwork):
     """The synthesis networks of M models, every tensor stacked on a leading model axis, blended
-    per block with per-frame weights (see renderer.generator.ModelMix)."""
+    per block with per-frame weights (see renderer.models.stylegan2.ModelMix)."""
 
     def __init__(self, networks: Sequence[SynthesisNetwork], config: GeneratorConfig) -> None:
         super().__init__(config)

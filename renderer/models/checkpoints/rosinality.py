@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from renderer.checkpoints.common import LoadedCheckpoint, bad_file, filter_taps_from_2d, require
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file, filter_taps_from_2d, require
 from renderer.errors import UnsafeCheckpointError
-from renderer.generator import GeneratorConfig
+from renderer.models.stylegan2 import GeneratorConfig
 
 FORMAT = "rosinality"
 FORMAT_NAME = "rosinality stylegan2-pytorch checkpoint"

@@ -29,13 +29,13 @@ import scipy
 import torch
 
 from renderer import __version__
-from renderer.api import auto_batch_size, load_animation
+from renderer.jobs.stills import auto_batch_size, load_animation
 from renderer.errors import RendererError, UsageError
-from renderer.generator import Generator, NoiseMode, Precision
-from renderer.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
-from renderer.pipeline import FramePipeline, check_generation_options
-from renderer.script import OutputSettings, Script, encoder_settings
-from renderer.sinks import (
+from renderer.models.stylegan2 import Generator, NoiseMode, Precision
+from renderer.output.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
+from renderer.frames.pipeline import FramePipeline, check_generation_options
+from renderer.plan.script import OutputSettings, Script, encoder_settings
+from renderer.output.ffmpeg import (
     SEGMENT_SUFFIXES,
     EncoderSettings,
     SegmentWriter,
@@ -46,7 +46,7 @@ from renderer.sinks import (
     join_segments,
     output_kind,
 )
-from renderer.timeline import Timeline
+from renderer.plan.timeline import Timeline
 
 QUEUE_BATCHES = 4  # batches waiting per encoder: bounds memory, keeps the encoders fed
 

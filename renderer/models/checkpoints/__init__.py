@@ -12,15 +12,15 @@ from pathlib import Path
 
 import torch
 
-from renderer.checkpoints.common import LoadedCheckpoint, bad_file
-from renderer.checkpoints.native import read_native, save_native
-from renderer.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
-from renderer.checkpoints.rosinality import convert_rosinality, load_torch_file
-from renderer.checkpoints.safe_pickle import PersistentObject, restricted_load
-from renderer.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
-from renderer.demo import BUILTIN_MODELS, build_demo
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
+from renderer.models.checkpoints.native import read_native, save_native
+from renderer.models.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
+from renderer.models.checkpoints.rosinality import convert_rosinality, load_torch_file
+from renderer.models.checkpoints.safe_pickle import PersistentObject, restricted_load
+from renderer.models.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
+from renderer.models.demo import BUILTIN_MODELS, build_demo
 from renderer.errors import CheckpointError, UnsafeCheckpointError
-from renderer.generator import Generator, ModelInfo, use_estimated_w_avg
+from renderer.models.stylegan2 import Generator, ModelInfo, use_estimated_w_avg
 
 __all__ = ["load_generator", "read_checkpoint", "save_native", "resolve_device", "LoadedCheckpoint"]
 

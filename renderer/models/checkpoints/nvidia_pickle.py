@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from renderer.checkpoints.common import LoadedCheckpoint, bad_file, filter_taps_from_2d
-from renderer.checkpoints.safe_pickle import PersistentObject
-from renderer.generator import GeneratorConfig
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file, filter_taps_from_2d
+from renderer.models.checkpoints.safe_pickle import PersistentObject
+from renderer.models.stylegan2 import GeneratorConfig
 
 FORMAT = "nvidia-pickle"
 FORMAT_NAME = "NVIDIA stylegan2-ada-pytorch snapshot"

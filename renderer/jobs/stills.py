@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import torch
 
-from renderer.blending import BlendedGenerator, check_same_architecture
-from renderer.checkpoints import load_generator
+from renderer.models.blending import BlendedGenerator, check_same_architecture
+from renderer.models.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
-from renderer.generator import Generator, NoiseMode, Precision
-from renderer.align import load_image, prepare_target
-from renderer.images import image_grid, save_png, to_rgb, to_uint8
-from renderer.latents import build_timeline
-from renderer.pipeline import check_generation_options
-from renderer.projector import (
+from renderer.models.stylegan2 import Generator, NoiseMode, Precision
+from renderer.jobs.align import load_image, prepare_target
+from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
+from renderer.frames.latents import build_timeline
+from renderer.frames.pipeline import check_generation_options
+from renderer.jobs.projector import (
     ProjectionProgressFn,
     ProjectionStep,
     ProjectSettings,
@@ -26,10 +26,10 @@ from renderer.projector import (
     project,
     save_projection,
 )
-from renderer.script import Script, load_script
-from renderer.seeds import seeds_to_z
-from renderer.sinks import EncoderSettings, SegmentWriter, check_folder, output_kind, partial_path
-from renderer.timeline import Timeline, concat_chunks
+from renderer.plan.script import Script, load_script
+from renderer.plan.seeds import seeds_to_z
+from renderer.output.ffmpeg import EncoderSettings, SegmentWriter, check_folder, output_kind, partial_path
+from renderer.plan.timeline import Timeline, concat_chunks
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
