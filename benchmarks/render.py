@@ -225,7 +225,8 @@ def generation_fps(script: Any, model: str, frames: int, keep: int, torch_thread
 def encoding_fps(pool: np.ndarray, frames: int, fps: float, folder: Path, threads: int | None) -> float:
     """frames/s of SegmentWriter (H.264 crf 18, x264 `threads`) fed one frame per write from `pool`, repeated."""
     from renderer.jobs.render import plan_segments
-    from renderer.output.ffmpeg import EncoderSettings, SegmentWriter
+    from renderer.output.ffmpeg import SegmentWriter
+    from renderer.plan.encoding import EncoderSettings
 
     height, width = pool.shape[1:3]
     segments = plan_segments(frames, round(SEGMENT_S * fps))

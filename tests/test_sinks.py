@@ -16,17 +16,15 @@ from PIL import Image
 from renderer.output import ffmpeg as sinks
 from renderer.errors import EncoderError, UsageError
 from renderer.output.ffmpeg import (
-    EncoderSettings,
-    OutputKind,
     SegmentWriter,
     ffmpeg_rate,
     ffmpeg_tail,
     join_segments,
-    output_kind,
     probe,
     read_frames,
     resolve_codec,
 )
+from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
 
 WIDTH, HEIGHT = 64, 48
 

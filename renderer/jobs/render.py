@@ -37,15 +37,14 @@ from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.plan.script import OutputSettings, Script, encoder_settings
 from renderer.output.ffmpeg import (
     SEGMENT_SUFFIXES,
-    EncoderSettings,
     SegmentWriter,
     check_audio,
     check_folder,
     encoded_size,
     ffmpeg_exe,
     join_segments,
-    output_kind,
 )
+from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline
 
 QUEUE_BATCHES = 4  # batches waiting per encoder: bounds memory, keeps the encoders fed

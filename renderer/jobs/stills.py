@@ -28,7 +28,8 @@ from renderer.jobs.projector import (
 )
 from renderer.plan.script import Script, load_script
 from renderer.plan.seeds import seeds_to_z
-from renderer.output.ffmpeg import EncoderSettings, SegmentWriter, check_folder, output_kind, partial_path
+from renderer.output.ffmpeg import SegmentWriter, check_folder, partial_path
+from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline, concat_chunks
 
 ProgressFn = Callable[[int, int], None]  # (done, total)

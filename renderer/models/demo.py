@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo, use_estimated_w_avg
-from renderer.plan.script import BUILTIN_MODELS  # defined where torch-free code can read it
+from renderer.builtin import BUILTIN_MODELS
 
 DEMO_CONFIG = GeneratorConfig(
     z_dim=128,

@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from renderer.plan.blendspec import alpha_by_resolution, is_resolution
+from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
-from renderer.output.ffmpeg import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
+from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-BUILTIN_MODELS = ("demo", "demo-transfer")  # built by renderer.models.demo; named here without torch
+
 SPACES = ("z", "w")
 LATENT_KEYS = ("seed", "latent", "z", "w")
 LAYER_GROUPS = ("coarse", "middle", "fine")  # resolutions 4-8, 16-32, 64 and up (Karras et al.)

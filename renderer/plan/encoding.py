@@ -1,0 +1,88 @@
+"""What an output is and how it is encoded, as plain values: output kinds, codecs, encoder settings.
+
+No ffmpeg and no torch here, so a script's [output] table is validated by the same checks that the
+encoder applies (renderer.output runs ffmpeg with these settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Literal, get_args
+
+from renderer.errors import UsageError
+
+OutputKind = Literal["mp4", "webm", "gif", "png"]
+Codec = Literal["h264", "h265", "h264-nvenc", "h265-nvenc", "vp9"]
+
+SUFFIXES: dict[str, OutputKind] = {
+    ".mp4": "mp4", ".mov": "mp4", ".m4v": "mp4", ".webm": "webm", ".gif": "gif",
+}
+CODECS: tuple[str, ...] = get_args(Codec)
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)
+# NVENC has its own scale (p1 fastest .. p7 best); NVIDIA's default p4 is its "medium".
+NVENC_PRESETS = {
+    "ultrafast": "p1", "superfast": "p2", "veryfast": "p3", "faster": "p3", "fast": "p4",
+    "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7",
+    **{f"p{i}": f"p{i}" for i in range(1, 8)},
+}
+
+def output_kind(path: str | Path) -> OutputKind:
+    """What an output path asks for: by extension, or "png" (a folder of frames) for no suffix or a folder."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return "png"
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        supported = ", ".join(SUFFIXES)
+        raise UsageError(
+            f"{path}: unsupported output type {path.suffix!r}; use {supported}, or a folder for PNG frames"
+        )
+    return kind
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderSettings:
+    """How video is encoded; .webm is always VP9, and GIF/PNG outputs ignore codec, crf and preset.
+
+    Args:
+        codec: "h264" (libx264), "h265" (libx265, tagged hvc1), "h264-nvenc", "h265-nvenc", "vp9" (.webm)
+        crf: quality, 0 (lossless) .. 51 (worst); NVENC gets it as -cq, VP9 as -crf with -b:v 0
+        preset: x264/x265 speed name ("medium"); NVENC also takes p1..p7
+        pix_fmt: pixel format of the encoded video; yuv420p plays everywhere
+        even_size: what to do with odd frame sizes that pix_fmt cannot hold: "error", or "pad" one black
+            row/column at the bottom/right (never rescale)
+        audio_bitrate: AAC/Opus bitrate in ffmpeg's notation ("192k")
+        threads: threads of each software encoder (x264, x265, VP9); None: the encoder's own choice
+            (about 1.5 per core)
+    """
+
+    codec: Codec = "h264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+    even_size: Literal["error", "pad"] = "error"
+    audio_bitrate: str = "192k"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise UsageError(f"unknown codec {self.codec!r}; choose one of {', '.join(CODECS)}")
+        if isinstance(self.crf, bool) or not isinstance(self.crf, int) or not 0 <= self.crf <= 51:
+            raise UsageError(f"crf must be an integer from 0 to 51, not {self.crf!r}")
+        presets = NVENC_PRESETS if self.codec.endswith("-nvenc") else X264_PRESETS
+        if self.preset not in presets:
+            choices = ", ".join(presets)
+            raise UsageError(f"unknown preset {self.preset!r} for {self.codec}; choose one of {choices}")
+        if self.even_size not in ("error", "pad"):
+            raise UsageError(f"even_size must be 'error' or 'pad', not {self.even_size!r}")
+        if not re.fullmatch(r"[a-z0-9_]+", self.pix_fmt):
+            raise UsageError(f"malformed pixel format {self.pix_fmt!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise UsageError(f"encoder threads must be a whole number >= 1, not {self.threads!r}")
+        if not re.fullmatch(r"\d+(\.\d+)?[kM]?", self.audio_bitrate):
+            raise UsageError(f"malformed audio bitrate {self.audio_bitrate!r}; write it like 192k")
