@@ -508,12 +508,13 @@ def validate(
     for column in columns:
         table.add_column(column, justify="right" if column in ("#", "frame", "beat", "psi") else "left")
     psis = parsed.keyframe_psi() if "psi" not in parsed.schedules else [None] * len(parsed.keyframes)
+    kinds, easings = parsed.segment_interpolation(), parsed.segment_easing()
     for key, psi in zip(parsed.keyframes, psis, strict=True):
         beat = parsed.beat(key.frame)
         source = key.describe_source()
         segment = ""
-        if key.index < len(resolved.interpolation):
-            segment = f"{resolved.interpolation[key.index]}, {resolved.easing[key.index]}"
+        if key.index < parsed.num_segments:
+            segment = f"{kinds[key.index]}, {easings[key.index]}"
         row = [str(key.index), str(key.frame), format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
                *([describe_blend(blends[key.index])] if blends else []), segment]

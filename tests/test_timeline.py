@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from renderer import load_generator
 from renderer.frames.latents import build_timeline
 from renderer.plan.script import parse_script
-from renderer.plan.timeline import group_layers, layer_resolution
+from renderer.plan.layers import group_layers, layer_resolution
 
 SEEDS = [3, 14, 15, 92, 65]
 
@@ -40,7 +40,7 @@ def test_keyframes_are_reached_exactly(space: str, kind: str, loop: bool) -> Non
     tl = timeline({"space": space, "interpolation": kind, "loop": loop, "easing": "smoothstep"})
     lat = full(tl).latents
     keys = tl.key_frames.astype(int)
-    np.testing.assert_allclose(lat[keys], tl.key_latents.astype(np.float32), atol=1e-5)
+    np.testing.assert_allclose(lat[keys], tl.keys.latents.astype(np.float32), atol=1e-5)
     if loop:
         assert tl.num_frames == 60 and not np.allclose(lat[-1], lat[0])  # the last frame is not the first
 
@@ -49,7 +49,7 @@ def test_keyframes_are_reached_exactly(space: str, kind: str, loop: bool) -> Non
 def test_z_paths_stay_on_the_shell_of_their_keyframes(kind: str) -> None:
     tl = timeline({"space": "z", "interpolation": kind})
     chunk = full(tl)
-    norms = np.linalg.norm(tl.key_latents, axis=1)
+    norms = np.linalg.norm(tl.keys.latents, axis=1)
     expected = np.interp(chunk.frames, tl.key_frames, norms)
     np.testing.assert_allclose(np.linalg.norm(chunk.latents, axis=1), expected, rtol=1e-5)
 
@@ -57,7 +57,7 @@ def test_z_paths_stay_on_the_shell_of_their_keyframes(kind: str) -> None:
 def test_w_paths_are_not_renormalised() -> None:
     tl = timeline({"space": "w", "interpolation": "linear"})
     lat = full(tl).latents
-    midpoint = (tl.key_latents[0] + tl.key_latents[1]) / 2
+    midpoint = (tl.keys.latents[0] + tl.keys.latents[1]) / 2
     np.testing.assert_allclose(lat[6], midpoint, atol=1e-5)
 
 
@@ -96,7 +96,7 @@ def test_lagging_layers_reach_keyframes_late_and_leading_ones_early() -> None:
     lat = full(tl).latents
     coarse, middle, fine = (list(group_layers(g, 14, 256)) for g in ("coarse", "middle", "fine"))
     for k, frame in enumerate(tl.key_frames.astype(int)[1:-1], start=1):
-        key = tl.key_latents[k].astype(np.float32)
+        key = tl.keys.latents[k].astype(np.float32)
         np.testing.assert_allclose(lat[frame][middle], key[middle], atol=1e-5)
         np.testing.assert_allclose(lat[frame - 2][coarse], key[coarse], atol=1e-5)
         np.testing.assert_allclose(lat[frame + 3][fine], key[fine], atol=1e-5)
@@ -107,11 +107,11 @@ def test_style_mix_replaces_only_its_layers() -> None:
     keys = [{"time": 0, "seed": 1}, {"time": "1s", "seed": 1, "mix": {"layers": "fine", "seed": 2}}]
     tl = timeline({"space": "w"}, keyframes=keys)
     plain = timeline({"space": "w"}, keyframes=[{"time": 0, "seed": 2}, {"time": "1s", "seed": 1}])
-    mixed = tl.key_latents[1]
+    mixed = tl.keys.latents[1]
     fine = list(group_layers("fine", 14, 256))
     rest = [i for i in range(14) if i not in fine]
-    np.testing.assert_array_equal(mixed[fine], plain.key_latents[0][fine])
-    np.testing.assert_array_equal(mixed[rest], tl.key_latents[0][rest])
+    np.testing.assert_array_equal(mixed[fine], plain.keys.latents[0][fine])
+    np.testing.assert_array_equal(mixed[rest], tl.keys.latents[0][rest])
 
 
 def test_pca_keeps_keyframes_and_confines_the_curve() -> None:
@@ -120,9 +120,9 @@ def test_pca_keeps_keyframes_and_confines_the_curve() -> None:
     line = timeline({"space": "w", "interpolation": "linear"})
     lat, curve, straight = full(tl).latents, full(free).latents, full(line).latents
     keys = tl.key_frames.astype(int)
-    np.testing.assert_allclose(lat[keys], tl.key_latents.astype(np.float32), atol=1e-5)
+    np.testing.assert_allclose(lat[keys], tl.keys.latents.astype(np.float32), atol=1e-5)
     deviation = (lat - straight).astype(np.float64)
-    basis = tl.pca_basis
+    basis = tl.keys.pca_basis
     outside = deviation - deviation @ basis @ basis.T
     assert np.abs(outside).max() < 1e-4  # what remains of the curve lies in the top-4 directions
     assert np.abs(lat - curve).max() > 0.1  # and it differs from the unconstrained spline
@@ -143,7 +143,7 @@ def test_pinning_restores_keyframes_after_smoothing() -> None:
     loose = timeline({"space": "w", "smooth": 0.3})
     pinned = timeline({"space": "w", "smooth": 0.3, "pin_keyframes": True})
     keys = loose.key_frames.astype(int)
-    target = loose.key_latents.astype(np.float32)
+    target = loose.keys.latents.astype(np.float32)
     assert np.abs(full(loose).latents[keys] - target).max() > 0.05
     np.testing.assert_allclose(full(pinned).latents[keys], target, atol=1e-4)
 
@@ -151,7 +151,7 @@ def test_pinning_restores_keyframes_after_smoothing() -> None:
 def test_smoothed_z_is_renormalised() -> None:
     tl = timeline({"space": "z", "interpolation": "linear", "smooth": 0.4, "loop": True})
     chunk = full(tl)
-    norms = np.linalg.norm(tl.key_latents, axis=1)
+    norms = np.linalg.norm(tl.keys.latents, axis=1)
     shell = np.interp(chunk.frames, np.append(tl.key_frames, tl.num_frames), np.append(norms, norms[0]))
     np.testing.assert_allclose(np.linalg.norm(chunk.latents, axis=1), shell, rtol=1e-5)
 
@@ -189,9 +189,9 @@ def test_latent_files_in_every_layout(tmp_path: Path) -> None:
     ]
     data = {"fps": 12, "models": {"base": "demo"}, "path": {"space": "w"}, "keyframes": keys}
     tl = build_timeline(parse_script(data, base_dir=tmp_path), G)
-    np.testing.assert_allclose(tl.key_latents[0], wplus[0], atol=1e-6)
-    np.testing.assert_allclose(tl.key_latents[1], wplus[0], atol=1e-6)
-    assert tl.key_latents.shape == (4, G.num_ws, G.w_dim) and not tl.key_latents[2].std(0).any()
+    np.testing.assert_allclose(tl.keys.latents[0], wplus[0], atol=1e-6)
+    np.testing.assert_allclose(tl.keys.latents[1], wplus[0], atol=1e-6)
+    assert tl.keys.latents.shape == (4, G.num_ws, G.w_dim) and not tl.keys.latents[2].std(0).any()
 
 
 def test_projected_w_fixture_keyframe(fixtures: Path) -> None:

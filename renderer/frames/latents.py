@@ -12,7 +12,8 @@ from renderer.plan.blendspec import alpha_by_resolution
 from renderer.models.stylegan2 import Generator
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
-from renderer.plan.timeline import Timeline, resolve_layers
+from renderer.plan.layers import resolve_layers
+from renderer.plan.timeline import ResolvedKeyframes, Timeline, plan_timeline
 
 PCA_SAMPLES = 10_000
 PCA_SEED = 0
@@ -127,8 +128,8 @@ def pca_basis(G: Generator, k: int, *, num_samples: int = PCA_SAMPLES, seed: int
     return vt[:k].T.copy()
 
 
-def build_timeline(script: Script, G: Generator) -> Timeline:
-    """Resolve every keyframe of `script` against G and return its lazily sampled timeline."""
+def resolve_keyframes(script: Script, G: Generator) -> ResolvedKeyframes:
+    """Every keyframe of `script` (and its layer lags, PCA basis and blends) as arrays for G."""
     resolver = _Resolver(script, G)
     if G.c_dim:
         raise resolver.error("models.base", f"conditional models (c_dim = {G.c_dim}) are not supported in scripts yet")
@@ -152,7 +153,12 @@ def build_timeline(script: Script, G: Generator) -> Timeline:
     key_blends = None
     if blends is not None:  # forms checked by the script parser
         key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
-    return Timeline(
-        script, key_latents, layer_lags=lags, pca_basis=basis, num_ws=G.num_ws,
-        key_blends=key_blends, blend_resolutions=resolutions,
+    return ResolvedKeyframes(
+        latents=key_latents, num_ws=G.num_ws, layer_lags=tuple(lags), pca_basis=basis,
+        blends=key_blends, blend_resolutions=tuple(resolutions),
     )
+
+
+def build_timeline(script: Script, G: Generator) -> Timeline:
+    """Resolve every keyframe of `script` against G and return its lazily sampled timeline."""
+    return plan_timeline(script, resolve_keyframes(script, G))

@@ -82,7 +82,7 @@ class FramePipeline:
         temporal_blur: float = 0.0,
         resolution: int | None = None,
     ) -> None:
-        if timeline.key_blends is not None and not isinstance(G, BlendedGenerator):
+        if timeline.blends and not isinstance(G, BlendedGenerator):
             raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
         resolution = G.img_resolution if resolution is None else resolution
         if resolution > G.img_resolution:

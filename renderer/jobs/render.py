@@ -356,9 +356,11 @@ def _journal_key(
         "resolution": settings.resolution,
     }
     # Keyframe latents may come from .npy/.npz files the script only names: hash what they hold.
-    keyframes = hashlib.sha256(timeline.key_latents.tobytes())
-    if timeline.key_blends is not None:
-        keyframes.update(timeline.key_blends.tobytes())
+    keys = timeline.keys
+    assert keys is not None, "a render's timeline is planned from resolved keyframes"
+    keyframes = hashlib.sha256(keys.latents.tobytes())
+    if keys.blends is not None:
+        keyframes.update(keys.blends.tobytes())
     return {
         "script": script_hash,
         "resolved settings": json_sha256(resolved),

@@ -178,7 +178,7 @@ def load_animation(
     the given precision) and the script's timeline."""
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
-    G = BlendedGenerator([base, transfer]) if timeline.key_blends is not None else base
+    G = BlendedGenerator([base, transfer]) if timeline.blends else base
     return G.set_precision(precision), timeline
 
 

@@ -7,7 +7,7 @@ segment has its own interpolation kind and easing, so a script can override eith
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, get_args
 
 import numpy as np
@@ -25,8 +25,23 @@ SPLINES: frozenset[str] = frozenset({"cubic", "catmull-rom", "pchip"})
 PARALLEL_ANGLE = 1e-6
 
 
+def _ease_in_out(u: NDArray) -> NDArray:
+    return np.where(u < 0.5, 2.0 * u * u, 1.0 - 2.0 * (1.0 - u) ** 2)
+
+
+# Easings by name: each maps [0, 1] onto [0, 1], monotone non-decreasing, fixing 0 and 1.
+EASE: dict[str, Callable[[NDArray], NDArray]] = {
+    "linear": lambda u: u,
+    "ease-in": lambda u: u * u,
+    "ease-out": lambda u: 1.0 - (1.0 - u) ** 2,
+    "ease-in-out": _ease_in_out,
+    "smoothstep": lambda u: u * u * (3.0 - 2.0 * u),
+}
+assert tuple(EASE) == EASINGS, "the Easing type lists the EASE table's names"
+
+
 def ease(u: NDArray, kind: Easing) -> NDArray:
-    """Warp a segment parameter: maps [0, 1] onto [0, 1], monotone non-decreasing, fixing 0 and 1.
+    """Warp a segment parameter with the easing `kind` (a name in EASE).
 
     Args:
         u: float [...] segment parameter in [0, 1]; values outside are clipped, so rounding just past an
@@ -36,18 +51,9 @@ def ease(u: NDArray, kind: Easing) -> NDArray:
     Returns:
         float64 [...], same shape as u.
     """
-    u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
-    if kind == "linear":
-        return u
-    if kind == "ease-in":
-        return u * u
-    if kind == "ease-out":
-        return 1.0 - (1.0 - u) ** 2
-    if kind == "ease-in-out":
-        return np.where(u < 0.5, 2.0 * u * u, 1.0 - 2.0 * (1.0 - u) ** 2)
-    if kind == "smoothstep":
-        return u * u * (3.0 - 2.0 * u)
-    raise ValueError(f"unknown easing {kind!r}; expected one of {', '.join(EASINGS)}")
+    if kind not in EASE:
+        raise ValueError(f"unknown easing {kind!r}; expected one of {', '.join(EASINGS)}")
+    return EASE[kind](np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0))
 
 
 def slerp(a: NDArray, b: NDArray, t: NDArray) -> NDArray:
@@ -129,7 +135,7 @@ def sample_track(
     easing: Sequence[Easing],
     loop_period: float | None = None,
 ) -> NDArray:
-    """Sample a keyframed track at arbitrary frame positions.
+    """Sample a keyframed track at arbitrary frame positions (a KeyframePath built for one call).
 
     Within segment i at local parameter u = (f - k_i) / (k_{i+1} - k_i), the easing gives u' = ease(u) and
     the segment's kind is evaluated at u': hold -> v_i; linear -> (1 - u') v_i + u' v_{i+1}; slerp ->
@@ -159,40 +165,78 @@ def sample_track(
         ValueError: keys not strictly increasing or not matching key_values, wrong number of kinds or
             easings for the segments, an unknown kind, or a loop_period not longer than the key span.
     """
-    keys, values, frames = _check_track(key_frames, key_values, frames, loop_period)
-    num_segments = len(keys) if loop_period is not None else len(keys) - 1
-    kinds = _kind_codes("interpolation", interpolation, INTERPOLATIONS, num_segments)
-    easings = _kind_codes("easing", easing, EASINGS, num_segments)
-    if len(keys) == 1:
-        return np.broadcast_to(values[0], (len(frames),) + values.shape[1:]).copy()
+    return KeyframePath(key_frames, key_values, interpolation=interpolation, easing=easing, loop_period=loop_period)(frames)
 
-    if loop_period is not None:
-        knots = np.append(keys, keys[0] + loop_period)
-        knot_values = np.concatenate([values, values[:1]])
-        # Frames already in the first period are used as given, so no rounding can move one across a key.
-        in_first = (frames >= keys[0]) & (frames < knots[-1])
-        positions = np.where(in_first, frames, keys[0] + np.mod(frames - keys[0], loop_period))
-        # mod can round a tiny negative offset up to the full period; that point is key 0.
-        positions = np.where(positions >= knots[-1], keys[0], positions)
-    else:
-        knots, knot_values, positions = keys, values, frames
 
-    segment = np.clip(np.searchsorted(knots, positions, side="right") - 1, 0, num_segments - 1)
-    u = np.clip((positions - knots[segment]) / (knots[segment + 1] - knots[segment]), 0.0, 1.0)
-    for code in np.unique(easings[segment]):
-        warped = easings[segment] == code
-        u[warped] = ease(u[warped], EASINGS[code])
+class KeyframePath:
+    """A keyframed track, built once (checked, splines fitted) and sampled at any frame positions.
 
-    out = np.empty((len(frames),) + values.shape[1:])
-    for code in np.unique(kinds[segment]):
-        chosen = kinds[segment] == code
-        out[chosen] = _sample_segments(
-            INTERPOLATIONS[code], knots, knot_values, segment[chosen], u[chosen], loop_period
-        )
-    if loop_period is None:
-        out[frames <= keys[0]] = values[0]
-        out[frames >= keys[-1]] = values[-1]
-    return out
+    Args and behaviour as `sample_track`; `radius` is 0, since every value is a pure function of
+    its own frame position (a Track, see renderer.plan.tracks).
+    """
+
+    radius = 0
+
+    def __init__(
+        self,
+        key_frames: NDArray,
+        key_values: NDArray,
+        *,
+        interpolation: Sequence[Interpolation],
+        easing: Sequence[Easing],
+        loop_period: float | None = None,
+    ) -> None:
+        keys, values, _ = _check_track(key_frames, key_values, np.zeros(0), loop_period)
+        self.num_segments = len(keys) if loop_period is not None else len(keys) - 1
+        self.kinds = _kind_codes("interpolation", interpolation, INTERPOLATIONS, self.num_segments)
+        self.easings = _kind_codes("easing", easing, EASINGS, self.num_segments)
+        self.keys, self.values, self.loop_period = keys, values, loop_period
+        if loop_period is not None:
+            self.knots = np.append(keys, keys[0] + loop_period)
+            self.knot_values = np.concatenate([values, values[:1]])
+        else:
+            self.knots, self.knot_values = keys, values
+        used = {INTERPOLATIONS[code] for code in np.unique(self.kinds)} if len(keys) > 1 else set()
+        self.splines = {kind: _build_spline(kind, self.knots, self.knot_values, loop_period) for kind in used & SPLINES}
+
+    def __call__(self, frames: NDArray) -> NDArray:
+        """float64 [T, ...] samples at the frame positions float [T]."""
+        frames = _check_frames(frames)
+        keys, values, knots, loop_period = self.keys, self.values, self.knots, self.loop_period
+        if len(keys) == 1:
+            return np.broadcast_to(values[0], (len(frames),) + values.shape[1:]).copy()
+        if loop_period is not None:
+            # Frames already in the first period are used as given, so no rounding can move one across a key.
+            in_first = (frames >= keys[0]) & (frames < knots[-1])
+            positions = np.where(in_first, frames, keys[0] + np.mod(frames - keys[0], loop_period))
+            # mod can round a tiny negative offset up to the full period; that point is key 0.
+            positions = np.where(positions >= knots[-1], keys[0], positions)
+        else:
+            positions = frames
+
+        segment = np.clip(np.searchsorted(knots, positions, side="right") - 1, 0, self.num_segments - 1)
+        u = np.clip((positions - knots[segment]) / (knots[segment + 1] - knots[segment]), 0.0, 1.0)
+        easings = self.easings[segment]
+        for code in np.unique(easings):
+            warped = easings == code
+            u[warped] = ease(u[warped], EASINGS[code])
+
+        out = np.empty((len(frames),) + values.shape[1:])
+        kinds = self.kinds[segment]
+        for code in np.unique(kinds):
+            chosen = kinds == code
+            out[chosen] = self._sample_segments(INTERPOLATIONS[code], segment[chosen], u[chosen])
+        if loop_period is None:
+            out[frames <= keys[0]] = values[0]
+            out[frames >= keys[-1]] = values[-1]
+        return out
+
+    def _sample_segments(self, kind: str, segment: NDArray, u: NDArray) -> NDArray:
+        """One interpolation kind at eased parameters u [N] of segments segment [N] -> [N, ...]."""
+        if kind in self.splines:
+            knots = self.knots
+            return self.splines[kind](knots[segment] + u * (knots[segment + 1] - knots[segment]))
+        return SEGMENT_SAMPLERS[kind](self.knot_values[segment], self.knot_values[segment + 1], u)
 
 
 def lerp_track(
@@ -270,10 +314,7 @@ def _check_track(
             f"key_values must have one row per key: {len(keys)} key_frames but key_values has shape "
             f"{values.shape}"
         )
-    if frames.ndim != 1:
-        raise ValueError(f"frames must be a 1-D array, got shape {frames.shape}")
-    if not np.isfinite(frames).all():
-        raise ValueError("frames must be finite")
+    frames = _check_frames(frames)
     if loop_period is not None:
         span = keys[-1] - keys[0]
         if not np.isfinite(loop_period) or loop_period <= span:
@@ -282,6 +323,15 @@ def _check_track(
                 "so the closing segment from the last key back to the first has positive length"
             )
     return keys, values, frames
+
+
+def _check_frames(frames: NDArray) -> NDArray:
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim != 1:
+        raise ValueError(f"frames must be a 1-D array, got shape {frames.shape}")
+    if not np.isfinite(frames).all():
+        raise ValueError("frames must be finite")
+    return frames
 
 
 def _kind_codes(name: str, kinds: Sequence[str], allowed: tuple[str, ...], num_segments: int) -> NDArray:
@@ -297,23 +347,13 @@ def _kind_codes(name: str, kinds: Sequence[str], allowed: tuple[str, ...], num_s
     return np.array([allowed.index(kind) for kind in kinds], dtype=np.int64)
 
 
-def _sample_segments(
-    kind: str, knots: NDArray, knot_values: NDArray, segment: NDArray, u: NDArray, loop_period: float | None
-) -> NDArray:
-    """Evaluate one interpolation kind at eased parameters u [N] of segments segment [N] -> [N, ...].
+def _hold(start: NDArray, end: NDArray, u: NDArray) -> NDArray:
+    return start
 
-    knots [S + 1] and knot_values [S + 1, ...] hold the segment ends; when looping the last is key 0 again.
-    """
-    start, end = knot_values[segment], knot_values[segment + 1]
-    if kind == "hold":
-        return start
-    if kind == "linear":
-        w = u.reshape((-1,) + (1,) * (start.ndim - 1))
-        return (1.0 - w) * start + w * end
-    if kind == "slerp":
-        return _slerp_last_axis(start, end, u)
-    spline = _build_spline(kind, knots, knot_values, loop_period)
-    return spline(knots[segment] + u * (knots[segment + 1] - knots[segment]))
+
+def _lerp(start: NDArray, end: NDArray, u: NDArray) -> NDArray:
+    w = u.reshape((-1,) + (1,) * (start.ndim - 1))
+    return (1.0 - w) * start + w * end
 
 
 def _slerp_last_axis(start: NDArray, end: NDArray, u: NDArray) -> NDArray:
@@ -323,6 +363,16 @@ def _slerp_last_axis(start: NDArray, end: NDArray, u: NDArray) -> NDArray:
     per_sample = int(np.prod(shape[1:-1], dtype=np.int64))
     rows = _slerp_rows(start.reshape(-1, dim), end.reshape(-1, dim), np.repeat(u, per_sample))
     return rows.reshape(start.shape)
+
+
+# Segment samplers by name: (start [N, ...], end [N, ...], eased u [N]) -> [N, ...]. The spline
+# kinds (SPLINES) see every key, not just the segment's ends, so KeyframePath fits them whole.
+SEGMENT_SAMPLERS: dict[str, Callable[[NDArray, NDArray, NDArray], NDArray]] = {
+    "hold": _hold,
+    "linear": _lerp,
+    "slerp": _slerp_last_axis,
+}
+assert set(SEGMENT_SAMPLERS) | SPLINES == set(INTERPOLATIONS), "the Interpolation type lists every sampler"
 
 
 def _build_spline(

@@ -20,6 +20,7 @@ from typing import Any
 from renderer.plan.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
+from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
 from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 
@@ -31,7 +32,7 @@ else:  # pragma: no cover - Python 3.10
 
 SPACES = ("z", "w")
 LATENT_KEYS = ("seed", "latent", "z", "w")
-LAYER_GROUPS = ("coarse", "middle", "fine")  # resolutions 4-8, 16-32, 64 and up (Karras et al.)
+
 
 
 class ScriptError(RendererError):
@@ -151,6 +152,19 @@ class Script:
     @property
     def duration(self) -> float:
         return self.num_frames / self.fps
+
+    @property
+    def num_segments(self) -> int:
+        """Keyframe segments: one between each pair of keyframes, and a closing one when looping."""
+        return len(self.keyframes) if self.path.loop else len(self.keyframes) - 1
+
+    def segment_interpolation(self) -> list[Interpolation]:
+        """Each segment's interpolation kind: its first keyframe's override, else the path's."""
+        return [self.keyframes[i].interpolation or self.path.interpolation for i in range(self.num_segments)]
+
+    def segment_easing(self) -> list[Easing]:
+        """Each segment's easing: its first keyframe's override, else the path's."""
+        return [self.keyframes[i].easing or self.path.easing for i in range(self.num_segments)]
 
     def keyframe_psi(self) -> list[float]:
         """psi at each keyframe: its own value, else the previous keyframe's, else 1.0."""

@@ -1,21 +1,32 @@
-"""Per-frame tracks of a script (latents, psi, truncation cutoff), produced lazily in chunks.
+"""A script's per-frame tracks (latents, psi, truncation cutoff, blend, ...), produced lazily in chunks.
 
-No torch: the keyframe latents arrive already resolved (see `renderer.frames.latents.build_timeline`).
-Every stage before smoothing is a pure function of the frame index, and smoothing only looks at a
-fixed window around each frame, so a chunk's values do not depend on how the video is chunked.
+No torch: `plan_timeline` takes the keyframes already resolved to plain arrays (seed -> w needs the
+mapping network; see `renderer.frames.latents`) and builds one Track per control from the script.
+A Timeline is then just frames, fps, loop, a latent track and named tracks; `chunk(start, stop)`
+evaluates them, and since every track is exact in any chunking, so is the timeline.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
-from renderer.plan.paths import Easing, Interpolation, lerp_track, renormalize, sample_track
-from renderer.plan.script import LAYER_GROUPS, Script
-from renderer.plan.smoothing import smooth_frames
+from renderer.plan.paths import Interpolation, KeyframePath
+from renderer.plan.script import Script
+from renderer.plan.tracks import (
+    Column,
+    LayerGroups,
+    Lagged,
+    PcaRestricted,
+    Pinned,
+    Renormalized,
+    Rounded,
+    Smoothed,
+    Track,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,197 +36,86 @@ class TimelineChunk:
     frames: NDArray[np.int64]  # [n]
     time: NDArray[np.float64]  # [n] seconds
     latents: NDArray[np.float32]  # [n, z_dim] (space "z") or [n, num_ws, w_dim] (space "w", before truncation)
-    psi: NDArray[np.float32]  # [n]
-    truncation_cutoff: NDArray[np.int64] | None  # [n]; None: every layer is truncated
-    blend: NDArray[np.float32] | None = None  # [n, R] alpha of the transfer model per block resolution; None: no blend
+    tracks: Mapping[str, NDArray] = dataclasses.field(default_factory=dict)  # name -> [n, ...]
 
+    @property
+    def psi(self) -> NDArray[np.float32]:
+        """[n] truncation psi."""
+        return self.tracks["psi"]
 
-TRACKS = ("psi", "truncation_cutoff", "blend")  # the per-frame tracks besides the latents
+    @property
+    def truncation_cutoff(self) -> NDArray[np.int64] | None:
+        """[n] layers below this index are truncated; None: every layer."""
+        return self.tracks.get("truncation_cutoff")
+
+    @property
+    def blend(self) -> NDArray[np.float32] | None:
+        """[n, R] alpha of the transfer model per block resolution; None: no blend."""
+        return self.tracks.get("blend")
 
 
 def chunk_rows(chunk: TimelineChunk, rows: NDArray[np.int64]) -> TimelineChunk:
     """The chunk's frames at the given row positions."""
-    return TimelineChunk(**{
-        field.name: None if (value := getattr(chunk, field.name)) is None else value[rows]
-        for field in dataclasses.fields(chunk)
-    })
+    return TimelineChunk(
+        frames=chunk.frames[rows], time=chunk.time[rows], latents=chunk.latents[rows],
+        tracks={name: values[rows] for name, values in chunk.tracks.items()},
+    )
 
 
 def concat_chunks(chunks: Sequence[TimelineChunk]) -> TimelineChunk:
-    """Chunks joined in order into one (tracks that are None stay None)."""
-    return TimelineChunk(**{
-        field.name: None if getattr(chunks[0], field.name) is None
-        else np.concatenate([getattr(c, field.name) for c in chunks])
-        for field in dataclasses.fields(TimelineChunk)
-    })
-
-
-def layer_resolution(index: int, img_resolution: int) -> int:
-    """The resolution whose conv (or final ToRGB) w index `index` drives."""
-    return min(2 ** ((index + 1) // 2 + 2), img_resolution)
-
-
-def group_layers(group: str, num_ws: int, img_resolution: int) -> tuple[int, ...]:
-    """Layer indices of a named group: coarse (4-8 px), middle (16-32 px), fine (64 px and up)."""
-    bounds = {"coarse": (4, 8), "middle": (16, 32), "fine": (64, 1 << 30)}[group]
-    return tuple(i for i in range(num_ws) if bounds[0] <= layer_resolution(i, img_resolution) <= bounds[1])
-
-
-def resolve_layers(spec: str | tuple[int, ...], num_ws: int, img_resolution: int) -> tuple[int, ...]:
-    """A layer spec from the script (group name or indices) -> indices, checked against num_ws."""
-    if isinstance(spec, str):
-        assert spec in LAYER_GROUPS
-        return group_layers(spec, num_ws, img_resolution)
-    bad = [i for i in spec if i >= num_ws]
-    if bad:
-        raise ValueError(f"layers {bad} do not exist: this model has {num_ws} (0-{num_ws - 1})")
-    return spec
+    """Chunks joined in order into one (they hold the same tracks)."""
+    return TimelineChunk(
+        frames=np.concatenate([c.frames for c in chunks]),
+        time=np.concatenate([c.time for c in chunks]),
+        latents=np.concatenate([c.latents for c in chunks]),
+        tracks={name: np.concatenate([c.tracks[name] for c in chunks]) for name in chunks[0].tracks},
+    )
 
 
 class Timeline:
-    """The resolved, per-frame form of a script."""
+    """The resolved, per-frame form of a script: a latent track and named tracks over its frames.
+
+    Args:
+        num_frames: frames in the video
+        fps: frames per second (the chunk's `time` is frame / fps)
+        loop: whether the video wraps (frame num_frames is frame 0 again)
+        space: "z" or "w", the space of the latent track
+        latents: the latent Track: [n, z_dim] or [n, num_ws, w_dim]
+        tracks: named Tracks ("psi" [n] is required; "truncation_cutoff", "blend", ...)
+        key_frames: [K] the keyframes' frames (for plots and exports)
+        blend_resolutions: the block resolutions of the "blend" track's columns
+        keys: the resolved keyframes it was planned from, if any (what a resume key hashes)
+    """
 
     def __init__(
         self,
-        script: Script,
-        key_latents: NDArray[np.float64],  # [K, z_dim] or [K, num_ws, w_dim]
         *,
-        layer_lags: Sequence[tuple[tuple[int, ...], float]] = (),  # (layers, lag in frames), w space
-        pca_basis: NDArray[np.float64] | None = None,  # [w_dim, k] orthonormal columns
-        num_ws: int | None = None,
-        key_blends: NDArray[np.float64] | None = None,  # [K, R] transfer alpha per keyframe and resolution
-        blend_resolutions: Sequence[int] = (),  # the R block resolutions of key_blends' columns
+        num_frames: int,
+        fps: float,
+        loop: bool,
+        space: str,
+        latents: Track,
+        tracks: Mapping[str, Track],
+        key_frames: NDArray[np.int64],
+        blend_resolutions: Sequence[int] = (),
+        keys: ResolvedKeyframes | None = None,
     ) -> None:
-        self.script = script
-        self.space = script.path.space
-        self.fps = script.fps
-        self.num_frames = script.num_frames
-        self.loop = script.path.loop
-        self.key_frames = np.array([k.frame for k in script.keyframes], dtype=np.float64)
-        self.key_latents = key_latents
-        self.num_ws = num_ws
-        self.pca_basis = pca_basis
-        self.key_blends = key_blends
+        if "psi" not in tracks:
+            raise ValueError("a timeline needs a psi track")
+        self.num_frames = num_frames
+        self.fps = fps
+        self.loop = loop
+        self.space = space
+        self.latents = latents
+        self.tracks = dict(tracks)
+        self.key_frames = np.asarray(key_frames, dtype=np.int64)
         self.blend_resolutions = tuple(blend_resolutions)
-        if key_blends is not None and key_blends.shape != (len(script.keyframes), len(self.blend_resolutions)):
-            raise ValueError(f"key_blends must be [keyframes, resolutions], got {list(key_blends.shape)}")
-        segments = len(script.keyframes) if self.loop else len(script.keyframes) - 1
-        keys = script.keyframes
-        self.interpolation: list[Interpolation] = [
-            keys[i].interpolation or script.path.interpolation for i in range(segments)
-        ]
-        self.easing: list[Easing] = [keys[i].easing or script.path.easing for i in range(segments)]
-        self._period = float(self.num_frames) if self.loop else None
-        self._lags = self._layer_lag_groups(layer_lags)
-        self._sigma = script.path.smooth * script.fps
-        self._pin = script.path.pin_keyframes and self._sigma > 0
-        self._pin_errors = self._keyframe_errors() if self._pin else None
+        self.keys = keys
 
-    # -- raw tracks: pure functions of the frame index -----------------------------------------
-
-    def _layer_lag_groups(self, lags: Sequence[tuple[tuple[int, ...], float]]) -> list[tuple[NDArray, float]]:
-        if self.space != "w":
-            return [(np.arange(1), 0.0)]  # unused: z space samples the whole vector
-        assert self.num_ws is not None
-        lag_of = np.zeros(self.num_ws)
-        for layers, lag in lags:
-            lag_of[list(layers)] = lag
-        return [(np.flatnonzero(lag_of == lag), float(lag)) for lag in np.unique(lag_of)]
-
-    def _sample(self, values: NDArray, frames: NDArray, kinds: Sequence[Interpolation]) -> NDArray:
-        return sample_track(
-            self.key_frames, values, frames, interpolation=kinds, easing=self.easing, loop_period=self._period
-        )
-
-    def _norm_track(self, frames: NDArray) -> NDArray:
-        """z space: the norm the path keeps, interpolated linearly between keyframes (held on holds)."""
-        norms = np.linalg.norm(self.key_latents, axis=-1)[:, None]
-        kinds: list[Interpolation] = ["hold" if k == "hold" else "linear" for k in self.interpolation]
-        return self._sample(norms, frames, kinds)[:, 0]
-
-    def _raw_latents(self, frames: NDArray) -> NDArray:
-        if self.space == "z":
-            z = self._sample(self.key_latents, frames, self.interpolation)
-            # Splines and lines cut inside the Gaussian shell; bring every frame back onto it.
-            return renormalize(z, self._norm_track(frames))
-        out = np.empty((len(frames), *self.key_latents.shape[1:]))
-        for layers, lag in self._lags:
-            shifted = frames - lag  # a lagging layer reaches each keyframe `lag` frames later
-            values = self.key_latents[:, layers]
-            path = self._sample(values, shifted, self.interpolation)
-            if self.pca_basis is not None:
-                # Keep the straight line between keyframes; restrict the curve's deviation from it
-                # to the top principal directions of W, so keyframes are still reached exactly.
-                line = lerp_track(
-                    self.key_frames, values, shifted, easing=self.easing, loop_period=self._period
-                )
-                deviation = (path - line) @ self.pca_basis
-                path = line + deviation @ self.pca_basis.T
-            out[:, layers] = path
-        return out
-
-    def _track(self, name: str, frames: NDArray) -> NDArray | None:
-        """psi, truncation cutoff ([n]) or the blend alphas ([n, R]): from a schedule, else from the
-        keyframes (inheriting values); None when the script has no such track."""
-        kind = self.script.path.track_interpolation
-        if name == "blend":
-            if self.key_blends is None:
-                return None
-            return self._sample(self.key_blends, frames, [kind] * len(self.interpolation))
-        schedule = self.script.schedules.get(name)
-        if schedule is not None:
-            keys = np.array(schedule.frames, dtype=np.float64)
-            values = np.array(schedule.values, dtype=np.float64)[:, None]
-            segments = len(keys) if self.loop and len(keys) > 1 else len(keys) - 1
-            return sample_track(
-                keys, values, frames, interpolation=[kind] * segments, easing=["linear"] * segments,
-                loop_period=self._period if segments == len(keys) else None,
-            )[:, 0]
-        if name == "psi":
-            values = np.array(self.script.keyframe_psi(), dtype=np.float64)
-        else:
-            given = [k.truncation_cutoff for k in self.script.keyframes]
-            if all(v is None for v in given):
-                return None
-            values = np.array([self.num_ws if v is None else v for v in given], dtype=np.float64)
-        return self._sample(values[:, None], frames, [kind] * len(self.interpolation))[:, 0]
-
-    def _sampler(self, name: str):
-        """`_track` as a function of integer frame indices, for smoothing windows."""
-        return lambda idx: self._track(name, idx.astype(np.float64))
-
-    # -- smoothing -------------------------------------------------------------------------------
-
-    def _smoothed(self, sample, frames: NDArray) -> NDArray:
-        start, stop = int(frames[0]), int(frames[-1]) + 1
-        return smooth_frames(sample, start, stop, sigma=self._sigma, num_frames=self.num_frames, loop=self.loop)
-
-    def _keyframe_errors(self) -> dict[str, NDArray]:
-        """What smoothing moved each keyframe by, per track (for pin_keyframes)."""
-        errors = {}
-        keys = self.key_frames.astype(np.int64)
-        smoothed = np.stack([self._smoothed(self._raw_latents, np.array([k]))[0] for k in keys])
-        errors["latents"] = self._raw_latents(keys.astype(np.float64)) - smoothed
-        for name in TRACKS:
-            raw = self._track(name, keys.astype(np.float64))
-            if raw is not None:
-                track = self._sampler(name)
-                errors[name] = raw - np.array([self._smoothed(track, np.array([k]))[0] for k in keys])
-        return errors
-
-    def _pinned(self, name: str, values: NDArray, frames: NDArray) -> NDArray:
-        if self._pin_errors is None or name not in self._pin_errors:
-            return values
-        error = self._pin_errors[name]
-        flat = error.reshape(len(error), -1)
-        segments = len(self.interpolation)
-        correction = sample_track(
-            self.key_frames, flat, frames, interpolation=["pchip"] * segments, easing=["linear"] * segments,
-            loop_period=self._period,
-        )
-        return values + correction.reshape(len(frames), *error.shape[1:])
-
-    # -- public ------------------------------------------------------------------------------------
+    @property
+    def blends(self) -> bool:
+        """Whether frames blend models (a "blend" track), so a blended generator must render them."""
+        return "blend" in self.tracks
 
     def chunk(self, start: int, stop: int) -> TimelineChunk:
         """Tracks of frames [start, stop), the same whatever chunking the caller uses."""
@@ -223,31 +123,129 @@ class Timeline:
             raise ValueError(f"frames [{start}, {stop}) are outside the timeline's 0..{self.num_frames}")
         frames = np.arange(start, stop, dtype=np.int64)
         f = frames.astype(np.float64)
-
-        if self._sigma > 0:
-            lat = self._pinned("latents", self._smoothed(lambda idx: self._raw_latents(idx.astype(np.float64)), frames), f)
-            if self.space == "z":
-                lat = renormalize(lat, self._norm_track(f))
-            tracks = {
-                name: self._pinned(name, self._smoothed(self._sampler(name), frames), f)
-                for name in TRACKS
-                if self._track(name, f[:1]) is not None
-            }
-        else:
-            lat = self._raw_latents(f)
-            tracks = {name: self._track(name, f) for name in TRACKS}
-        psi, cutoff, blend = tracks["psi"], tracks.get("truncation_cutoff"), tracks.get("blend")
-        assert psi is not None
-        return TimelineChunk(
-            frames=frames,
-            time=f / self.fps,
-            latents=lat.astype(np.float32),
-            psi=psi.astype(np.float32),
-            truncation_cutoff=None if cutoff is None else np.clip(np.rint(cutoff), 0, None).astype(np.int64),
-            blend=None if blend is None else blend.astype(np.float32),
-        )
+        tracks = {name: _stored(track(f)) for name, track in self.tracks.items()}
+        return TimelineChunk(frames=frames, time=f / self.fps, latents=self.latents(f).astype(np.float32), tracks=tracks)
 
     def chunks(self, size: int = 256) -> Iterator[TimelineChunk]:
         """The whole timeline, `size` frames at a time (memory independent of video length)."""
         for start in range(0, self.num_frames, size):
             yield self.chunk(start, min(start + size, self.num_frames))
+
+
+def _stored(values: NDArray) -> NDArray:
+    """Whole-number tracks stay int64; every other track is kept as float32."""
+    return values if np.issubdtype(values.dtype, np.integer) else values.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# From a script and its resolved keyframes to tracks
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedKeyframes:
+    """A script's keyframes as plain arrays, resolved against a model (renderer.frames.latents)."""
+
+    latents: NDArray[np.float64]  # [K, z_dim] (space "z") or [K, num_ws, w_dim] (space "w")
+    num_ws: int | None = None  # the model's, for w-space layer groups
+    layer_lags: tuple[tuple[tuple[int, ...], float], ...] = ()  # (layers, lag in frames), w space
+    pca_basis: NDArray[np.float64] | None = None  # [w_dim, k] orthonormal columns
+    blends: NDArray[np.float64] | None = None  # [K, R] transfer alpha per keyframe and resolution
+    blend_resolutions: tuple[int, ...] = ()  # the R block resolutions of blends' columns
+
+
+def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
+    """The script's timeline: one track per control, built once from the resolved keyframes."""
+    if keys.blends is not None and keys.blends.shape != (len(script.keyframes), len(keys.blend_resolutions)):
+        raise ValueError(f"blends must be [keyframes, resolutions], got {list(keys.blends.shape)}")
+    plan = _TrackPlan(script, keys)
+    tracks: dict[str, Track] = {"psi": plan.scalar("psi")}
+    if (cutoff := plan.scalar("truncation_cutoff")) is not None:
+        tracks["truncation_cutoff"] = cutoff
+    if keys.blends is not None:
+        tracks["blend"] = plan.keyed(keys.blends, [script.path.track_interpolation] * plan.segments)
+    tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
+    if "truncation_cutoff" in tracks:
+        tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
+    return Timeline(
+        num_frames=script.num_frames, fps=script.fps, loop=script.path.loop, space=script.path.space,
+        latents=plan.latents(), tracks=tracks, key_frames=plan.key_frames.astype(np.int64),
+        blend_resolutions=keys.blend_resolutions, keys=keys,
+    )
+
+
+class _TrackPlan:
+    """The script's path settings turned into tracks."""
+
+    def __init__(self, script: Script, keys: ResolvedKeyframes) -> None:
+        self.script, self.keys = script, keys
+        self.key_frames = np.array([k.frame for k in script.keyframes], dtype=np.float64)
+        self.segments = script.num_segments
+        self.interpolation = script.segment_interpolation()
+        self.easing = script.segment_easing()
+        self.period = float(script.num_frames) if script.path.loop else None
+        self.sigma = script.path.smooth * script.fps
+
+    def keyed(self, values: NDArray, kinds: Sequence[Interpolation]) -> KeyframePath:
+        """A path through the keyframes with the script's easings and the given kinds."""
+        return KeyframePath(self.key_frames, values, interpolation=kinds, easing=self.easing, loop_period=self.period)
+
+    def smoothed(self, raw: Track) -> Track:
+        """The script's temporal smoothing of a track (and its keyframe pinning), or the track itself."""
+        if self.sigma <= 0:
+            return raw
+        smooth = Smoothed(raw, sigma=self.sigma, num_frames=self.script.num_frames, loop=self.script.path.loop)
+        if not self.script.path.pin_keyframes:
+            return smooth
+        return Pinned(smooth, raw, self.key_frames, loop_period=self.period)
+
+    def scalar(self, name: str) -> Track | None:
+        """psi or the truncation cutoff: from a schedule, else from the keyframes (inheriting
+        values); None when the script sets no such track."""
+        script = self.script
+        kind = script.path.track_interpolation
+        schedule = script.schedules.get(name)
+        if schedule is not None:
+            keys = np.array(schedule.frames, dtype=np.float64)
+            values = np.array(schedule.values, dtype=np.float64)[:, None]
+            segments = len(keys) if script.path.loop and len(keys) > 1 else len(keys) - 1
+            path = KeyframePath(
+                keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
+                loop_period=self.period if segments == len(keys) else None,
+            )
+            return Column(path)
+        if name == "psi":
+            values = np.array(script.keyframe_psi(), dtype=np.float64)
+        else:
+            given = [k.truncation_cutoff for k in script.keyframes]
+            if all(v is None for v in given):
+                return None
+            values = np.array([self.keys.num_ws if v is None else v for v in given], dtype=np.float64)
+        return Column(self.keyed(values[:, None], [kind] * self.segments))
+
+    def latents(self) -> Track:
+        """The latent path: z on the Gaussian shell, or w+ with layer lags and the PCA restriction."""
+        keys = self.keys
+        if self.script.path.space == "z":
+            # Splines and lines cut inside the Gaussian shell; bring every frame back onto it, with
+            # the norm interpolated linearly between keyframes (held on holds).
+            norm_kinds: list[Interpolation] = ["hold" if k == "hold" else "linear" for k in self.interpolation]
+            norms = Column(self.keyed(np.linalg.norm(keys.latents, axis=-1)[:, None], norm_kinds))
+            raw: Track = Renormalized(self.keyed(keys.latents, self.interpolation), norms)
+            smoothed = self.smoothed(raw)
+            return raw if smoothed is raw else Renormalized(smoothed, norms)
+        assert keys.num_ws is not None
+        lag_of = np.zeros(keys.num_ws)
+        for layers, lag in keys.layer_lags:
+            lag_of[list(layers)] = lag
+        groups = []
+        for lag in np.unique(lag_of):
+            layers = np.flatnonzero(lag_of == lag)
+            values = keys.latents[:, layers]
+            path: Track = self.keyed(values, self.interpolation)
+            if keys.pca_basis is not None:
+                # Keep the straight line between keyframes; restrict the curve's deviation from it
+                # to the top principal directions of W, so keyframes are still reached exactly.
+                path = PcaRestricted(path, self.keyed(values, ["linear"] * self.segments), keys.pca_basis)
+            # A lagging layer reaches each keyframe `lag` frames later.
+            groups.append((layers, Lagged(path, float(lag))))
+        return self.smoothed(LayerGroups(keys.latents.shape[1:], groups))
