@@ -315,3 +315,15 @@ def test_grid_columns_widen_to_their_labels() -> None:
     labelled = image_grid(tiles, column_labels=["target", "reconstruction (31.7 dB)"])
     assert plain.shape[1] == 2 * (8 + 4) + 4  # no labels: the tiles set the width
     assert labelled.shape[1] > 2 * 100  # each column as wide as the longer label
+
+
+def test_a_keyframe_at_the_end_time_is_shown_by_the_last_frame(tmp_path: Path) -> None:
+    from tests.test_script import END_ON_THIRD
+
+    path = tmp_path / "end.toml"
+    path.write_text(END_ON_THIRD)
+    script = load_script(path)
+    tiles = sheet_frames(script, between=1)
+    assert max(frame for frame, _ in tiles) == script.num_frames - 1
+    result = preview(script, tmp_path, PreviewSettings(resolution=16, device="cpu", plot=False))
+    assert result.sheet is not None and result.sheet.exists()

@@ -194,3 +194,49 @@ def test_torch_free_modules_do_not_import_torch() -> None:
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+END_ON_THIRD = """
+fps = 12
+duration = 2
+[models]
+base = "demo"
+[path]
+space = "w"
+interpolation = "linear"
+[[keyframes]]
+time = 0
+seed = 1
+[[keyframes]]
+time = 1
+seed = 2
+[[keyframes]]
+time = 2
+seed = 3
+"""
+
+
+def test_a_keyframe_at_exactly_the_duration_is_where_the_path_heads(tmp_path: Path) -> None:
+    script = load_script(write(tmp_path, END_ON_THIRD))
+    assert script.num_frames == 24 and script.keyframes[-1].frame == 24  # duration x fps, not one more
+    timeline = build_timeline(script, load_generator("demo"))
+    latents = timeline.chunk(0, 24).latents
+    keys = timeline.keys.latents.astype(np.float32)
+    # The last frame is 11/12 of the way from the second keyframe to the third: heading there.
+    np.testing.assert_allclose(latents[23], keys[1] + (keys[2] - keys[1]) * 11 / 12, atol=1e-5)
+
+
+
+
+def test_a_smoothed_and_pinned_path_may_end_on_a_keyframe(tmp_path: Path) -> None:
+    text = END_ON_THIRD.replace('interpolation = "linear"', 'interpolation = "linear"\nsmooth = 0.1\npin_keyframes = true')
+    timeline = build_timeline(load_script(write(tmp_path, text)), load_generator("demo"))
+    latents = timeline.chunk(0, 24).latents
+    np.testing.assert_allclose(latents[12], timeline.keys.latents[1].astype(np.float32), atol=1e-5)  # pinned
+
+
+def test_keyframes_after_the_duration_and_loops_ending_on_a_keyframe_are_refused(tmp_path: Path) -> None:
+    late = error_of(tmp_path, END_ON_THIRD.replace("duration = 2", 'duration = "23f"'))
+    assert "duration: 23 frames end before the last keyframe (frame 24); need at least 24" in late
+    looped = error_of(tmp_path, END_ON_THIRD.replace('interpolation = "linear"', 'interpolation = "linear"\nloop = true'), "l.toml")
+    assert "need at least 25 for a loop" in looped

@@ -95,7 +95,8 @@ def default_resolution(G: Generator) -> int:
 def sheet_frames(script: Script, between: int) -> list[tuple[int, int | None]]:
     """(frame, keyframe index or None) of each sheet tile: every keyframe, and `between` frames
     spread evenly inside each segment (for a loop, the last segment runs back to the first key)."""
-    keys = [k.frame for k in script.keyframes]
+    # A keyframe at the end time is shown by the last frame, which is heading to it.
+    keys = [min(k.frame, script.num_frames - 1) for k in script.keyframes]
     # A loop's closing segment runs from the last key to the first key one period later.
     ends = keys[1:] + ([keys[0] + script.num_frames] if script.path.loop else [])
     tiles: list[tuple[int, int | None]] = []

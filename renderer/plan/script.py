@@ -600,10 +600,11 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         raise check.error("path.loop", "a loop needs at least two keyframes")
     if "duration" in data:
         num_frames = round(frame_of(data["duration"], "duration"))
-        if num_frames <= last:
-            raise check.error(
-                "duration", f"{num_frames} frames end before the last keyframe (frame {last}); need at least {last + 1}"
-            )
+        # A keyframe at exactly the end time is where the path heads ("end on the third
+        # keyframe"); the video stops just before it. One after the end is a mistake.
+        if num_frames < last or (num_frames == last and path.loop):
+            need = f"at least {last + 1} for a loop, which returns to its first keyframe" if path.loop else f"at least {last}"
+            raise check.error("duration", f"{num_frames} frames end before the last keyframe (frame {last}); need {need}")
     elif path.loop:
         # The closing segment (last keyframe back to the first) is as long as the average segment.
         num_frames = last + round((last - keyframes[0].frame) / (len(keyframes) - 1))
@@ -674,6 +675,41 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
     except RendererError as e:
         raise check.error("output", str(e)) from None
     return output
+
+
+TIMED_OUTPUT_KEYS = ("segment", "audio_offset")  # may be written as times ("4s", "48f", "16b")
+
+
+def apply_output_overrides(
+    output: OutputSettings, overrides: Mapping[str, Any], *, fps: float | None = None, bpm: float | None = None
+) -> OutputSettings:
+    """[output] settings with `overrides` (the library's settings or the command line's flags)
+    applied key by key, checked exactly as a script's [output] table is.
+
+    Paths are used as given (relative to the current folder). Without `fps` (no script yet),
+    times written as strings are left for the check that has the script.
+    Raises:
+        ScriptError naming the key, e.g. "output.blur: must be a number, got 'x'"
+    """
+    check = _Checker(None, Path.cwd())
+    table = {k: str(v) if isinstance(v, Path) else v for k, v in overrides.items()}
+    if fps is None:
+        table = {k: v for k, v in table.items() if not (k in TIMED_OUTPUT_KEYS and isinstance(v, str))}
+
+    def frame_of(value: Any, where: str, bare: str = "s") -> float:
+        try:
+            return parse_time(value, fps=fps or 1.0, bpm=bpm, bare=bare)
+        except ValueError as e:
+            raise check.error(where, str(e)) from None
+
+    given = _parse_output(check, table, frame_of, fps or 1.0)
+    values = {k: Path(overrides[k]) if k in ("file", "audio") else getattr(given, k) for k in table}
+    merged = dataclasses.replace(output, **values)
+    try:  # the overrides together with the script's own settings (a preset for this codec, ...)
+        encoder_settings(merged)
+    except RendererError as e:
+        raise check.error("output", str(e)) from None
+    return merged
 
 
 def encoder_settings(output: OutputSettings) -> EncoderSettings:

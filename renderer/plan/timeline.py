@@ -196,7 +196,7 @@ class _TrackPlan:
         smooth = Smoothed(raw, sigma=self.sigma, num_frames=self.script.num_frames, loop=self.script.path.loop)
         if not self.script.path.pin_keyframes:
             return smooth
-        return Pinned(smooth, raw, self.key_frames, loop_period=self.period)
+        return Pinned(smooth, raw, self.key_frames, num_frames=self.script.num_frames, loop_period=self.period)
 
     def scalar(self, name: str) -> Track | None:
         """psi or the truncation cutoff: from a schedule, else from the keyframes (inheriting

@@ -124,13 +124,17 @@ class Pinned:
     pchip curve through those errors (zero error stays zero), so keyframes are reached again.
     """
 
-    def __init__(self, smoothed: Track, raw: Track, key_frames: NDArray[np.float64], *, loop_period: float | None) -> None:
+    def __init__(
+        self, smoothed: Track, raw: Track, key_frames: NDArray[np.float64], *, num_frames: int, loop_period: float | None
+    ) -> None:
         self.smoothed = smoothed
         self.radius = smoothed.radius
         keys = key_frames.astype(np.int64)
-        # One keyframe at a time, each smoothed from its own window.
-        at_keys = np.stack([smoothed(np.array([k], dtype=np.float64))[0] for k in keys])
-        error = raw(keys.astype(np.float64)) - at_keys
+        # One keyframe at a time, each smoothed from its own window. A keyframe at the end time
+        # (the path heads to it; no frame shows it) has nothing to pin.
+        error = raw(keys.astype(np.float64))
+        for i, k in enumerate(keys):
+            error[i] = error[i] - smoothed(np.array([k], dtype=np.float64))[0] if k < num_frames else 0.0
         self.error_shape = error.shape[1:]
         segments = len(keys) if loop_period is not None else len(keys) - 1
         self.correction = KeyframePath(
