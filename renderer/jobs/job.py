@@ -1,0 +1,172 @@
+"""One resolved render job: everything a render will do, decided once, before any model is loaded.
+
+`resolve_job(script, settings)` applies the library's settings (or the CLI's flags) over the
+script's own, checks them with the script's checks, and returns a frozen, picklable `RenderJob`:
+the output path and kind, the encoder settings, the segment plan, the device policy, and every
+setting with where it came from. `render()` is a short list of steps over a job, a resume key is a
+hash of it, and the same job can be printed (`describe()`) or shipped to another process whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from renderer import __version__
+from renderer.errors import UsageError
+from renderer.frames.pipeline import check_generation_options
+from renderer.models.stylegan2 import NoiseMode, Precision
+from renderer.output.manifest import file_sha256, json_sha256, model_sha256
+from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
+from renderer.plan.script import OutputSettings, Script, apply_output_overrides, encoder_settings, resolved_settings
+from renderer.plan.timeline import ResolvedKeyframes
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSettings:
+    """How to render; `output` overrides (field by field) the script's [output] table, with the
+    same checks and the same one-line errors as a script's own [output]."""
+
+    device: str = "auto"
+    batch_size: int | None = None  # None: 1 on CPU, 16 on a GPU
+    precision: Precision = "fp32"
+    noise_mode: NoiseMode = "const"
+    encoders: int = 1  # segments encoded in parallel ffmpeg processes
+    resume: bool = False
+    resolution: int | None = None  # a lower synthesis level for a quick render (output at that size); None: full
+
+    output: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_generation_options(
+            noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size, resolution=self.resolution
+        )
+        if isinstance(self.encoders, bool) or not isinstance(self.encoders, int) or self.encoders < 1:
+            raise UsageError(f"encoders must be at least 1, not {self.encoders!r}")
+        apply_output_overrides(OutputSettings(), self.output)  # raises ScriptError naming the key
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderJob:
+    """Everything a render will do. Frozen and picklable; `describe()` lists it."""
+
+    script: Script  # parsed, presets applied
+    output: OutputSettings  # the script's [output] with the settings' overrides
+    path: Path  # the output file, or the folder of PNG frames
+    kind: OutputKind
+    encoder: EncoderSettings
+    segments: tuple[tuple[int, int], ...]  # [start, stop) frames of each resumable segment
+    models: tuple[str, ...]  # base, then transfer when the script blends
+    device: str  # "auto", "cpu", "cuda", "cuda:1", "mps": resolved when the models load
+    batch_size: int | None
+    precision: Precision
+    noise_mode: NoiseMode
+    encoders: int
+    resume: bool
+    resolution: int | None
+    flags: tuple[str, ...] = ()  # the output settings that the caller's settings overrode
+
+    @property
+    def num_frames(self) -> int:
+        return self.script.num_frames
+
+    @property
+    def fps(self) -> float:
+        return self.script.fps
+
+    @property
+    def work_folder(self) -> Path:
+        """Where finished segments and the journal wait for the final join."""
+        return self.path.parent / f".{self.path.name}.parts"
+
+    @property
+    def sidecar(self) -> Path:
+        return Path(f"{self.path}.json")
+
+    def describe(self) -> list[tuple[str, Any, str]]:
+        """(setting, value, origin) of every setting: "default", "preset NAME", "script" or "settings"."""
+        rows = []
+        for key, value, origin in resolved_settings(self.script):
+            if key.startswith("output."):
+                name = key.split(".", 1)[1]
+                value = getattr(self.output, name)
+                origin = "settings" if name in self.flags else origin
+            rows.append((key, value, origin))
+        rows += [
+            ("render.output", self.path, "settings" if "file" in self.flags else "from the script"),
+            ("render.kind", self.kind, "from the output path"),
+            ("render.segments", f"{len(self.segments)} of about {self.output.segment:g} s", "from output.segment"),
+        ]
+        rows += [(f"render.{f}", getattr(self, f), "settings")
+                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution")]
+        return rows
+
+    def journal_key(self, keys: ResolvedKeyframes) -> dict[str, Any]:
+        """Hashes of everything that changes the segments' pixels (not the device or batch size).
+
+        Args:
+            keys: the keyframes as resolved against the models: latents from .npy/.npz files the
+                script only names are hashed by what they hold.
+        """
+        script = self.script
+        script_hash = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
+        # Presets and the library's defaults shape the path too, beyond what the file's bytes say.
+        resolved = {k: v for k, v in dataclasses.asdict(script).items() if k not in ("file", "output", "origins", "keyframes")}
+        pixels = {
+            "output": {k: v for k, v in dataclasses.asdict(self.output).items() if k not in ("file", "audio", "audio_offset", "title")},
+            "precision": self.precision,
+            "noise_mode": self.noise_mode,
+            "resolution": self.resolution,
+        }
+        keyframes = hashlib.sha256(keys.latents.tobytes())
+        if keys.blends is not None:
+            keyframes.update(keys.blends.tobytes())
+        return {
+            "script": script_hash,
+            "resolved settings": json_sha256(resolved),
+            "checkpoints": [model_sha256(m, __version__) for m in self.models],
+            "keyframes": keyframes.hexdigest(),
+            "settings": json_sha256(pixels),
+        }
+
+
+def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> RenderJob:
+    """The render of `script` with `settings`, every choice made and checked (UsageError /
+    ScriptError with one line); nothing is loaded or written."""
+    out = apply_output_overrides(script.output, settings.output, fps=script.fps, bpm=script.bpm)
+    path = output_path(script, out)
+    if settings.resolution is not None and "file" not in settings.output:
+        # A quick low-resolution render never replaces the full render's file.
+        path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
+    segment_frames = max(1, round(out.segment * script.fps))
+    return RenderJob(
+        script=script, output=out, path=path, kind=output_kind(path), encoder=encoder_settings(out),
+        segments=tuple(plan_segments(script.num_frames, segment_frames)),
+        models=(script.base_model,) + ((script.transfer_model,) if script.transfer_model else ()),
+        device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
+        noise_mode=settings.noise_mode, encoders=settings.encoders, resume=settings.resume,
+        resolution=settings.resolution, flags=tuple(sorted(settings.output)),
+    )
+
+
+def plan_segments(num_frames: int, length: int) -> list[tuple[int, int]]:
+    """[start, stop) frame ranges of `length`; a tail shorter than half a segment joins the one
+    before it (very short MP4 segments get padded durations that stream copy would keep)."""
+    starts = list(range(0, num_frames, length))
+    if len(starts) > 1 and num_frames - starts[-1] < length / 2:
+        starts.pop()
+    return [(a, b) for a, b in zip(starts, [*starts[1:], num_frames], strict=True)]
+
+
+def output_path(script: Script, output: OutputSettings) -> Path:
+    """The output file: [output] file (or -o), else <script name>.<format> beside the script (for
+    PNG frames, a folder <script name>_frames)."""
+    if output.file is not None:
+        return Path(output.file)
+    stem = script.file.with_suffix("") if script.file is not None else Path("render")
+    return stem.with_name(f"{stem.name}_frames") if output.format == "png" else stem.with_suffix(f".{output.format}")
+
+
+__all__ = ["RenderJob", "RenderSettings", "output_path", "plan_segments", "resolve_job"]
