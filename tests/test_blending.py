@@ -23,7 +23,7 @@ from renderer.models.blending import (
     check_same_architecture,
     tensor_resolution,
 )
-from renderer.plan.blendspec import alpha_by_resolution
+from renderer.blendspec import alpha_by_resolution
 from renderer.models.checkpoints import load_generator, save_native
 from renderer.errors import UsageError
 from renderer.models.stylegan2 import Generator, SynthesisNetwork

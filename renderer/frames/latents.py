@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.plan.blendspec import alpha_by_resolution
+from renderer.blendspec import alpha_by_resolution
 from renderer.models.stylegan2 import Generator
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z

@@ -19,7 +19,7 @@ import torch
 from numpy.typing import NDArray
 
 from renderer.jobs.stills import auto_batch_size, load_animation, write_png
-from renderer.plan.blendspec import describe_blend
+from renderer.blendspec import describe_blend
 from renderer.errors import UsageError
 from renderer.models.stylegan2 import Generator, NoiseMode
 from renderer.frames.images import contact_sheet

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.plan.blendspec import (
+from renderer.blendspec import (
     BlendSpec,
     alpha_by_resolution,
     check_column_sums,
