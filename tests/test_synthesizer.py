@@ -1,5 +1,5 @@
-"""The Synthesizer protocol: the StyleGAN2 generator and its per-frame blend satisfy it, and
-renderer.models stays below the rest of the package."""
+"""The Synthesizer protocol: the StyleGAN2 generator and its per-frame blend satisfy it, loaders
+dispatch on the model family, and renderer.models stays below the rest of the package."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from renderer.errors import UsageError
+from renderer.errors import CheckpointError, UsageError
 from renderer.models.blending import BlendedGenerator, blend, blend_per_frame
-from renderer.models.checkpoints import load_generator, save_native
+from renderer.models.checkpoints import (
+    BUILDERS,
+    build_generator,
+    load_generator,
+    read_checkpoint,
+    save_native,
+)
 from renderer.models.stylegan2 import Generator, GeneratorConfig
 from renderer.models.synthesizer import Synthesizer
 
@@ -65,6 +71,24 @@ def test_single_models_take_no_model_weights_but_none() -> None:
         G.synthesis(ws, model_weights=torch.zeros(2, 2, len(G.levels)))
     with pytest.raises(TypeError, match="unexpected"):
         G.synthesis(ws, noise_mod="random")
+
+
+def test_loaders_build_through_the_family_registry(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt = read_checkpoint(fixtures / "nvidia_base.pkl")
+    assert ckpt.family == "stylegan2" and set(BUILDERS) == {"stylegan2"}
+    calls = []
+
+    def build(ckpt, source):  # type: ignore[no-untyped-def]
+        calls.append(source)
+        return BUILDERS["stylegan2"](ckpt, source)
+
+    monkeypatch.setitem(BUILDERS, "stylegan3", build)
+    ckpt.family = "stylegan3"
+    G = build_generator(ckpt, "x.pkl")
+    assert calls == ["x.pkl"] and isinstance(G, Synthesizer)
+    ckpt.family = "stylegan9"
+    with pytest.raises(CheckpointError, match="stylegan9 model"):
+        build_generator(ckpt, "x.pkl")
 
 
 def test_a_saved_blend_loads_as_a_single_model(tmp_path: Path) -> None:

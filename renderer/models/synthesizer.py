@@ -3,8 +3,9 @@
 NVIDIA's API (`G.mapping(z) -> ws`, `G.synthesis(ws) -> img`) plus what rendering needs to know
 without looking inside a network: the levels at which synthesis can stop, whether it stops early
 faithfully, how many models it blends per frame, and the stored noise maps a projection fits.
-A family (StyleGAN2 today) is one module whose generator satisfies this protocol; a family that
-blends adds one line in `renderer.models.blending.PER_FRAME_BLENDS`.
+A family (StyleGAN2 today) is one module whose generator satisfies this protocol, and one line in
+`renderer.models.checkpoints.BUILDERS`; a family that blends adds one line in
+`renderer.models.blending.PER_FRAME_BLENDS`.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ class Synthesizer(Protocol):
     @property
     def can_blend(self) -> bool:
         """Whether `renderer.models.blending.blend_per_frame` takes this model as one of those it blends."""
+        ...
+
+    def to(self, device: torch.device) -> Synthesizer:
+        """Move to a device; returns self (as torch.nn.Module.to does)."""
         ...
 
     def set_precision(self, precision: Precision) -> Synthesizer:
