@@ -31,7 +31,7 @@ from renderer.jobs.stills import (
 )
 from renderer.jobs.align import FaceNotFoundError
 from renderer.models.blending import blend
-from renderer.plan.blendspec import describe_blend, make_spec
+from renderer.blendspec import describe_blend, make_spec
 from renderer.models.checkpoints import load_generator, save_native
 from renderer.errors import RendererError, UsageError
 from renderer.frames.images import image_grid

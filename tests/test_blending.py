@@ -23,10 +23,10 @@ from renderer.models.blending import (
     check_same_architecture,
     tensor_resolution,
 )
-from renderer.plan.blendspec import alpha_by_resolution
+from renderer.blendspec import alpha_by_resolution
 from renderer.models.checkpoints import load_generator, save_native
 from renderer.errors import UsageError
-from renderer.models.stylegan2 import Generator, SynthesisNetwork
+from renderer.models.stylegan2 import Generator, GeneratorConfig, SynthesisNetwork
 from tests.conftest import FIXTURES, HAVE_FIXTURES
 from tests.test_cli import assert_one_line_error, invoke
 
@@ -315,3 +315,41 @@ def test_constant_blend_cache_follows_weights_and_in_place_edits() -> None:
     edited = copy.deepcopy(G)  # new tensors: nothing cached applies to them
     fresh = edited.synthesis(ws, model_weights=alphas_to_model_weights(np.full((3, R), 0.2)))
     assert torch.equal(changed, fresh) and not torch.allclose(changed, out)
+
+
+def small_config(architecture: str) -> GeneratorConfig:
+    return GeneratorConfig(z_dim=8, w_dim=8, img_resolution=32, channels={4: 8, 8: 8, 16: 8, 32: 8},
+                           mapping_layers=2, architecture=architecture)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "orig"])
+def test_per_frame_blends_of_other_architectures_equal_the_static_blend(architecture: str) -> None:
+    torch.manual_seed(0)
+    base, transfer = Generator(small_config(architecture)), Generator(small_config(architecture))
+    G = BlendedGenerator([base, transfer])
+    ws = base.mapping(torch.randn(3, 8))
+    alphas = np.array([[0.0, 0.3, 0.6, 1.0], [1.0, 1.0, 0.5, 0.0], [0.25] * 4])  # the last: per frame
+    batched = G.synthesis(ws, model_weights=alphas_to_model_weights(alphas))
+    for i, row in enumerate(alphas):
+        static = blend(base, transfer, {r: float(a) for r, a in zip(G.resolutions, row, strict=True)})
+        torch.testing.assert_close(batched[i : i + 1], static.synthesis(ws[i : i + 1]), atol=ATOL, rtol=0)
+
+
+def test_constant_blend_cache_follows_casts_replacements_and_loads() -> None:
+    base, transfer = load_generator("demo"), load_generator("demo-transfer")
+    G = BlendedGenerator([base, transfer])
+    ws = base.mapping(torch.randn(2, base.z_dim))
+    weights = alphas_to_model_weights(np.full((2, len(G.resolutions)), 0.4))
+    first = G.synthesis(ws, model_weights=weights)
+    G.half().float()  # new storages, values rounded: blended anew, whatever addresses are reused
+    assert torch.equal(G.synthesis(ws, model_weights=weights), copy.deepcopy(G).synthesis(ws, model_weights=weights))
+    G.load_state_dict(BlendedGenerator([base, transfer]).state_dict())  # copied in place
+    assert torch.equal(G.synthesis(ws, model_weights=weights), first)
+    layer = G.synthesis.b8.conv0
+    layer.bias = torch.nn.Parameter(layer.bias * 2, requires_grad=False)  # replaced
+    replaced = G.synthesis(ws, model_weights=weights)
+    assert not torch.equal(replaced, first)
+    with torch.no_grad():
+        layer.bias.mul_(0.5)  # in place through the tensor itself: needs forget_constant_blends()
+    G.forget_constant_blends()
+    assert torch.equal(G.synthesis(ws, model_weights=weights), first)

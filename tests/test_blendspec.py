@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renderer.plan.blendspec import (
+from renderer.blendspec import (
     alpha_by_resolution,
     describe_blend,
     make_spec,
@@ -25,7 +25,7 @@ RES = [4, 8, 16, 32, 64, 128, 256]
 def test_blendspec_imports_no_torch() -> None:
     import subprocess
 
-    code = "import renderer.plan.blendspec, sys; assert 'torch' not in sys.modules"
+    code = "import renderer.blendspec, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.plan.blendspec import alpha_by_resolution
-from renderer.models.stylegan2 import Generator
+from renderer.blendspec import alpha_by_resolution
+from renderer.models.synthesizer import Synthesizer
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
 from renderer.plan.layers import resolve_layers
@@ -57,7 +57,7 @@ def read_latent_file(path: Path, *, z_dim: int, w_dim: int, num_ws: int) -> tupl
 
 
 class _Resolver:
-    def __init__(self, script: Script, G: Generator) -> None:
+    def __init__(self, script: Script, G: Synthesizer) -> None:
         self.script = script
         self.G = G
         self.space = script.path.space
@@ -120,7 +120,7 @@ class _Resolver:
 
 
 @torch.no_grad()
-def pca_basis(G: Generator, k: int, *, num_samples: int = PCA_SAMPLES, seed: int = PCA_SEED) -> NDArray[np.float64]:
+def pca_basis(G: Synthesizer, k: int, *, num_samples: int = PCA_SAMPLES, seed: int = PCA_SEED) -> NDArray[np.float64]:
     """The top-k principal directions of W, from a seeded sample of mapped z: [w_dim, k]."""
     z = torch.from_numpy(np.random.RandomState(seed).randn(num_samples, G.z_dim)).float().to(G.device)
     w = G.mapping(z)[:, 0].double().cpu().numpy()
@@ -128,7 +128,7 @@ def pca_basis(G: Generator, k: int, *, num_samples: int = PCA_SAMPLES, seed: int
     return vt[:k].T.copy()
 
 
-def resolve_keyframes(script: Script, G: Generator) -> ResolvedKeyframes:
+def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     """Every keyframe of `script` (and its layer lags, PCA basis and blends) as arrays for G."""
     resolver = _Resolver(script, G)
     if G.c_dim:
@@ -149,7 +149,7 @@ def resolve_keyframes(script: Script, G: Generator) -> ResolvedKeyframes:
     if any(c > G.num_ws for c in cutoffs):
         raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
     blends = script.keyframe_blends()
-    resolutions = G.config.block_resolutions
+    resolutions = G.levels
     key_blends = None
     if blends is not None:  # forms checked by the script parser
         key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
@@ -159,6 +159,6 @@ def resolve_keyframes(script: Script, G: Generator) -> ResolvedKeyframes:
     )
 
 
-def build_timeline(script: Script, G: Generator) -> Timeline:
+def build_timeline(script: Script, G: Synthesizer) -> Timeline:
     """Resolve every keyframe of `script` against G and return its lazily sampled timeline."""
     return plan_timeline(script, resolve_keyframes(script, G))

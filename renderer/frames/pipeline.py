@@ -16,9 +16,9 @@ import torch
 from numpy.typing import NDArray
 from scipy.ndimage import correlate1d
 
-from renderer.models.blending import BlendedGenerator, alphas_to_model_weights
+from renderer.models.blending import alphas_to_model_weights
 from renderer.errors import RendererError, UsageError
-from renderer.models.stylegan2 import NOISE_MODES, PRECISIONS, Generator, NoiseMode
+from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.frames.images import to_rgb, to_uint8
 from renderer.plan.script import OutputSettings
 from renderer.plan.smoothing import gaussian_kernel, gaussian_radius, window_indices
@@ -60,7 +60,7 @@ class FramePipeline:
 
     Args:
         timeline: the script's resolved tracks
-        G: the base Generator, or a BlendedGenerator([base, transfer]) when the timeline blends
+        G: the base model, or blend_per_frame([base, transfer]) when the timeline blends
         batch_size: frames per device batch; on CUDA out-of-memory it is halved and retried
         size: output side in pixels (None: the synthesis resolution)
         blur: spatial Gaussian sigma in output pixels (0: none)
@@ -73,7 +73,7 @@ class FramePipeline:
     def __init__(
         self,
         timeline: Timeline,
-        G: Generator,
+        G: Synthesizer,
         *,
         batch_size: int,
         noise_mode: NoiseMode = "const",
@@ -82,19 +82,19 @@ class FramePipeline:
         temporal_blur: float = 0.0,
         resolution: int | None = None,
     ) -> None:
-        if timeline.blends and not isinstance(G, BlendedGenerator):
+        if timeline.blends and G.num_models < 2:
             raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
         resolution = G.img_resolution if resolution is None else resolution
         if resolution > G.img_resolution:
             raise UsageError(f"resolution {resolution} is above the model's {G.img_resolution} px")
-        if resolution not in G.synthesis.block_resolutions:
-            raise UsageError(f"resolution must be one of the model's levels {G.synthesis.block_resolutions}, not {resolution}")
+        if resolution not in G.levels:
+            raise UsageError(f"resolution must be one of the model's levels {list(G.levels)}, not {resolution}")
         self.timeline = timeline
         self.G = G
         self.batch_size = batch_size
         self.noise_mode = noise_mode
         self.resolution = resolution
-        self.stops_early = resolution < G.img_resolution and G.synthesis.has_intermediate_rgb
+        self.stops_early = resolution < G.img_resolution and G.can_stop_early
         self.size = size or resolution
         self.blur = blur
         self.temporal_blur = temporal_blur
@@ -105,7 +105,7 @@ class FramePipeline:
     def for_output(
         cls,
         timeline: Timeline,
-        G: Generator,
+        G: Synthesizer,
         output: OutputSettings,
         *,
         size: int | None,

@@ -19,9 +19,9 @@ import torch
 from numpy.typing import NDArray
 
 from renderer.jobs.stills import auto_batch_size, load_animation, write_png
-from renderer.plan.blendspec import describe_blend
+from renderer.blendspec import describe_blend
 from renderer.errors import UsageError
-from renderer.models.stylegan2 import Generator, NoiseMode
+from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
@@ -86,10 +86,10 @@ class PreviewResult:
     timings: dict[str, float]
 
 
-def default_resolution(G: Generator) -> int:
+def default_resolution(G: Synthesizer) -> int:
     """The largest block resolution <= min(256, half the model's): coarse enough to be fast."""
     limit = max(4, min(DEFAULT_MAX_RESOLUTION, G.img_resolution // 2))
-    return max(r for r in G.synthesis.block_resolutions if r <= limit)
+    return max(r for r in G.levels if r <= limit)
 
 
 def sheet_frames(script: Script, between: int) -> list[tuple[int, int | None]]:
@@ -186,7 +186,7 @@ def preview(
         noise_mode=settings.noise_mode, resolution=level,
     )
     if level < G.img_resolution and not pipeline.stops_early:
-        notes.append(f"this {G.config.architecture}-architecture model has no intermediate RGB: "
+        notes.append(f"this {G.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
     timings["load_s"] = time.perf_counter() - t0
 

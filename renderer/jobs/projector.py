@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from renderer.errors import CheckpointError, RendererError, UsageError
-from renderer.models.stylegan2 import Generator, SynthesisLayer
+from renderer.models.synthesizer import Synthesizer
 from renderer.frames.images import to_uint8
 from renderer.plan.seeds import MAX_SEED
 
@@ -283,7 +283,7 @@ def noise_regularization(noise_maps: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def w_spread(G: Generator, *, num_samples: int = 10_000, seed: int = W_STD_SEED) -> float:
+def w_spread(G: Synthesizer, *, num_samples: int = 10_000, seed: int = W_STD_SEED) -> float:
     """Root-mean-square distance of w from its mean over seeded z ~ N(0, I): deterministic.
 
     Returns:
@@ -305,7 +305,7 @@ def w_spread(G: Generator, *, num_samples: int = 10_000, seed: int = W_STD_SEED)
 
 
 def project(
-    G: Generator,
+    G: Synthesizer,
     target: NDArray[np.uint8],
     settings: ProjectSettings = ProjectSettings(),
     *,
@@ -423,24 +423,21 @@ class _Objective:
 
 
 @contextlib.contextmanager
-def _fitted_noise(G: Generator, enabled: bool) -> Iterator[list[torch.Tensor]]:
+def _fitted_noise(G: Synthesizer, enabled: bool) -> Iterator[list[torch.Tensor]]:
     """Lend G trainable copies of its noise buffers (none when not enabled); restore them after.
 
     The copies start as the stored maps, white noise the model already renders with, so the fit
     starts from the model's own image rather than from fresh noise.
     """
-    layers = (
-        [m for m in G.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise] if enabled else []
-    )
-    stored = [layer.noise_const for layer in layers]
+    stored = G.noise_buffers() if enabled else []
     maps = [buf.detach().clone().float().requires_grad_(True) for buf in stored]
     try:
-        for layer, noise in zip(layers, maps, strict=True):
-            layer.noise_const = noise
+        if maps:
+            G.set_noise_buffers(maps)
         yield maps
     finally:
-        for layer, buf in zip(layers, stored, strict=True):
-            layer.noise_const = buf
+        if stored:
+            G.set_noise_buffers(stored)
 
 
 def _adam(params: list[torch.Tensor], settings: ProjectSettings) -> torch.optim.Adam:
@@ -476,7 +473,7 @@ def save_projection(result: ProjectionResult, path: str | Path) -> None:
         raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
-def _check_target(G: Generator, target: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def _check_target(G: Synthesizer, target: NDArray[np.uint8]) -> NDArray[np.uint8]:
     if not isinstance(target, np.ndarray) or target.dtype != np.uint8:
         got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
         raise UsageError(f"the target must be uint8 pixels [H, W, C], got {got}")

@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import torch
 
-from renderer.models.blending import BlendedGenerator, check_same_architecture
+from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.checkpoints import load_generator
 from renderer.errors import RendererError, UsageError
-from renderer.models.stylegan2 import Generator, NoiseMode, Precision
+from renderer.models.stylegan2 import Generator
+from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.jobs.align import load_image, prepare_target
 from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
@@ -61,7 +62,7 @@ def auto_batch_size(device: torch.device) -> int:
 
 
 def _seed_batches(
-    mapper: Generator, seeds: Sequence[int], settings: GenerateSettings
+    mapper: Synthesizer, seeds: Sequence[int], settings: GenerateSettings
 ) -> Iterator[tuple[list[int], torch.Tensor]]:
     """(seeds, ws [n, num_ws, w_dim]) batch by batch, mapped by `mapper` with the settings' truncation."""
     batch_size = settings.batch_size or auto_batch_size(mapper.device)
@@ -73,7 +74,7 @@ def _seed_batches(
 
 @torch.no_grad()
 def generate_images(
-    G: Generator,
+    G: Synthesizer,
     seeds: Sequence[int],
     settings: GenerateSettings = GenerateSettings(),
 ) -> Iterator[tuple[int, np.ndarray]]:
@@ -95,7 +96,7 @@ def write_png(pixels: np.ndarray, path: str | Path) -> Path:
 
 
 def save_seed_images(
-    G: Generator,
+    G: Synthesizer,
     seeds: Sequence[int],
     outdir: str | Path,
     settings: GenerateSettings = GenerateSettings(),
@@ -118,7 +119,7 @@ def save_seed_images(
 
 @torch.no_grad()
 def blend_grid(
-    models: Sequence[Generator],
+    models: Sequence[Synthesizer],
     seeds: Sequence[int],
     settings: GenerateSettings = GenerateSettings(),
 ) -> list[list[np.ndarray]]:
@@ -161,7 +162,7 @@ def describe_generator(G: Generator) -> dict[str, object]:
     }
 
 
-def load_models(script: Script, *, device: str | torch.device = "cpu") -> tuple[Generator, Generator | None]:
+def load_models(script: Script, *, device: str | torch.device = "cpu") -> tuple[Synthesizer, Synthesizer | None]:
     """The script's base model and, when it has one, its transfer model (checked to match)."""
     base = load_generator(script.base_model, device=device)
     if script.transfer_model is None:
@@ -173,12 +174,12 @@ def load_models(script: Script, *, device: str | torch.device = "cpu") -> tuple[
 
 def load_animation(
     script: Script, *, device: str | torch.device = "cpu", precision: Precision = "fp32"
-) -> tuple[Generator, Timeline]:
-    """The generator that renders a script's frames (a BlendedGenerator when it blends models, at
+) -> tuple[Synthesizer, Timeline]:
+    """The generator that renders a script's frames (blend_per_frame of its models when it blends, at
     the given precision) and the script's timeline."""
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
-    G = BlendedGenerator([base, transfer]) if timeline.blends else base
+    G = blend_per_frame([base, transfer]) if timeline.blends else base
     return G.set_precision(precision), timeline
 
 
@@ -230,7 +231,7 @@ class PhotoProjection:
 
 def project_photo(
     photo: str | Path,
-    G: Generator,
+    G: Synthesizer,
     output: str | Path,
     settings: ProjectSettings | None = None,
     *,

@@ -9,20 +9,28 @@ unless asked otherwise, as in the paper.
 Two forms:
 - `blend` / `blend_models`: one static Generator (state-dict surgery), as the community's blend
   scripts make; `save_native` writes it.
-- `BlendedGenerator`: the models stacked, synthesised with weights that may differ for every
-  frame of a batch (see `renderer.models.stylegan2.ModelMix` for how that stays one batched pass).
+- `BlendedGenerator` (`blend_per_frame`): the models stacked, synthesised with weights that may
+  differ for every frame of a batch, in one batched pass. It wraps the StyleGAN2 network rather than
+  threading through it: blended versions of the layers (BlendedFullyConnectedLayer,
+  BlendedSynthesisLayer, BlendedToRGBLayer, BlendedResnetSkip, BlendedSynthesisBlock) hold the M
+  models' tensors stacked and take each frame's weights; BlendedSynthesisNetwork runs them block by
+  block, and a block whose weights are constant over the batch runs as a plain block (ConstantBlend).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from numpy.typing import NDArray
+from torch import nn
 
-from renderer.plan.blendspec import (
+from renderer.blendspec import (
     BlendSpec,
     alpha_by_resolution,
     check_column_sums,
@@ -30,7 +38,24 @@ from renderer.plan.blendspec import (
     model_weights,
 )
 from renderer.errors import UsageError
-from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo, ModelMix, SynthesisNetwork
+from renderer.models.stylegan2 import (
+    HALF_PRECISION_CLAMP,
+    LRELU_GAIN,
+    LRELU_SLOPE,
+    FullyConnectedLayer,
+    Generator,
+    GeneratorConfig,
+    ResnetSkip,
+    SynthesisBlock,
+    SynthesisLayer,
+    SynthesisNetwork,
+    ToRGBLayer,
+    conv2d_resample,
+    noise_bias_act,
+    normalize_for_half,
+    upsample2d,
+)
+from renderer.models.synthesizer import ModelInfo, NoiseMode, Synthesizer
 
 _BLOCK = re.compile(r"synthesis\.b(\d+)\.")
 
@@ -114,51 +139,380 @@ def blend(
     return blend_models([base, transfer], weights, mapping_weights=[1.0 - mapping_alpha, mapping_alpha])
 
 
+# -- per-frame blends: M models stacked, one batched pass ------------------------------------------
+#
+# A per-frame blend never builds N weights nor splits the batch. Ops that are linear in a tensor run
+# on the M stacked tensors and blend their results: a convolution takes M copies of its input, each
+# scaled by its model's weight, with the M weights side by side (one conv); a dense layer blends the
+# M products. The other tensors (biases, noise, the const) are blended per frame, and demodulation
+# of the blended weight is a quadratic form over the Gram tensor of the M weights. A block whose
+# weights are the same in every frame of the batch (a constant blend) runs the plain StyleGAN2
+# block holding the blended tensors, cached while the weights repeat (ConstantBlend).
+
+
+def stacked_parameter(tensors: Sequence[torch.Tensor]) -> nn.Parameter:
+    """The tensors of M models stacked on a new leading axis: [M, ...]."""
+    return nn.Parameter(torch.stack([t.detach() for t in tensors]), requires_grad=False)
+
+
+def per_frame(mix: torch.Tensor, stacked: torch.Tensor) -> torch.Tensor:
+    """Each frame's blend of a stacked tensor: mix [N, M], stacked [M, ...] -> [N, ...]."""
+    return torch.tensordot(mix.to(stacked.dtype), stacked, dims=1)
+
+
+def combine(mix: torch.Tensor, x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Blend per-model results stacked along `dim` (size M) with each frame's weights mix [N, M]."""
+    shape = [1] * x.ndim
+    shape[0], shape[dim] = x.shape[0], mix.shape[1]
+    return (x * mix.to(x.dtype).reshape(shape)).sum(dim)
+
+
+def stack_scaled_inputs(x: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """[N, I, H, W] and per-frame scales [N, M, I] -> the M scaled copies side by side [N, M*I, H, W]."""
+    return (x.unsqueeze(1) * scales.to(x.dtype)[..., None, None]).flatten(1, 2)
+
+
+def side_by_side(weight: torch.Tensor) -> torch.Tensor:
+    """Stacked conv weights [M, O, I, k, k] -> one weight over M input copies [O, M*I, k, k]."""
+    return weight.transpose(0, 1).flatten(1, 2)
+
+
+def stacked_modulated_conv2d(
+    x: torch.Tensor,  # [N, I, H, W]
+    weight: torch.Tensor,  # stacked [M, O, I, k, k]
+    styles: torch.Tensor,  # [N, I]
+    mix: torch.Tensor,  # [N, M]
+    *,
+    up: bool,
+    f2: torch.Tensor | None,
+) -> torch.Tensor:
+    """`modulated_conv2d` with each frame's blend of M weights: the convolution is linear in its
+    weight, so sum_m a_m conv(x, W_m) is one conv of the M copies a_m * x with the M weights side
+    by side. Returns [N, O, H', W'] before demodulation."""
+    x = stack_scaled_inputs(x, mix[:, :, None] * styles.float()[:, None, :])
+    return conv2d_resample(x, side_by_side(weight.to(x.dtype)), up=up, f2=f2)
+
+
+def stacked_demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """`demodulation` of each frame's blend of M weights [M, O, I, k, k]: float32 [N, O].
+
+    The blended weight sum_m a_m W_m has the squared norm per (o, i) of the quadratic form
+    sum_{m,m'} a_m a_m' G[m, m', o, i], G the Gram tensor of the M weights over the kernel taps: a
+    few small matmuls, whatever the activations' size.
+    """
+    s2 = styles.float().square()  # [N, I]
+    taps = weight.float().flatten(3)  # [M, O, I, k*k]
+    m, o, i = taps.shape[:3]
+    gram = torch.einsum("poik,qoik->pqoi", taps, taps).reshape(m * m * o, i)
+    pairs = (mix[:, :, None] * mix[:, None, :]).reshape(-1, m * m, 1)  # [N, M*M, 1]
+    norms = (s2 @ gram.t()).reshape(-1, m * m, o)
+    return ((pairs * norms).sum(1) + 1e-8).rsqrt()
+
+
+def per_frame_bias_act(
+    x: torch.Tensor, bias: torch.Tensor, *, lrelu: bool, gain: float, clamp: float | None
+) -> torch.Tensor:
+    """`bias_act` with one bias per frame: bias [N, C]."""
+    x = x + bias.to(x.dtype).reshape(*bias.shape, *[1] * (x.ndim - 2))
+    if lrelu:
+        x = F.leaky_relu(x, LRELU_SLOPE)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def _count_load(module: nn.Module, incompatible_keys: object) -> None:
+    module.edits += 1  # type: ignore[operator]
+
+
+class StackedModule(nn.Module):
+    """Base of the blended modules: the tensors of M models, stacked on a leading axis [M, ...].
+
+    It counts assignments of its tensor attributes (`layer.bias += d` assigns too) and state-dict
+    loads in `edits`, which a cached constant blend compares (see ConstantBlend).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.edits = 0
+        self.register_load_state_dict_post_hook(_count_load)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        if isinstance(value, torch.Tensor):
+            self.edits += 1
+
+
+class BlendedFullyConnectedLayer(StackedModule):
+    """M FullyConnectedLayers (weights [M, O, I]) blended per frame."""
+
+    def __init__(self, layers: Sequence[FullyConnectedLayer]) -> None:
+        super().__init__()
+        self.lrelu = layers[0].lrelu
+        self.weight_gain = layers[0].weight_gain
+        self.bias_gain = layers[0].bias_gain
+        self.weight = stacked_parameter([layer.weight for layer in layers])
+        self.bias = stacked_parameter([layer.bias for layer in layers])
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = per_frame(mix, self.bias).to(x.dtype) * self.bias_gain  # [N, O]
+        x = combine(mix, torch.einsum("ni,moi->nmo", x, w), dim=1)  # x @ W is linear in W
+        return per_frame_bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
+
+
+class BlendedSynthesisLayer(StackedModule):
+    """M SynthesisLayers blended per frame: stacked conv, Gram demodulation, per-frame noise and bias."""
+
+    def __init__(self, layers: Sequence[SynthesisLayer]) -> None:
+        super().__init__()
+        first = layers[0]
+        self.resolution = first.resolution
+        self.up = first.up
+        self.use_noise = first.use_noise
+        self.conv_clamp = first.conv_clamp
+        self.affine = BlendedFullyConnectedLayer([layer.affine for layer in layers])
+        self.weight = stacked_parameter([layer.weight for layer in layers])  # [M, O, I, k, k]
+        self.bias = stacked_parameter([layer.bias for layer in layers])
+        if self.use_noise:
+            self.noise_strength = stacked_parameter([layer.noise_strength for layer in layers])
+            self.register_buffer("noise_const", torch.stack([layer.noise_const for layer in layers]))
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        f2: torch.Tensor,
+        *,
+        noise_mode: str,
+        gain: float = 1.0,
+        clamp_fallback: float | None = None,
+        mix: torch.Tensor,  # [N, M]
+    ) -> torch.Tensor:
+        styles = self.affine(w.float(), mix)
+        weight = self.weight
+        if x.dtype == torch.float16:
+            # One scale per output channel, shared by the M models, keeps their blend exact.
+            weight, styles = normalize_for_half(weight, styles, keep=1)
+        x = stacked_modulated_conv2d(x, weight, styles, mix, up=self.up, f2=f2)
+        dcoefs = stacked_demodulation(weight, styles, mix)
+        noise = strength = None
+        if self.use_noise and noise_mode != "none":
+            if noise_mode == "const":
+                noise = per_frame(mix, self.noise_const).to(x.dtype).unsqueeze(1)  # [N, 1, H, W]
+            else:
+                shape = (x.shape[0], 1, self.resolution, self.resolution)
+                noise = torch.randn(shape, device=x.device, dtype=x.dtype)
+            strength = per_frame(mix, self.noise_strength).to(x.dtype).reshape(-1, 1, 1, 1)
+        return noise_bias_act(
+            x, dcoefs, per_frame(mix, self.bias).to(x.dtype)[:, :, None, None], noise, strength,
+            gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
+        )
+
+
+class BlendedToRGBLayer(StackedModule):
+    """M ToRGBLayers blended per frame."""
+
+    def __init__(self, layers: Sequence[ToRGBLayer]) -> None:
+        super().__init__()
+        self.conv_clamp = layers[0].conv_clamp
+        self.weight_gain = layers[0].weight_gain
+        self.affine = BlendedFullyConnectedLayer([layer.affine for layer in layers])
+        self.weight = stacked_parameter([layer.weight for layer in layers])
+        self.bias = stacked_parameter([layer.bias for layer in layers])
+
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, *, clamp_fallback: float | None = None, mix: torch.Tensor
+    ) -> torch.Tensor:
+        styles = self.affine(w.float(), mix) * self.weight_gain
+        x = stacked_modulated_conv2d(x, self.weight, styles, mix, up=False, f2=None)
+        clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
+        return per_frame_bias_act(x, per_frame(mix, self.bias), lrelu=False, gain=1.0, clamp=clamp)
+
+
+class BlendedResnetSkip(StackedModule):
+    """M ResnetSkips blended per frame."""
+
+    def __init__(self, skips: Sequence[ResnetSkip]) -> None:
+        super().__init__()
+        self.weight_gain = skips[0].weight_gain
+        self.weight = stacked_parameter([skip.weight for skip in skips])
+
+    def forward(self, x: torch.Tensor, f2: torch.Tensor, *, gain: float, mix: torch.Tensor) -> torch.Tensor:
+        x = upsample2d(x, f2)
+        weight = self.weight.to(x.dtype) * (self.weight_gain * gain)
+        scales = mix[:, :, None].expand(-1, -1, x.shape[1])
+        return F.conv2d(stack_scaled_inputs(x, scales), side_by_side(weight))
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockMix:
+    """The frames' weights of the M models at one block."""
+
+    weights: torch.Tensor  # float32 [N, M], on the model's device
+    constant: tuple[float, ...] | None  # the weights when every frame has the same (a constant blend)
+
+
+class ConstantBlend:
+    """A plain SynthesisBlock holding a stacked block's blend at one set of weights, kept while the
+    weights and the stacked tensors stay the same.
+
+    A constant blend then costs what a single model costs, and runs the very code of a single
+    model (`blend_models` is the same blend, made once). Whether the stacked tensors stayed the same
+    is decided with public PyTorch only: the same storage (data pointer), device and dtype for every
+    tensor, so moving, casting, replacing or deep-copying the model blends anew (the entry keeps the
+    storages it compared alive, so no new tensor can reuse their addresses), and no tensor attribute
+    assigned and no state dict loaded since (StackedModule.edits). PyTorch offers no public way to
+    see any other in-place write (`layer.bias.add_(d)`, writes through state_dict() tensors), and
+    comparing contents would cost as much as blending anew: after such an edit, call `forget()`
+    (BlendedGenerator.forget_constant_blends()).
+    """
+
+    def __init__(self, config: GeneratorConfig, resolution: int) -> None:
+        with torch.device("meta"):  # no memory until the first blend assigns its tensors
+            self.block = SynthesisBlock(config, resolution).requires_grad_(False)
+        self.forget()
+
+    def forget(self) -> None:
+        self.signature: tuple[object, ...] | None = None
+        self.sources: list[torch.Tensor] = []  # detached views that keep the compared storages alive
+
+    def get(self, stacked: BlendedSynthesisBlock, mix: BlockMix) -> SynthesisBlock:
+        """The plain block of `stacked` blended at mix.weights[0] (all frames have those)."""
+        tensors = {**dict(stacked.named_parameters()), **dict(stacked.named_buffers())}
+        signature = (
+            mix.constant,
+            tuple(m.edits for m in stacked.modules() if isinstance(m, StackedModule)),
+            tuple((t.data_ptr(), t.device, t.dtype) for t in tensors.values()),
+        )
+        if signature != self.signature:
+            weights = mix.weights[0]  # [M]
+            blended = {name: torch.tensordot(weights.to(t.dtype), t, dims=1) for name, t in tensors.items()}
+            self.block.load_state_dict(blended, assign=True)
+            self.signature, self.sources = signature, [t.detach() for t in tensors.values()]
+        return self.block
+
+
+class BlendedSynthesisBlock(StackedModule):
+    """M SynthesisBlocks: per-frame blends with the layers above, constant ones as a plain block."""
+
+    def __init__(self, blocks: Sequence[SynthesisBlock], config: GeneratorConfig) -> None:
+        super().__init__()
+        first = blocks[0]
+        self.resolution = first.resolution
+        self.architecture = first.architecture
+        self.is_first = first.is_first
+        self.is_last = first.is_last
+        self.has_torgb = first.has_torgb
+        self.num_conv = first.num_conv
+        self.num_torgb = first.num_torgb
+        if self.is_first:
+            self.const = stacked_parameter([block.const for block in blocks])
+        else:
+            self.conv0 = BlendedSynthesisLayer([block.conv0 for block in blocks])
+        self.conv1 = BlendedSynthesisLayer([block.conv1 for block in blocks])
+        if self.has_torgb:
+            self.torgb = BlendedToRGBLayer([block.torgb for block in blocks])
+        if not self.is_first and self.architecture == "resnet":
+            self.skip = BlendedResnetSkip([block.skip for block in blocks])
+        self.constant = ConstantBlend(config, self.resolution)  # not a submodule: no state, not moved
+
+    def forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,  # [N, num_conv + num_torgb, w_dim]
+        f2: torch.Tensor,
+        *,
+        noise_mode: str,
+        dtype: torch.dtype,
+        mix: BlockMix,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if mix.constant is not None:
+            return self.constant.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
+        weights = mix.weights
+        clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
+        layer = {"noise_mode": noise_mode, "clamp_fallback": clamp, "mix": weights}
+        if self.is_first:
+            x = per_frame(weights, self.const).to(dtype)  # [N, C, 4, 4]
+            x = self.conv1(x, ws[:, 0], f2, **layer)
+        else:
+            assert x is not None
+            x = x.to(dtype)
+            if self.architecture == "resnet":
+                y = self.skip(x, f2, gain=math.sqrt(0.5), mix=weights)
+                x = self.conv0(x, ws[:, 0], f2, **layer)
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
+                x = y + x
+            else:
+                x = self.conv0(x, ws[:, 0], f2, **layer)
+                x = self.conv1(x, ws[:, 1], f2, **layer)
+        if img is not None:
+            img = upsample2d(img, f2)
+        if self.has_torgb:
+            y = self.torgb(x, ws[:, self.num_conv], clamp_fallback=clamp, mix=weights).float()
+            img = img + y if img is not None else y
+        return x, img
+
+
 class BlendedSynthesisNetwork(SynthesisNetwork):
-    """The synthesis networks of M models, every tensor stacked on a leading model axis, blended
-    per block with per-frame weights (see renderer.models.stylegan2.ModelMix)."""
+    """The synthesis networks of M models, blended per block with per-frame weights."""
 
     def __init__(self, networks: Sequence[SynthesisNetwork], config: GeneratorConfig) -> None:
         super().__init__(config)
-        sources = [n.state_dict() for n in networks]
-        for module_name, module in self.named_modules():
-            prefix = f"{module_name}." if module_name else ""
-            for name in list(module._parameters):
-                stacked = torch.stack([s[prefix + name] for s in sources])
-                setattr(module, name, torch.nn.Parameter(stacked, requires_grad=False))
-            for name in list(module._buffers):
-                if name not in module._non_persistent_buffers_set:
-                    module.register_buffer(name, torch.stack([s[prefix + name] for s in sources]))
+        for res in self.block_resolutions:
+            blocks = [network.get_submodule(f"b{res}") for network in networks]
+            setattr(self, f"b{res}", BlendedSynthesisBlock(blocks, config))  # type: ignore[arg-type]
         self.num_models = len(networks)
-        self._reset_cache()
 
-    def _reset_cache(self) -> None:
-        # Per block: the weights of the constant blend whose tensors are cached, and the cache.
-        self._cache: list[tuple[tuple[float, ...], dict]] = [((), {}) for _ in self.block_resolutions]
+    def forward(  # type: ignore[override]
+        self,
+        ws: torch.Tensor,
+        noise_mode: NoiseMode = "const",
+        max_resolution: int | None = None,
+        model_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Synthesize images, each frame with its own blend.
 
-    def _block_mixes(self, model_weights: torch.Tensor | None, batch: int) -> list[ModelMix | None]:
+        Args:
+            ws: [N, num_ws, w_dim]
+            noise_mode, max_resolution: as SynthesisNetwork's
+            model_weights: [N, M, num_blocks], each frame's weight of each model at each block resolution
+        Returns:
+            img: float32 [N, img_channels, R, R]
+        """
+        stop = self.check_inputs(ws, noise_mode, max_resolution)
+        mixes = self.block_mixes(model_weights, ws.shape[0])
+        ws = ws.to(torch.float32)
+        x: torch.Tensor | None = None
+        img: torch.Tensor | None = None
+        for (block, block_ws), mix in zip(self.split_ws(ws, stop), mixes, strict=False):  # may stop early
+            dtype = self.block_dtype(block.resolution, ws.device)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix)
+        assert img is not None
+        return img
+
+    def block_mixes(self, model_weights: torch.Tensor | None, batch: int) -> list[BlockMix]:
+        """Each block's per-frame weights, checked; constant when every frame has the same."""
         shape = (batch, self.num_models, len(self.block_resolutions))
         if model_weights is None or tuple(model_weights.shape) != shape:
             got = None if model_weights is None else list(model_weights.shape)
             raise ValueError(f"model_weights must be [N, M, blocks] = {list(shape)}, got {got}")
         host = model_weights.detach().to("cpu", torch.float32)  # small; one host sync per batch
         weights = host.to(self.f2.device)
-        mixes: list[ModelMix | None] = []
+        mixes = []
         for i in range(len(self.block_resolutions)):
             block = host[:, :, i]
-            if bool((block == block[:1]).all()):
-                # A constant blend: reuse this block's blended tensors while its weights repeat.
-                key = tuple(block[0].tolist())
-                if self._cache[i][0] != key:
-                    self._cache[i] = (key, {})
-                mixes.append(ModelMix(weights[:, :, i], uniform=True, cache=self._cache[i][1]))
-            else:
-                mixes.append(ModelMix(weights[:, :, i], uniform=False))
+            constant = tuple(block[0].tolist()) if bool((block == block[:1]).all()) else None
+            mixes.append(BlockMix(weights[:, :, i], constant))
         return mixes
 
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._reset_cache()  # moved or cast tensors: blend anew
-        return super()._apply(fn, *args, **kwargs)
+    def forget_constant_blends(self) -> None:
+        """Drop the cached constant blends (needed only after in-place edits ConstantBlend cannot see)."""
+        for res in self.block_resolutions:
+            getattr(self, f"b{res}").constant.forget()
 
 
 class BlendedGenerator(Generator):
@@ -169,6 +523,8 @@ class BlendedGenerator(Generator):
     frame's weights, while costing one batched pass with M-fold convolutions, and the same as a
     single model for blocks whose weights are constant over the batch.
     """
+
+    can_blend = False  # its tensors are stacked; blend the models it was made of instead
 
     def __init__(self, models: Sequence[Generator], *, mapping_weights: Sequence[float] | None = None) -> None:
         if len(models) < 2:
@@ -182,12 +538,44 @@ class BlendedGenerator(Generator):
             {k: _weighted_sum([s[f"mapping.{k}"] for s in states], mapping) for k in self.mapping.state_dict()}
         )
         self.synthesis = BlendedSynthesisNetwork([m.synthesis for m in models], base.config)
+        self.num_models = len(models)
         self.to(base.device)
 
     @property
     def resolutions(self) -> list[int]:
         """The block resolutions, in the order of model_weights' last axis."""
         return self.config.block_resolutions
+
+    def forget_constant_blends(self) -> None:
+        """See ConstantBlend: only needed after editing stacked tensors in place by other means
+        than assigning them."""
+        self.synthesis.forget_constant_blends()
+
+    def _noise_layers(self) -> list[BlendedSynthesisLayer]:  # type: ignore[override]
+        # Stacked maps, [M, H, W] each.
+        return [m for m in self.synthesis.modules() if isinstance(m, BlendedSynthesisLayer) and m.use_noise]
+
+
+# One line per model family whose generators blend per frame.
+PER_FRAME_BLENDS: dict[str, Callable[..., Synthesizer]] = {"stylegan2": BlendedGenerator}
+
+
+def blend_per_frame(
+    models: Sequence[Synthesizer], *, mapping_weights: Sequence[float] | None = None
+) -> Synthesizer:
+    """The synthesizer of M models of one family and architecture whose per-resolution blend may
+    change every frame (num_models = M; synthesis takes model_weights [N, M, len(levels)]).
+
+    Raises:
+        UsageError: the models cannot be blended (different families, or a family without per-frame blends)
+    """
+    families = sorted({m.family for m in models})
+    if len(families) != 1:
+        raise UsageError(f"cannot blend models of different families ({', '.join(families)})")
+    blended = PER_FRAME_BLENDS.get(families[0])
+    if blended is None or not all(m.can_blend for m in models):
+        raise UsageError(f"these {families[0]} models cannot be blended per frame")
+    return blended(models, mapping_weights=mapping_weights)
 
 
 def alphas_to_model_weights(alphas: torch.Tensor | NDArray[np.floating]) -> torch.Tensor:

@@ -15,8 +15,9 @@ import functools
 import numpy as np
 import torch
 
-from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo, use_estimated_w_avg
 from renderer.builtin import BUILTIN_MODELS
+from renderer.models.stylegan2 import Generator, GeneratorConfig, use_estimated_w_avg
+from renderer.models.synthesizer import ModelInfo
 
 DEMO_CONFIG = GeneratorConfig(
     z_dim=128,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -22,16 +22,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-Architecture = Literal["skip", "orig", "resnet"]
-NoiseMode = Literal["const", "random", "none"]
-Precision = Literal["fp32", "fp16", "bf16"]
+from renderer.models.synthesizer import (
+    NOISE_MODES,
+    PRECISIONS,
+    ModelInfo,
+    NoiseMode,
+    Precision,
+    check_single_model,
+)
 
-NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
-PRECISIONS: dict[str, torch.dtype] = {
-    "fp32": torch.float32,
-    "fp16": torch.float16,
-    "bf16": torch.bfloat16,
-}
+Architecture = Literal["skip", "orig", "resnet"]
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -141,68 +141,6 @@ def blur_after_transposed_conv(x: torch.Tensor, f2: torch.Tensor) -> torch.Tenso
     return F.conv2d(x, w, padding=pad, groups=c)
 
 
-def per_sample(t: torch.Tensor, ndim: int, *, static_ndim: int) -> torch.Tensor:
-    """Shape a per-channel tensor to broadcast against an [N, C, ...] activation of `ndim` dims.
-
-    `t` is either static ([C, ...], `static_ndim` dims, shared by the batch) or per sample
-    ([N, C, ...], one more dim, as a per-frame model blend makes it).
-    """
-    shape = t.shape if t.ndim > static_ndim else (1, *t.shape)
-    return t.reshape(*shape, *([1] * (ndim - len(shape))))
-
-
-class ModelMix:
-    """Per-frame weights over the M models whose tensors a stacked synthesis network holds.
-
-    A stacked tensor has a leading model axis [M, ...]. `tensor()` blends it per frame; ops that
-    are linear in a tensor take it stacked (`linear()`) and blend their per-model results, which
-    is exact: convolutions fold the weights into one conv (`modulated_conv2d`), dense layers use
-    `combine()`. When all frames of the batch share one set of weights (a constant blend), tensors
-    are blended once instead and kept in `cache` while the weights stay the same, so a constant
-    blend costs what a single model costs.
-    """
-
-    def __init__(
-        self,
-        weights: torch.Tensor,
-        *,
-        uniform: bool,
-        cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
-    ) -> None:
-        self.weights = weights  # float32 [N, M]
-        self.uniform = uniform
-        self.cache = cache if cache is not None else {}  # (id, version) -> (stacked tensor, its blend)
-
-    def _blended(self, t: torch.Tensor) -> torch.Tensor:
-        # The version changes when t is modified in place; keeping t itself in the entry makes
-        # sure a recycled id of a replaced tensor cannot match.
-        hit = self.cache.get((id(t), t._version))
-        if hit is None or hit[0] is not t:
-            hit = self.cache[(id(t), t._version)] = (t, torch.tensordot(self.weights[0].to(t.dtype), t, dims=1))
-        return hit[1]
-
-    @property
-    def num_models(self) -> int:
-        return self.weights.shape[1]
-
-    def tensor(self, t: torch.Tensor) -> torch.Tensor:
-        """[M, ...] -> blended [...] when uniform, else per frame [N, ...]."""
-        if self.uniform:
-            return self._blended(t)
-        return torch.tensordot(self.weights.to(t.dtype), t, dims=1)
-
-    def linear(self, t: torch.Tensor) -> torch.Tensor:
-        """A stacked tensor that an op is linear in (a conv or dense weight and bias): blended once
-        when uniform, else left stacked [M, ...] for the op to run per model and `combine()`."""
-        return self._blended(t) if self.uniform else t
-
-    def combine(self, x: torch.Tensor, dim: int) -> torch.Tensor:
-        """Blend per-model results stacked along `dim` (size M) with each frame's weights."""
-        shape = [1] * x.ndim
-        shape[0], shape[dim] = x.shape[0], self.num_models
-        return (x * self.weights.to(x.dtype).reshape(shape)).sum(dim)
-
-
 def bias_act(
     x: torch.Tensor,
     bias: torch.Tensor,
@@ -211,8 +149,8 @@ def bias_act(
     gain: float,
     clamp: float | None,
 ) -> torch.Tensor:
-    """Add a per-channel bias ([C], or per sample [N, C]), apply leaky ReLU (or nothing), scale, clamp."""
-    x = x + per_sample(bias.to(x.dtype), x.ndim, static_ndim=1)
+    """Add a per-channel bias [C] (on axis 1), apply leaky ReLU (or nothing), scale, clamp."""
+    x = x + bias.to(x.dtype).reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
     if lrelu:
         x = F.leaky_relu(x, LRELU_SLOPE)
     if gain != 1:
@@ -241,16 +179,10 @@ class FullyConnectedLayer(nn.Module):
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
-    def forward(self, x: torch.Tensor, mix: ModelMix | None = None) -> torch.Tensor:
-        weight, bias = (self.weight, self.bias) if mix is None else (mix.linear(self.weight), mix.tensor(self.bias))
-        w = weight.to(x.dtype) * self.weight_gain
-        b = bias.to(x.dtype) * self.bias_gain  # [O], or per frame [N, O]
-        if w.ndim == 3:
-            # Per-frame blend of M weights [M, O, I]: x @ W is linear in W, so blend the M products.
-            assert mix is not None
-            x = mix.combine(torch.einsum("ni,moi->nmo", x, w), dim=1)
-        else:
-            x = F.linear(x, w)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias.to(x.dtype) * self.bias_gain
+        x = F.linear(x, w)
         return bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
 
 
@@ -338,28 +270,22 @@ class MappingNetwork(nn.Module):
 
 def modulated_conv2d(
     x: torch.Tensor,  # [N, I, H, W]
-    weight: torch.Tensor,  # [O, I, k, k], or stacked [M, O, I, k, k] with a per-frame mix
+    weight: torch.Tensor,  # [O, I, k, k]
     styles: torch.Tensor,  # [N, I]
     *,
     up: bool,
     f2: torch.Tensor | None,
-    mix: ModelMix | None = None,
 ) -> torch.Tensor:
     """StyleGAN2 weight modulation, computed as input scaling + one conv shared by the batch.
 
-    A stacked weight is blended per frame without building N weights or splitting the batch: the
-    convolution is linear in its weight, so sum_m a_m conv(x, W_m) is one conv of the M copies
-    a_m * x (stacked on the channel axis) with the M weights side by side.
-
     Returns the convolution output [N, O, H', W'] before demodulation (see `demodulation`).
     """
-    if weight.ndim == 5:
-        assert mix is not None, "a stacked weight needs the per-frame mix"
-        x = stack_scaled_inputs(x, mix.weights[:, :, None] * styles.float()[:, None, :])
-        weight = side_by_side(weight.to(x.dtype))
-    else:
-        x = x * styles.to(x.dtype)[:, :, None, None]
-        weight = weight.to(x.dtype)
+    x = x * styles.to(x.dtype)[:, :, None, None]
+    return conv2d_resample(x, weight.to(x.dtype), up=up, f2=f2)
+
+
+def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, *, up: bool, f2: torch.Tensor | None) -> torch.Tensor:
+    """A same-size conv, or a 2x upsampling one (stride-2 transposed conv, then the FIR filter)."""
     if up:
         assert f2 is not None
         x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
@@ -367,34 +293,53 @@ def modulated_conv2d(
     return F.conv2d(x, weight, padding=weight.shape[-1] // 2)
 
 
-def stack_scaled_inputs(x: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """[N, I, H, W] and per-frame scales [N, M, I] -> the M scaled copies side by side [N, M*I, H, W]."""
-    return (x.unsqueeze(1) * scales.to(x.dtype)[..., None, None]).flatten(1, 2)
-
-
-def side_by_side(weight: torch.Tensor) -> torch.Tensor:
-    """Stacked conv weights [M, O, I, k, k] -> one weight over M input copies [O, M*I, k, k]."""
-    return weight.transpose(0, 1).flatten(1, 2)
-
-
-def demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: ModelMix | None = None) -> torch.Tensor:
-    """Per-sample output scales that give the modulated weight unit norm: float32 [N, O].
-
-    For a stacked weight the blended weight is sum_m a_m W_m, whose squared norm per (o, i) is the
-    quadratic form sum_{m,m'} a_m a_m' G[m, m', o, i] with G the Gram tensor of the M weights over
-    the kernel taps: a few small matmuls, whatever the activations' size.
-    """
+def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """Per-sample output scales that give the modulated weight unit norm: float32 [N, O]."""
     s2 = styles.float().square()  # [N, I]
-    if weight.ndim == 4:
-        w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
-        return (s2 @ w2.t() + 1e-8).rsqrt()
-    assert mix is not None, "a stacked weight needs the per-frame mix"
-    taps = weight.float().flatten(3)  # [M, O, I, k*k]
-    m, o, i = taps.shape[:3]
-    gram = torch.einsum("poik,qoik->pqoi", taps, taps).reshape(m * m * o, i)
-    pairs = (mix.weights[:, :, None] * mix.weights[:, None, :]).reshape(-1, m * m, 1)  # [N, M*M, 1]
-    norms = (s2 @ gram.t()).reshape(-1, m * m, o)
-    return ((pairs * norms).sum(1) + 1e-8).rsqrt()
+    w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+    return (s2 @ w2.t() + 1e-8).rsqrt()
+
+
+def normalize_for_half(weight: torch.Tensor, styles: torch.Tensor, *, keep: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale weight and styles into fp16 range before a demodulated conv.
+
+    Demodulation makes the result invariant to the scale of weight and styles, so normalising both
+    first keeps fp16 products in range (as NVIDIA's fp16 layers do). One scale per output channel
+    (axis `keep` of the weight).
+    """
+    fan_in = weight.shape[-3] * weight.shape[-2] * weight.shape[-1]
+    dims = tuple(d for d in range(weight.ndim) if d != keep)
+    weight = weight / (math.sqrt(fan_in) * weight.abs().amax(dims, True))
+    styles = styles / styles.abs().amax(1, True)
+    return weight, styles
+
+
+def noise_bias_act(
+    x: torch.Tensor,  # conv output before demodulation [N, O, H, W]
+    dcoefs: torch.Tensor,  # demodulation [N, O]
+    bias: torch.Tensor,  # broadcast against x, in x's dtype
+    noise: torch.Tensor | None,  # broadcast against x, in x's dtype; None: no noise
+    noise_strength: torch.Tensor | None,  # broadcast against x, in x's dtype
+    *,
+    gain: float,
+    clamp: float | None,
+) -> torch.Tensor:
+    """NVIDIA's demodulate, add noise, add bias, leaky ReLU, scale by gain, clamp.
+
+    Leaky ReLU commutes with a positive gain, so the gain moves inside and demodulation, noise and
+    bias become one fused multiply-add over the activations.
+    """
+    act_gain = LRELU_GAIN * gain
+    offset = bias * act_gain
+    if noise is not None:
+        assert noise_strength is not None
+        offset = offset + noise * (noise_strength * act_gain)
+    x = torch.addcmul(offset, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
+    inplace = not torch.is_grad_enabled()  # x is our own intermediate; autograd needs copies
+    x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
+    if clamp is not None:
+        x = x.clamp_(-clamp * gain, clamp * gain) if inplace else x.clamp(-clamp * gain, clamp * gain)
+    return x
 
 
 class SynthesisLayer(nn.Module):
@@ -433,44 +378,25 @@ class SynthesisLayer(nn.Module):
         noise_mode: str,
         gain: float = 1.0,
         clamp_fallback: float | None = None,
-        mix: ModelMix | None = None,
     ) -> torch.Tensor:
-        styles = self.affine(w.float(), mix)
-        weight = self.weight if mix is None else mix.linear(self.weight)
+        styles = self.affine(w.float())
+        weight = self.weight
         if x.dtype == torch.float16:
-            # Demodulation makes the result invariant to the scale of weight and styles, so
-            # normalise both first to keep fp16 products in range (as NVIDIA's fp16 layers do).
-            # One scale per output channel, shared by stacked models, keeps their blend exact.
-            fan_in = weight.shape[-3] * weight.shape[-2] * weight.shape[-1]
-            keep = weight.ndim - 4  # the output-channel axis
-            dims = tuple(d for d in range(weight.ndim) if d != keep)
-            weight = weight / (math.sqrt(fan_in) * weight.abs().amax(dims, True))
-            styles = styles / styles.abs().amax(1, True)
-        x = modulated_conv2d(x, weight, styles, up=self.up, f2=f2, mix=mix)
-        dcoefs = demodulation(weight, styles, mix)
-        # NVIDIA's order is demodulate, add noise, add bias, leaky ReLU, scale by gain, clamp.
-        # Leaky ReLU commutes with a positive gain, so the gain moves inside and demodulation,
-        # noise and bias become one fused multiply-add over the activations.
-        act_gain = LRELU_GAIN * gain
-        bias = self.bias if mix is None else mix.tensor(self.bias)
-        offset = per_sample(bias.to(x.dtype), 4, static_ndim=1) * act_gain
+            weight, styles = normalize_for_half(weight, styles)
+        x = modulated_conv2d(x, weight, styles, up=self.up, f2=f2)
+        dcoefs = demodulation(weight, styles)
+        noise = strength = None
         if self.use_noise and noise_mode != "none":
             if noise_mode == "const":
-                noise_const = self.noise_const if mix is None else mix.tensor(self.noise_const)
-                noise = noise_const.to(x.dtype)  # [H, W], or per frame [N, H, W]
-                noise = noise.unsqueeze(1) if noise.ndim == 3 else noise
+                noise = self.noise_const.to(x.dtype)
             else:
                 shape = (x.shape[0], 1, self.resolution, self.resolution)
                 noise = torch.randn(shape, device=x.device, dtype=x.dtype)
-            strength = self.noise_strength if mix is None else mix.tensor(self.noise_strength)
-            offset = offset + noise * (per_sample(strength.to(x.dtype), 4, static_ndim=0) * act_gain)
-        x = torch.addcmul(offset, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
-        inplace = not torch.is_grad_enabled()  # x is our own intermediate; autograd needs copies
-        x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
-        clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
-        if clamp is not None:
-            x = x.clamp_(-clamp * gain, clamp * gain) if inplace else x.clamp(-clamp * gain, clamp * gain)
-        return x
+            strength = self.noise_strength.to(x.dtype).reshape(1, 1, 1, 1)
+        return noise_bias_act(
+            x, dcoefs, self.bias.to(x.dtype).reshape(1, -1, 1, 1), noise, strength,
+            gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
+        )
 
 
 class ToRGBLayer(nn.Module):
@@ -497,14 +423,11 @@ class ToRGBLayer(nn.Module):
         w: torch.Tensor,
         *,
         clamp_fallback: float | None = None,
-        mix: ModelMix | None = None,
     ) -> torch.Tensor:
-        styles = self.affine(w.float(), mix) * self.weight_gain
-        weight = self.weight if mix is None else mix.linear(self.weight)
-        x = modulated_conv2d(x, weight, styles, up=False, f2=None, mix=mix)
-        bias = self.bias if mix is None else mix.tensor(self.bias)
+        styles = self.affine(w.float()) * self.weight_gain
+        x = modulated_conv2d(x, self.weight, styles, up=False, f2=None)
         clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
-        return bias_act(x, bias, lrelu=False, gain=1.0, clamp=clamp)
+        return bias_act(x, self.bias, lrelu=False, gain=1.0, clamp=clamp)
 
 
 class ResnetSkip(nn.Module):
@@ -515,15 +438,9 @@ class ResnetSkip(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))
         self.weight_gain = 1 / math.sqrt(in_channels)
 
-    def forward(self, x: torch.Tensor, f2: torch.Tensor, *, gain: float, mix: ModelMix | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, f2: torch.Tensor, *, gain: float) -> torch.Tensor:
         x = upsample2d(x, f2)
-        weight = self.weight if mix is None else mix.linear(self.weight)
-        weight = weight.to(x.dtype) * (self.weight_gain * gain)
-        if weight.ndim == 5:
-            assert mix is not None
-            scales = mix.weights[:, :, None].expand(-1, -1, x.shape[1])
-            x, weight = stack_scaled_inputs(x, scales), side_by_side(weight)
-        return F.conv2d(x, weight)
+        return F.conv2d(x, self.weight.to(x.dtype) * (self.weight_gain * gain))
 
 
 class SynthesisBlock(nn.Module):
@@ -536,7 +453,7 @@ class SynthesisBlock(nn.Module):
         self.is_first = resolution == 4
         self.is_last = resolution == config.img_resolution
         out_channels = config.channels[resolution]
-        common = dict(use_noise=config.use_noise, conv_clamp=config.conv_clamp)
+        common = {"use_noise": config.use_noise, "conv_clamp": config.conv_clamp}
         if self.is_first:
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
         else:
@@ -566,20 +483,17 @@ class SynthesisBlock(nn.Module):
         *,
         noise_mode: str,
         dtype: torch.dtype,
-        mix: ModelMix | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
-        layer = dict(noise_mode=noise_mode, clamp_fallback=clamp, mix=mix)
+        layer = {"noise_mode": noise_mode, "clamp_fallback": clamp}
         if self.is_first:
-            const = self.const if mix is None else mix.tensor(self.const)
-            x = const.to(dtype)
-            x = x if x.ndim == 4 else x.unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
             x = self.conv1(x, ws[:, 0], f2, **layer)
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
-                y = self.skip(x, f2, gain=math.sqrt(0.5), mix=mix)
+                y = self.skip(x, f2, gain=math.sqrt(0.5))
                 x = self.conv0(x, ws[:, 0], f2, **layer)
                 x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
                 x = y + x
@@ -589,7 +503,7 @@ class SynthesisBlock(nn.Module):
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
-            y = self.torgb(x, ws[:, self.num_conv], clamp_fallback=clamp, mix=mix).float()
+            y = self.torgb(x, ws[:, self.num_conv], clamp_fallback=clamp).float()
             img = img + y if img is not None else y
         return x, img
 
@@ -622,40 +536,29 @@ class SynthesisNetwork(nn.Module):
         self,
         ws: torch.Tensor,
         noise_mode: NoiseMode = "const",
-        model_weights: torch.Tensor | None = None,
         max_resolution: int | None = None,
+        **blend: Any,
     ) -> torch.Tensor:
         """Synthesize images.
 
         Args:
             ws: [N, num_ws, w_dim]
             noise_mode: "const" (stored noise buffers), "random" or "none"
-            model_weights: only for a network of M stacked models (renderer.models.blending): [N, M,
-                num_blocks], each frame's weight of each model at each block resolution
             max_resolution: stop after this block and return the RGB accumulated so far, a
                 faithful low-resolution image (skip architecture only; the blocks above are never
                 computed). None: the full image.
+            blend: the Synthesizer protocol's blend arguments; a single model takes none (or None)
         Returns:
             img: float32 [N, img_channels, R, R], raw (about [-1, 1]); R = max_resolution or img_resolution
         """
-        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-        stop = self._check_max_resolution(max_resolution)
-        mixes = self._block_mixes(model_weights, ws.shape[0])
+        stop = self.check_inputs(ws, noise_mode, max_resolution)
+        check_single_model(blend)
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
-        w_idx = 0
-        for res, mix in zip(self.block_resolutions, mixes, strict=True):
-            block: SynthesisBlock = getattr(self, f"b{res}")
-            block_ws = ws[:, w_idx : w_idx + block.num_conv + block.num_torgb]
-            dtype = self.block_dtype(res, ws.device)
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix)
-            w_idx += block.num_conv
-            if res == stop:
-                break
+        for block, block_ws in self.split_ws(ws, stop):
+            dtype = self.block_dtype(block.resolution, ws.device)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype)
         assert img is not None
         return img
 
@@ -664,7 +567,12 @@ class SynthesisNetwork(nn.Module):
         """Whether every block adds its own RGB (skip architecture), so synthesis can stop early."""
         return self.architecture == "skip"
 
-    def _check_max_resolution(self, max_resolution: int | None) -> int:
+    def check_inputs(self, ws: torch.Tensor, noise_mode: str, max_resolution: int | None) -> int:
+        """ValueError for a wrong ws shape, noise mode or max_resolution; returns the last block's resolution."""
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if max_resolution is None or max_resolution == self.img_resolution:
             return self.img_resolution
         if max_resolution not in self.block_resolutions:
@@ -673,25 +581,29 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"a {self.architecture} network has no RGB below {self.img_resolution} px; render in full and downscale")
         return max_resolution
 
-    def _block_mixes(self, model_weights: torch.Tensor | None, batch: int) -> list[ModelMix | None]:
-        """One ModelMix per block; a single model has none (see blending.BlendedSynthesisNetwork)."""
-        if model_weights is not None:
-            raise ValueError("model_weights are for blended networks; this one holds a single model")
-        return [None] * len(self.block_resolutions)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """Where a generator came from; shown by `renderer inspect` and kept by `renderer convert`."""
-
-    format: str = "in-memory"  # "nvidia-pickle", "tf-pickle", "rosinality", "native", "builtin"
-    source: str = ""  # file path or built-in name
-    w_avg_source: str = "initialisation"  # the checkpoint tensor it came from, or how it was estimated
-    notes: tuple[str, ...] = ()
+    def split_ws(self, ws: torch.Tensor, stop: int) -> list[tuple[SynthesisBlock, torch.Tensor]]:
+        """The blocks up to resolution `stop`, each with its ws [N, num_conv + num_torgb, w_dim]
+        (a block's ToRGB shares its w with the next block's first conv)."""
+        blocks = []
+        w_idx = 0
+        for res in self.block_resolutions:
+            block: SynthesisBlock = getattr(self, f"b{res}")
+            blocks.append((block, ws[:, w_idx : w_idx + block.num_conv + block.num_torgb]))
+            w_idx += block.num_conv
+            if res == stop:
+                break
+        return blocks
 
 
 class Generator(nn.Module):
-    """StyleGAN2 generator with NVIDIA's API: `G.mapping(z) -> ws`, `G.synthesis(ws) -> img`."""
+    """StyleGAN2 generator with NVIDIA's API: `G.mapping(z) -> ws`, `G.synthesis(ws) -> img`.
+
+    It satisfies the Synthesizer protocol (renderer.models.synthesizer).
+    """
+
+    family = "stylegan2"
+    num_models = 1  # a single model (see renderer.models.blending for blends)
+    can_blend = True
 
     def __init__(self, config: GeneratorConfig, info: ModelInfo | None = None) -> None:
         super().__init__()
@@ -735,6 +647,20 @@ class Generator(nn.Module):
         return self.mapping.w_avg.device
 
     @property
+    def architecture(self) -> str:
+        return self.config.architecture
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The block resolutions 4, 8, ..., img_resolution."""
+        return tuple(self.config.block_resolutions)
+
+    @property
+    def can_stop_early(self) -> bool:
+        """Skip networks add RGB at every block, so stopping at a level is a faithful image."""
+        return self.synthesis.has_intermediate_rgb
+
+    @property
     def precision(self) -> Precision:
         dtype = self.synthesis.half_dtype
         return next((k for k, v in PRECISIONS.items() if v == dtype), "fp32")  # type: ignore[return-value]
@@ -746,6 +672,21 @@ class Generator(nn.Module):
         self.synthesis.half_dtype = None if precision == "fp32" else PRECISIONS[precision]
         return self
 
+    def noise_buffers(self) -> list[torch.Tensor]:
+        """The stored noise map of every layer with noise, from 4x4 up: [H, W] each."""
+        return [layer.noise_const for layer in self._noise_layers()]
+
+    def set_noise_buffers(self, maps: Sequence[torch.Tensor]) -> None:
+        """Synthesise with these maps (as many as noise_buffers(), the same shapes) instead."""
+        layers = self._noise_layers()
+        if len(maps) != len(layers) or any(m.shape != layer.noise_const.shape for m, layer in zip(maps, layers)):
+            raise ValueError(f"expected {len(layers)} noise maps shaped like noise_buffers()")
+        for layer, noise in zip(layers, maps, strict=True):
+            layer.noise_const = noise
+
+    def _noise_layers(self) -> list[SynthesisLayer]:
+        return [m for m in self.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
+
     def forward(
         self,
         z: torch.Tensor,
@@ -753,10 +694,10 @@ class Generator(nn.Module):
         truncation_psi: float | torch.Tensor = 1.0,
         truncation_cutoff: int | None = None,
         noise_mode: NoiseMode = "const",
-        model_weights: torch.Tensor | None = None,
+        **synthesis_kwargs: Any,
     ) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, model_weights=model_weights)
+        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

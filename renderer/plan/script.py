@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from renderer.plan.blendspec import alpha_by_resolution, is_resolution
+from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
 from renderer.plan.layers import LAYER_GROUPS
@@ -822,7 +822,7 @@ def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
 
 
 def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) -> Any:
-    """A blend spec (see renderer.plan.blendspec): a number, {swap = R, low = ..., width = W} or
+    """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
     {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
     if transfer is None:
         raise check.error(where, "blending needs a transfer model: add models.transfer")

@@ -2,16 +2,20 @@
 
 `load_generator` is the one entry point: a path (NVIDIA or TF `.pkl`, rosinality `.pt`, our
 `.safetensors`) or a built-in name ("demo", "demo-transfer"). Nothing in a file is ever executed.
+A reader converts a file into a LoadedCheckpoint of some model family; `BUILDERS` turns it into
+that family's generator (a Synthesizer), so a new family is its module plus one line there.
 """
 
 from __future__ import annotations
 
 import pickle
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from renderer.errors import CheckpointError, UnsafeCheckpointError
 from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.models.checkpoints.native import read_native, save_native
 from renderer.models.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
@@ -19,10 +23,18 @@ from renderer.models.checkpoints.rosinality import convert_rosinality, load_torc
 from renderer.models.checkpoints.safe_pickle import PersistentObject, restricted_load
 from renderer.models.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
 from renderer.models.demo import BUILTIN_MODELS, build_demo
-from renderer.errors import CheckpointError, UnsafeCheckpointError
-from renderer.models.stylegan2 import Generator, ModelInfo, use_estimated_w_avg
+from renderer.models.stylegan2 import Generator, use_estimated_w_avg
+from renderer.models.synthesizer import ModelInfo, Synthesizer
 
-__all__ = ["load_generator", "read_checkpoint", "save_native", "resolve_device", "LoadedCheckpoint"]
+__all__ = [
+    "BUILDERS",
+    "LoadedCheckpoint",
+    "build_generator",
+    "load_generator",
+    "read_checkpoint",
+    "resolve_device",
+    "save_native",
+]
 
 EXPECTED = (
     "expected a StyleGAN2 checkpoint: an NVIDIA or TensorFlow .pkl, a rosinality .pt "
@@ -95,8 +107,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def build_generator(ckpt: LoadedCheckpoint, source: str) -> Generator:
-    """Instantiate a Generator from converted weights, checking every tensor name and shape."""
+def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
+    """Instantiate a StyleGAN2 Generator from converted weights, checking every tensor name and shape."""
     state = dict(ckpt.state_dict)
     w_avg_source = ckpt.w_avg_source
     G = Generator(ckpt.config)
@@ -127,14 +139,29 @@ def build_generator(ckpt: LoadedCheckpoint, source: str) -> Generator:
     return G
 
 
-def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cpu") -> Generator:
+# Model family (LoadedCheckpoint.family) -> the function that builds its generator; one line a family.
+BUILDERS: dict[str, Callable[[LoadedCheckpoint, str], Synthesizer]] = {
+    "stylegan2": build_stylegan2,
+}
+
+
+def build_generator(ckpt: LoadedCheckpoint, source: str) -> Synthesizer:
+    """The generator of the checkpoint's model family, built from its converted weights."""
+    builder = BUILDERS.get(ckpt.family)
+    if builder is None:
+        raise CheckpointError(f"{source}: a {ckpt.family} model, which this renderer cannot build (it builds {', '.join(BUILDERS)})")
+    return builder(ckpt, source)
+
+
+def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cpu") -> Synthesizer:
     """Load a generator from a checkpoint file or a built-in name, ready for inference.
 
     Args:
         path_or_name: a checkpoint path, or "demo" / "demo-transfer"
         device: "cpu", "cuda", "mps", "auto" or a torch.device
     Returns:
-        Generator in eval mode, without gradients, on `device`
+        the generator of the checkpoint's family (a Synthesizer; StyleGAN2: a Generator), in eval
+        mode, without gradients, on `device`
     """
     target = resolve_device(device)
     name = str(path_or_name)

@@ -15,11 +15,12 @@ from renderer.models.stylegan2 import GeneratorConfig
 class LoadedCheckpoint:
     """A generator read from a file, converted to our layout, before any module is built."""
 
-    config: GeneratorConfig
+    config: GeneratorConfig  # the family's architecture (StyleGAN2: a GeneratorConfig)
     state_dict: dict[str, torch.Tensor]  # our (NVIDIA) names and shapes, float32 on CPU
     format: str
     w_avg_source: str | None  # None: the file has no truncation centre; it must be estimated
     notes: tuple[str, ...] = ()
+    family: str = "stylegan2"  # the model family: which of checkpoints.BUILDERS builds it
 
 
 def filter_taps_from_2d(f2: torch.Tensor) -> tuple[float, ...]:

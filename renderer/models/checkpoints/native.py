@@ -10,8 +10,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.errors import CheckpointError
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.models.stylegan2 import Generator, GeneratorConfig
 
 FORMAT = "native"
@@ -27,7 +27,7 @@ def read_native(path: Path) -> LoadedCheckpoint:
                 raise bad_file(path, "a safetensors file, but not a renderer generator (no architecture metadata)")
             if meta.get("format_version") != FORMAT_VERSION:
                 raise bad_file(path, f"renderer format version {meta.get('format_version')!r}; this renderer reads {FORMAT_VERSION}")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, ValueError) as e:
         raise bad_file(path, f"truncated or corrupt safetensors file ({e})") from None
     try:

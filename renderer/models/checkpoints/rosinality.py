@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file, filter_taps_from_2d, require
 from renderer.errors import UnsafeCheckpointError
+from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file, filter_taps_from_2d, require
 from renderer.models.stylegan2 import GeneratorConfig
 
 FORMAT = "rosinality"

@@ -1,5 +1,8 @@
 """Blend specs -> per-resolution alphas (Pinkney & Adler 2020). No torch.
 
+At the bottom of the package, beside renderer.errors: the script parser (renderer.plan) checks the
+specs a script writes, and the static blends of renderer.models take the same specs.
+
 A blend spec says how much of the transferred model each resolution takes:
 `p = (1 - alpha(r)) * p_base + alpha(r) * p_transfer` for every synthesis tensor of resolution r.
 The forms, as written at a keyframe or given to `renderer.blend`:

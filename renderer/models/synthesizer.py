@@ -1,0 +1,174 @@
+"""The Synthesizer protocol: what frames, jobs and the CLI may ask of a generator of any family.
+
+NVIDIA's API (`G.mapping(z) -> ws`, `G.synthesis(ws) -> img`) plus what rendering needs to know
+without looking inside a network: the levels at which synthesis can stop, whether it stops early
+faithfully, how many models it blends per frame, and the stored noise maps a projection fits.
+A family (StyleGAN2 today) is one module whose generator satisfies this protocol, and one line in
+`renderer.models.checkpoints.BUILDERS`; a family that blends adds one line in
+`renderer.models.blending.PER_FRAME_BLENDS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+
+NoiseMode = Literal["const", "random", "none"]
+Precision = Literal["fp32", "fp16", "bf16"]
+
+NOISE_MODES: tuple[str, ...] = ("const", "random", "none")
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Where a generator came from; shown by `renderer inspect` and kept by `renderer convert`."""
+
+    format: str = "in-memory"  # "nvidia-pickle", "tf-pickle", "rosinality", "native", "builtin"
+    source: str = ""  # file path or built-in name
+    w_avg_source: str = "initialisation"  # the checkpoint tensor it came from, or how it was estimated
+    notes: tuple[str, ...] = ()
+
+
+class LatentMapping(Protocol):
+    """z (and label c) -> ws, with truncation towards w_avg."""
+
+    def __call__(
+        self,
+        z: torch.Tensor,  # [N, z_dim]
+        c: torch.Tensor | None = None,  # [N, c_dim] for conditional models
+        truncation_psi: float | torch.Tensor = 1.0,  # a number, or per sample [N]
+        truncation_cutoff: int | torch.Tensor | None = None,  # truncate layers below it; None: all
+    ) -> torch.Tensor:  # ws: float32 [N, num_ws, w_dim]
+        ...
+
+    def truncate(
+        self,
+        ws: torch.Tensor,  # [N, num_ws, w_dim]
+        truncation_psi: float | torch.Tensor = 1.0,
+        truncation_cutoff: int | torch.Tensor | None = None,
+    ) -> torch.Tensor:  # `w_avg + psi * (ws - w_avg)` below the cutoff
+        ...
+
+
+class Synthesis(Protocol):
+    """ws -> images."""
+
+    def __call__(
+        self,
+        ws: torch.Tensor,  # [N, num_ws, w_dim]
+        noise_mode: NoiseMode = "const",  # "const" (the stored maps), "random" or "none"
+        max_resolution: int | None = None,  # one of `levels`: stop there (see can_stop_early)
+        **blend: Any,  # model_weights [N, num_models, len(levels)] when num_models > 1
+    ) -> torch.Tensor:  # img: float32 [N, img_channels, R, R], about [-1, 1]
+        ...
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    """A generator as rendering sees it; `renderer.models.stylegan2.Generator` is one."""
+
+    family: str  # the model family, "stylegan2"
+    info: ModelInfo
+    mapping: LatentMapping
+    synthesis: Synthesis
+
+    @property
+    def z_dim(self) -> int: ...
+    @property
+    def w_dim(self) -> int: ...
+    @property
+    def c_dim(self) -> int: ...
+    @property
+    def num_ws(self) -> int: ...
+    @property
+    def img_resolution(self) -> int: ...
+    @property
+    def img_channels(self) -> int: ...
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The truncation centre: float32 [w_dim]."""
+        ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def architecture(self) -> str:
+        """The family's name for its layout, as users know it (StyleGAN2: "skip", "resnet", "orig")."""
+        ...
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The resolutions at which synthesis can stop (`max_resolution`), ascending, ending at
+        img_resolution; a blend's model_weights have one column per level."""
+        ...
+
+    @property
+    def can_stop_early(self) -> bool:
+        """Whether synthesis stopped at a lower level is a faithful image of that size (StyleGAN2's
+        skip architecture). If not, a lower level raises ValueError: render in full and downscale."""
+        ...
+
+    @property
+    def num_models(self) -> int:
+        """How many models this synthesizer blends per frame (1: a single model, which takes no
+        model_weights, or None)."""
+        ...
+
+    @property
+    def can_blend(self) -> bool:
+        """Whether `renderer.models.blending.blend_per_frame` takes this model as one of those it blends."""
+        ...
+
+    def to(self, device: torch.device) -> Synthesizer:
+        """Move to a device; returns self (as torch.nn.Module.to does)."""
+        ...
+
+    def set_precision(self, precision: Precision) -> Synthesizer:
+        """Half precision ("fp16", "bf16") where the family supports it on the device; returns self."""
+        ...
+
+    def noise_buffers(self) -> list[torch.Tensor]:
+        """The stored noise maps that noise_mode "const" adds, in synthesis order ([H, W] each)."""
+        ...
+
+    def set_noise_buffers(self, maps: Sequence[torch.Tensor]) -> None:
+        """Synthesise with these maps instead (as many as noise_buffers(), the same shapes)."""
+        ...
+
+
+BLEND_ARGUMENTS = ("model_weights",)  # what `**blend` of Synthesis may hold
+
+
+def check_single_model(blend: Mapping[str, Any]) -> None:
+    """The blend arguments a single model's synthesis accepts: none, or None (what a pipeline passes
+    for a timeline without a blend). TypeError for unknown names, ValueError for model weights."""
+    unknown = sorted(set(blend) - set(BLEND_ARGUMENTS))
+    if unknown:
+        raise TypeError(f"synthesis got unexpected keyword arguments {unknown}")
+    given = [name for name in BLEND_ARGUMENTS if blend.get(name) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} are for blended networks; this one holds a single model")
+
+
+__all__ = [
+    "BLEND_ARGUMENTS",
+    "NOISE_MODES",
+    "PRECISIONS",
+    "LatentMapping",
+    "ModelInfo",
+    "NoiseMode",
+    "Precision",
+    "Synthesis",
+    "Synthesizer",
+    "check_single_model",
+]
