@@ -453,13 +453,30 @@ def test_closing_an_empty_segment_is_an_error_and_leaves_nothing(tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_output_folder_is_named_in_one_line(tmp_path: Path) -> None:
+def test_missing_output_folders_are_created(tmp_path: Path) -> None:
+    settings = EncoderSettings()
+    with open_writer(tmp_path / "work" / "s.mp4", settings) as writer:
+        writer.write(make_frames(4))
+    output = join([writer.path], tmp_path / "new" / "deeper" / "out.mp4", settings, duration=4 / 24)
+    assert probe(output).num_frames == 4
+    with open_writer(tmp_path / "png" / "frames", settings, kind="png") as frames:
+        frames.write(make_frames(2))
+    assert sorted(p.name for p in (tmp_path / "png" / "frames").iterdir()) == ["frame000000.png", "frame000001.png"]
+
+
+def test_an_output_folder_that_cannot_be_created_is_named_in_one_line(tmp_path: Path) -> None:
     settings = EncoderSettings()
     segments = write_segments(tmp_path, "mp4", [4], settings)
-    with pytest.raises(EncoderError, match=r"cannot write to .*nowhere: the folder does not exist"):
-        join(segments, tmp_path / "nowhere" / "out.mp4", settings)
-    with pytest.raises(EncoderError, match="nowhere"):
-        open_writer(tmp_path / "nowhere" / "s.mp4", settings)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(EncoderError, match=r"file/sub: cannot create the folder") as info:
+        join(segments, blocker / "sub" / "out.mp4", settings)
+    assert "\n" not in str(info.value)
+    with pytest.raises(EncoderError, match=r"file/sub/s\.mp4: cannot create the folder .*file/sub"):
+        open_writer(blocker / "sub" / "s.mp4", settings)
+    with pytest.raises(EncoderError, match=r"file/frames: cannot create the folder"):
+        open_writer(blocker / "frames", settings, kind="png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "segment0.mp4"]
 
 
 def test_join_replaces_an_old_output_only_when_the_new_one_is_complete(tmp_path: Path) -> None:

@@ -20,14 +20,15 @@ from numpy.typing import NDArray
 
 from renderer.jobs.stills import auto_batch_size, load_animation, write_png
 from renderer.plan.blendspec import describe_blend
-from renderer.errors import UsageError
+from renderer.errors import EncoderError, UsageError
 from renderer.models.stylegan2 import Generator, NoiseMode
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
 from renderer.plan.timeline import TimelineChunk, concat_chunks
-from renderer.output.ffmpeg import SegmentWriter, check_audio, check_folder, join_segments
+from renderer.output.ffmpeg import SegmentWriter, check_audio, join_segments
+from renderer.output.files import make_folder
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments
@@ -163,7 +164,7 @@ def preview(
     report = progress or (lambda _: None)
     name = script.file.stem if script.file else "preview"
     folder = Path(out_dir) if out_dir is not None else (script.file.parent if script.file else Path("."))
-    check_folder(folder)
+    make_folder(folder, error=EncoderError)
     audio = script.output.audio if settings.draft else None
     if audio is not None:
         check_audio(Path(audio))

@@ -30,7 +30,7 @@ import torch
 
 from renderer import __version__
 from renderer.jobs.stills import auto_batch_size, load_animation
-from renderer.errors import RendererError, UsageError
+from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.models.stylegan2 import Generator, NoiseMode, Precision
 from renderer.output.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
 from renderer.frames.pipeline import FramePipeline, check_generation_options
@@ -39,11 +39,11 @@ from renderer.output.ffmpeg import (
     SEGMENT_SUFFIXES,
     SegmentWriter,
     check_audio,
-    check_folder,
     encoded_size,
     ffmpeg_exe,
     join_segments,
 )
+from renderer.output.files import make_folder
 from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline
 
@@ -136,7 +136,7 @@ def render(
         path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
     kind = output_kind(path)
     encoder = encoder_settings(out)
-    check_folder(path.parent)
+    make_folder(path.parent, error=EncoderError)
     if out.audio is not None:
         check_audio(Path(out.audio))  # before the work, not at the final join
 

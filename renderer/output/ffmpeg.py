@@ -3,7 +3,7 @@
 Frames are encoded in segments (so a long render can stop and resume), and `join_segments` turns the
 segments into the output: MP4/WebM by stream copy (plus audio and metadata), GIF with a palette made
 from every frame, PNG frames written straight into a folder. Every file appears under its final name
-only once it is complete: it is written under a temporary name in the same folder, then renamed.
+only once it is complete (renderer.output.files), and missing output folders are created.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import math
-import os
 import re
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from renderer.errors import EncoderError, UsageError
+from renderer.output.files import PendingFile, atomic_path, make_folder
 from renderer.plan.encoding import (
     NVENC_PRESETS,
     EncoderSettings,
@@ -151,19 +151,6 @@ def ffmpeg_tail(text: str, lines: int = 3) -> str:
     return " | ".join(kept[-lines:]) if kept else "(ffmpeg printed nothing)"
 
 
-def partial_path(path: Path) -> Path:
-    """Temporary name beside path (hidden, per process, same extension so ffmpeg picks the muxer)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-
-
-def check_folder(folder: Path) -> None:
-    """Raise EncoderError (one line) when files cannot be created in folder."""
-    if not folder.is_dir():
-        raise EncoderError(f"cannot write to {folder}: the folder does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise EncoderError(f"cannot write to {folder}: permission denied")
-
-
 def read_text(stream: IO[bytes]) -> str:
     """All of a temporary stderr file as text."""
     stream.flush()
@@ -191,13 +178,8 @@ def run_ffmpeg(args: Sequence[str], *, what: str, loglevel: str = "error") -> st
 
 def save_png_atomic(pixels: np.ndarray, path: Path) -> None:
     """Write one uint8 [H, W, 3] frame as PNG under a temporary name, then rename it to path."""
-    tmp = partial_path(path)
-    try:
+    with atomic_path(path, error=EncoderError) as tmp:
         Image.fromarray(pixels).save(tmp, format="PNG")  # not images.save_png: that module needs torch
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise EncoderError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 class SegmentWriter:
@@ -229,25 +211,20 @@ class SegmentWriter:
         self._state: Literal["open", "closed", "aborted"] = "open"
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
-        self._tmp: Path | None = None
+        self._file: PendingFile | None = None
         rate = ffmpeg_rate(fps)
         if kind == "png":
-            check_folder(self.path.parent)
-            try:
-                self.path.mkdir(exist_ok=True)
-            except OSError as e:
-                raise EncoderError(f"cannot create frame folder {self.path}: {e.strerror}") from None
+            make_folder(self.path, error=EncoderError)
             return
         out_width, out_height = encoded_size(width, height, kind=kind, settings=settings)
         codec_args = resolve_codec(settings, kind)
-        check_folder(self.path.parent)
         padded = (out_width, out_height) != (width, height)
         pad = ["-vf", f"pad={out_width}:{out_height}:0:0:black"] if padded else []
-        self._tmp = partial_path(self.path)
+        self._file = PendingFile(self.path, error=EncoderError)  # creates the folder, or a clear error
         command = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-",
-            *pad, "-an", *codec_args, "-f", SEGMENT_MUXERS[kind], str(self._tmp),
+            *pad, "-an", *codec_args, "-f", SEGMENT_MUXERS[kind], str(self._file.tmp),
         ]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the writer; see _release
         try:
@@ -291,7 +268,7 @@ class SegmentWriter:
         if self.kind == "png":
             self._state = "closed"
             return self.path
-        assert self._process is not None and self._process.stdin is not None and self._tmp is not None
+        assert self._process is not None and self._process.stdin is not None and self._file is not None
         if self.frames_written == 0:
             self.abort()
             raise EncoderError(f"no frames were written to segment {self.path.name}")
@@ -300,10 +277,10 @@ class SegmentWriter:
         if self._process.wait() != 0:
             self._fail(f"ffmpeg failed (exit {self._process.returncode}) encoding")
         try:
-            os.replace(self._tmp, self.path)
-        except OSError as e:
+            self._file.commit()
+        except EncoderError:
             self.abort()
-            raise EncoderError(f"cannot write {self.path}: {e.strerror}") from None
+            raise
         self._state = "closed"
         self._release()
         return self.path
@@ -320,8 +297,8 @@ class SegmentWriter:
                 if self._process.stdin is not None:
                     self._process.stdin.close()
             self._process.wait()
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.discard()
         self._release()
 
     def _fail(self, what: str) -> NoReturn:
@@ -426,7 +403,7 @@ def join_segments(
         if not output.is_dir():
             raise EncoderError(f"frame folder {output} does not exist")
         return output
-    check_folder(output.parent)
+    make_folder(output.parent, error=EncoderError)
     if not segments:
         raise ValueError("join_segments needs at least one segment")
     for segment in segments:
@@ -438,8 +415,7 @@ def join_segments(
         check_audio(song)
     meta_args = metadata_args(metadata or {}, kind) if kind != "gif" else []
     cut = ["-t", f"{duration:.6f}"] if duration is not None else []
-    tmp = partial_path(output)
-    try:
+    with atomic_path(output, error=EncoderError) as tmp:
         with tempfile.TemporaryDirectory(prefix="renderer-join-") as scratch:
             concat = ["-f", "concat", "-safe", "0", "-i", str(concat_list(segments, Path(scratch)))]
             if kind == "gif":
@@ -454,11 +430,6 @@ def join_segments(
                 log = run_ffmpeg(args, what=f"ffmpeg failed to write {output.name}")
         if duration is not None:
             check_frame_count(tmp, math.ceil(duration * fps - 1e-6), log, output)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise EncoderError(f"cannot write {output}: {e.strerror or e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return output
 
 
