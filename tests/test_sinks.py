@@ -1,4 +1,4 @@
-"""Segment writers, joining, audio and metadata through the bundled ffmpeg (renderer.output.ffmpeg), read back."""
+"""Segment writers, joining, audio and metadata through the bundled ffmpeg (renderer.output), read back."""
 
 from __future__ import annotations
 
@@ -15,16 +15,9 @@ from PIL import Image
 
 from renderer.output import ffmpeg as sinks
 from renderer.errors import EncoderError, UsageError
-from renderer.output.ffmpeg import (
-    SegmentWriter,
-    ffmpeg_rate,
-    ffmpeg_tail,
-    join_segments,
-    probe,
-    read_frames,
-    resolve_codec,
-)
-from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
+from renderer.output.ffmpeg import ffmpeg_rate, ffmpeg_tail, probe, read_frames
+from renderer.output.writers import WRITERS, SegmentWriter, join_segments, open_segment, resolve_codec
+from renderer.plan.encoding import OUTPUT_KINDS, EncoderSettings, OutputKind, output_kind
 
 WIDTH, HEIGHT = 64, 48
 
@@ -53,7 +46,7 @@ def open_writer(path: Path, settings: EncoderSettings | None = None, **options: 
     """A SegmentWriter for 64x48 frames at 24 fps unless options say otherwise; kind from path's suffix."""
     kind = options.pop("kind", None) or output_kind(path)
     options = {"width": WIDTH, "height": HEIGHT, "fps": 24, **options}
-    return SegmentWriter(path, kind=kind, settings=settings or EncoderSettings(), **options)
+    return open_segment(path, kind=kind, settings=settings or EncoderSettings(), **options)
 
 
 def join(segments: list[Path], output: Path, settings: EncoderSettings | None = None, **options: Any) -> Path:
@@ -140,6 +133,13 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 )
 def test_output_kind_follows_the_extension(name: str, kind: str) -> None:
     assert output_kind(name) == kind
+
+
+def test_every_output_kind_has_one_writer_registered_under_its_name() -> None:
+    assert sorted(WRITERS) == sorted(OUTPUT_KINDS)
+    for kind, writer in WRITERS.items():
+        assert writer.kind == kind
+        assert writer.in_place == (writer.segment_suffix == "")
 
 
 def test_output_kind_treats_an_existing_folder_as_png_frames(tmp_path: Path) -> None:

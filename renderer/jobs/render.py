@@ -35,15 +35,10 @@ from renderer.models.stylegan2 import Generator, NoiseMode, Precision
 from renderer.output.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.plan.script import OutputSettings, Script, encoder_settings
-from renderer.output.ffmpeg import (
-    SEGMENT_SUFFIXES,
-    SegmentWriter,
-    check_audio,
-    encoded_size,
-    ffmpeg_exe,
-    join_segments,
-)
+from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import make_folder
+from renderer.output.kind import SegmentWriter
+from renderer.output.writers import output_writer
 from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline
 
@@ -135,6 +130,7 @@ def render(
         # A quick low-resolution render never replaces the full render's file.
         path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
     kind = output_kind(path)
+    writer = output_writer(kind)
     encoder = encoder_settings(out)
     make_folder(path.parent, error=EncoderError)
     if out.audio is not None:
@@ -154,7 +150,7 @@ def render(
     )
     height, width = pipeline.frame_shape[:2]
     # Odd sizes: a clear error before an earlier partial render is discarded below.
-    encoded_size(width, height, kind=kind, settings=encoder)
+    writer.encoded_size(width, height, encoder)
     t_loaded = time.perf_counter()
 
     models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
@@ -169,9 +165,7 @@ def render(
         if work.exists():
             discarded = len(list(work.glob("segment*")))
             shutil.rmtree(work, ignore_errors=True)
-        if kind == "png" and path.is_dir():  # frames of an earlier render would outlive a shorter one
-            for old in path.glob("frame[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-                old.unlink()
+        writer.remove_stale(path)  # e.g. frames of an earlier render, which would outlive a shorter one
         journal = Journal(work, key)
     try:
         work.mkdir(parents=True, exist_ok=True)
@@ -191,11 +185,11 @@ def render(
             for index, (start, stop) in enumerate(segments):
                 if index in journal.done:
                     continue
-                name = f"segment{index:05d}{SEGMENT_SUFFIXES.get(kind, '')}"
-                target = path if kind == "png" else work / name
+                name = f"segment{index:05d}{writer.segment_suffix}"
+                target = path if writer.in_place else work / name
                 encode.check()  # a failed encoder stops the render before another ffmpeg starts
-                writer = SegmentWriter(target, kind=kind, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
-                job = encode.start(writer, on_done=lambda i=index, n=name: _segment_done(journal, i, n, kind))
+                segment = writer.open_segment(target, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
+                job = encode.start(segment, on_done=lambda i=index, n=name: _segment_done(journal, i, n, writer.in_place))
                 t0 = time.perf_counter()
                 for batch in pipeline.frames(start, stop):
                     t_gen += time.perf_counter() - t0
@@ -214,8 +208,8 @@ def render(
     files = [work / journal.done[i] for i in range(len(segments))]
     metadata = {"title": out.title or (script.file.stem if script.file else path.stem),
                 "comment": f"renderer {__version__}; script sha256 {key['script'][:16]}"}
-    join_segments(
-        files, path, kind=kind, fps=script.fps, settings=encoder, audio=out.audio,
+    writer.join(
+        files, path, fps=script.fps, settings=encoder, audio=out.audio,
         audio_offset=out.audio_offset, duration=total / script.fps, metadata=metadata,
     )
     t_joined = time.perf_counter()
@@ -336,8 +330,8 @@ def generation_threads(encoders: int) -> int:
     return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - encoders))
 
 
-def _segment_done(journal: Journal, index: int, name: str, kind: str) -> None:
-    if kind == "png":  # the frames went straight into the output folder; leave a marker
+def _segment_done(journal: Journal, index: int, name: str, in_place: bool) -> None:
+    if in_place:  # the frames went straight into the output folder; leave a marker
         (journal.folder / name).touch()
     journal.record(index, name)
 

@@ -28,8 +28,8 @@ from renderer.jobs.projector import (
 )
 from renderer.plan.script import Script, load_script
 from renderer.plan.seeds import seeds_to_z
-from renderer.output.ffmpeg import SegmentWriter
 from renderer.output.files import atomic_path, make_folder
+from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline, concat_chunks
 
@@ -253,8 +253,8 @@ def project_photo(
     writer = None
     if video_path is not None:
         size = G.img_resolution
-        writer = SegmentWriter(video_path, kind="mp4", width=2 * size, height=size, fps=30,
-                               settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
+        writer = open_segment(video_path, kind="mp4", width=2 * size, height=size, fps=30,
+                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
 
     def on_step(step: ProjectionStep) -> None:
         if writer is not None:
