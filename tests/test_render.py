@@ -258,7 +258,7 @@ def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
 def test_a_cpu_render_gives_the_encoder_its_own_core_and_restores_torch_threads(tmp_path: Path) -> None:
     import torch
 
-    from renderer.jobs.render import generation_threads
+    from renderer.jobs.runner import generation_threads
 
     before = torch.get_num_threads()
     seen: list[int] = []
