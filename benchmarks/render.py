@@ -3,7 +3,7 @@
 Four measurements on the demo model (256 px), batch 1, H.264 crf 18 preset medium, segments of 4 s:
   generation  - frames/s of FramePipeline alone (mapping, synthesis, uint8 on the host), after a warm-up,
                 with the torch threads a render uses
-  encoding    - frames/s of SegmentWriter alone, fed frames already in memory (the first 5 s of the
+  encoding    - frames/s of a segment writer alone, fed frames already in memory (the first 5 s of the
                 script, generated once and repeated), one writer per segment as render() opens them
   render      - frames/s of render() in a fresh subprocess per length: frames / generate_and_encode_s
                 (generation overlapped with encoding) and frames / total_s (also loading and the join).
@@ -18,7 +18,7 @@ its exec, so an ffmpeg started by a 500 MiB Python process reports at least 500 
 
 With --repeats N every measurement runs N times and the fastest is kept (the shared VM's neighbours
 only ever slow a run down). On a CPU, render() gives each encoder one core and one x264 thread and
-torch the remaining cores (renderer.jobs.render.generation_threads); the stages alone are measured the
+torch the remaining cores (renderer.jobs.runner.generation_threads); the stages alone are measured the
 same way, and generation with every core is printed for reference. --torch-threads N overrides the
 torch threads of the renders and of generation alone.
 
@@ -223,9 +223,9 @@ def generation_fps(script: Any, model: str, frames: int, keep: int, torch_thread
 
 
 def encoding_fps(pool: np.ndarray, frames: int, fps: float, folder: Path, threads: int | None) -> float:
-    """frames/s of SegmentWriter (H.264 crf 18, x264 `threads`) fed one frame per write from `pool`, repeated."""
+    """frames/s of a segment writer (H.264 crf 18, x264 `threads`) fed one frame per write from `pool`, repeated."""
     from renderer.jobs.render import plan_segments
-    from renderer.output.ffmpeg import SegmentWriter
+    from renderer.output.writers import open_segment
     from renderer.plan.encoding import EncoderSettings
 
     height, width = pool.shape[1:3]
@@ -233,7 +233,7 @@ def encoding_fps(pool: np.ndarray, frames: int, fps: float, folder: Path, thread
     t0 = time.perf_counter()
     for index, (start, stop) in enumerate(segments):
         path = folder / f"encode{index:05d}.mp4"
-        writer = SegmentWriter(path, kind="mp4", width=width, height=height, fps=fps, settings=EncoderSettings(threads=threads))
+        writer = open_segment(path, kind="mp4", width=width, height=height, fps=fps, settings=EncoderSettings(threads=threads))
         for i in range(start, stop):
             writer.write(pool[i % len(pool)][None])
         writer.close()
@@ -290,7 +290,7 @@ def main() -> None:
         gen_frames = min(args.gen_frames, longest.num_frames)
         # Each stage alone as render() runs it on a CPU: torch on the cores the encoder leaves, x264
         # on one thread; and, for reference, generation with every core.
-        from renderer.jobs.render import generation_threads
+        from renderer.jobs.runner import generation_threads
 
         render_threads = args.torch_threads or generation_threads(1)
         with OtherLoad() as load:

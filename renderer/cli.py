@@ -33,11 +33,13 @@ from renderer.jobs.align import FaceNotFoundError
 from renderer.models.blending import blend
 from renderer.blendspec import describe_blend, make_spec
 from renderer.models.checkpoints import load_generator, save_native
+from renderer.models.stylegan2 import Generator
 from renderer.errors import RendererError, UsageError
 from renderer.frames.images import image_grid
 from renderer.jobs.preview import PreviewProgress, PreviewSettings, preview
 from renderer.jobs.projector import ProjectionStep, ProjectSettings
 from renderer.jobs.render import RenderProgress, RenderSettings, render
+from renderer.output.files import make_folder
 from renderer.plan.script import (
     available_presets,
     format_clock,
@@ -109,6 +111,12 @@ def main_callback(
     """Render StyleGAN2 images and videos from NVIDIA, TensorFlow and rosinality checkpoints."""
 
 
+def _save_model(G: Generator, path: Path) -> Path:
+    """save_native into path's folder, created when missing (as for every output)."""
+    make_folder(path.parent)
+    return save_native(G, path)
+
+
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint file (.pkl, .pt, .safetensors) or 'demo'.")]
 
 
@@ -155,7 +163,7 @@ def convert(
     if output.suffix != ".safetensors":
         fail(UsageError(f"{output}: the output must end in .safetensors"))
     G = run(lambda: load_generator(checkpoint))
-    run(lambda: save_native(G, output))
+    run(lambda: _save_model(G, output))
     stdout.print(str(output), highlight=False)
 
 
@@ -268,7 +276,7 @@ def blend_command(
     G_transfer = run(lambda: load_generator(transfer, device=device))
     G = run(lambda: blend(G_base, G_transfer, spec, mapping_alpha=mapping_alpha))
     if output is not None:
-        run(lambda: save_native(G, output))
+        run(lambda: _save_model(G, output))
         stdout.print(str(output), highlight=False)
     if grid is not None:
         rows = blend_grid([G_base, G, G_transfer], seed_list, GenerateSettings(truncation_psi=psi))

@@ -256,13 +256,13 @@ def test_cli_preview_prints_its_outputs(tmp_path: Path) -> None:
         (["--res", "512"], "above the model"),
         (["--no-sheet", "--no-plot", "--no-draft"], "nothing to make"),
         (["--start", "3s", "--end", "1s"], "empty"),
-        (["-o", "/nonexistent/folder"], "nonexistent"),
+        (["-o", "{tmp}/clip.toml/folder"], "clip.toml/folder: cannot create the folder"),  # under a file
     ],
 )
 def test_cli_preview_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     script = _write(tmp_path, "demo")
-    result = invoke("preview", str(script), "--quiet", *args)
-    assert_one_line_error(result, 1 if "nonexistent" in message else 2, message)
+    result = invoke("preview", str(script), "--quiet", *[a.format(tmp=tmp_path) for a in args])
+    assert_one_line_error(result, 1 if "cannot create" in message else 2, message)
     assert not list(tmp_path.glob("clip.*.png"))
 
 

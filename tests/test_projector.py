@@ -303,9 +303,13 @@ def test_save_projection_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match=r"w\.npy: projected latents are written as \.npz"):
         save_projection(result, tmp_path / "w.npy")
-    with pytest.raises(RendererError, match=r"missing/w\.npz: cannot write") as info:
-        save_projection(result, tmp_path / "missing" / "w.npz")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(RendererError, match=r"file/w\.npz: cannot create the folder") as info:
+        save_projection(result, blocker / "w.npz")
     assert "\n" not in str(info.value)
+    save_projection(result, tmp_path / "missing" / "w.npz")  # a missing folder is created
+    assert (tmp_path / "missing" / "w.npz").is_file()
 
 
 # --- perceptual network ------------------------------------------------------------------------

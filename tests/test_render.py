@@ -181,7 +181,9 @@ def test_cli_render_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
     assert_one_line_error(invoke("render", script, "--device", "cpu", "-q"), 2, "33")
     script = write_script(tmp_path, "demo", size=32)
     assert_one_line_error(invoke("render", script, "-o", tmp_path / "x.avi", "-q"), 2, "unsupported output type")
-    assert_one_line_error(invoke("render", script, "-o", tmp_path / "no" / "such" / "x.mp4", "-q"), 1, "no")
+    blocker = tmp_path / "no"
+    blocker.write_text("a file, not a folder")
+    assert_one_line_error(invoke("render", script, "-o", blocker / "such" / "x.mp4", "-q"), 1, "no", "cannot create")
     assert_one_line_error(invoke("render", script, "--audio", tmp_path / "none.wav", "-q"), 2, "none.wav")
     assert_one_line_error(invoke("render", script, "--batch-size", "lots", "-q"), 2, "batch size")
     assert_one_line_error(invoke("render", script, "--crf", "60", "-q"), 2, "crf")
@@ -256,7 +258,7 @@ def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
 def test_a_cpu_render_gives_the_encoder_its_own_core_and_restores_torch_threads(tmp_path: Path) -> None:
     import torch
 
-    from renderer.jobs.render import generation_threads
+    from renderer.jobs.runner import generation_threads
 
     before = torch.get_num_threads()
     seen: list[int] = []

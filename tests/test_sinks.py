@@ -1,4 +1,4 @@
-"""Segment writers, joining, audio and metadata through the bundled ffmpeg (renderer.output.ffmpeg), read back."""
+"""Segment writers, joining, audio and metadata through the bundled ffmpeg (renderer.output), read back."""
 
 from __future__ import annotations
 
@@ -15,16 +15,9 @@ from PIL import Image
 
 from renderer.output import ffmpeg as sinks
 from renderer.errors import EncoderError, UsageError
-from renderer.output.ffmpeg import (
-    SegmentWriter,
-    ffmpeg_rate,
-    ffmpeg_tail,
-    join_segments,
-    probe,
-    read_frames,
-    resolve_codec,
-)
-from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
+from renderer.output.ffmpeg import ffmpeg_rate, ffmpeg_tail, probe, read_frames
+from renderer.output.writers import WRITERS, SegmentWriter, join_segments, open_segment, resolve_codec
+from renderer.plan.encoding import OUTPUT_KINDS, EncoderSettings, OutputKind, output_kind
 
 WIDTH, HEIGHT = 64, 48
 
@@ -53,7 +46,7 @@ def open_writer(path: Path, settings: EncoderSettings | None = None, **options: 
     """A SegmentWriter for 64x48 frames at 24 fps unless options say otherwise; kind from path's suffix."""
     kind = options.pop("kind", None) or output_kind(path)
     options = {"width": WIDTH, "height": HEIGHT, "fps": 24, **options}
-    return SegmentWriter(path, kind=kind, settings=settings or EncoderSettings(), **options)
+    return open_segment(path, kind=kind, settings=settings or EncoderSettings(), **options)
 
 
 def join(segments: list[Path], output: Path, settings: EncoderSettings | None = None, **options: Any) -> Path:
@@ -140,6 +133,13 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 )
 def test_output_kind_follows_the_extension(name: str, kind: str) -> None:
     assert output_kind(name) == kind
+
+
+def test_every_output_kind_has_one_writer_registered_under_its_name() -> None:
+    assert sorted(WRITERS) == sorted(OUTPUT_KINDS)
+    for kind, writer in WRITERS.items():
+        assert writer.kind == kind
+        assert writer.in_place == (writer.segment_suffix == "")
 
 
 def test_output_kind_treats_an_existing_folder_as_png_frames(tmp_path: Path) -> None:
@@ -453,13 +453,30 @@ def test_closing_an_empty_segment_is_an_error_and_leaves_nothing(tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_output_folder_is_named_in_one_line(tmp_path: Path) -> None:
+def test_missing_output_folders_are_created(tmp_path: Path) -> None:
+    settings = EncoderSettings()
+    with open_writer(tmp_path / "work" / "s.mp4", settings) as writer:
+        writer.write(make_frames(4))
+    output = join([writer.path], tmp_path / "new" / "deeper" / "out.mp4", settings, duration=4 / 24)
+    assert probe(output).num_frames == 4
+    with open_writer(tmp_path / "png" / "frames", settings, kind="png") as frames:
+        frames.write(make_frames(2))
+    assert sorted(p.name for p in (tmp_path / "png" / "frames").iterdir()) == ["frame000000.png", "frame000001.png"]
+
+
+def test_an_output_folder_that_cannot_be_created_is_named_in_one_line(tmp_path: Path) -> None:
     settings = EncoderSettings()
     segments = write_segments(tmp_path, "mp4", [4], settings)
-    with pytest.raises(EncoderError, match=r"cannot write to .*nowhere: the folder does not exist"):
-        join(segments, tmp_path / "nowhere" / "out.mp4", settings)
-    with pytest.raises(EncoderError, match="nowhere"):
-        open_writer(tmp_path / "nowhere" / "s.mp4", settings)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(EncoderError, match=r"file/sub: cannot create the folder") as info:
+        join(segments, blocker / "sub" / "out.mp4", settings)
+    assert "\n" not in str(info.value)
+    with pytest.raises(EncoderError, match=r"file/sub/s\.mp4: cannot create the folder .*file/sub"):
+        open_writer(blocker / "sub" / "s.mp4", settings)
+    with pytest.raises(EncoderError, match=r"file/frames: cannot create the folder"):
+        open_writer(blocker / "frames", settings, kind="png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "segment0.mp4"]
 
 
 def test_join_replaces_an_old_output_only_when_the_new_one_is_complete(tmp_path: Path) -> None:

@@ -20,14 +20,16 @@ from numpy.typing import NDArray
 
 from renderer.jobs.stills import auto_batch_size, load_animation, write_png
 from renderer.blendspec import describe_blend
-from renderer.errors import UsageError
+from renderer.errors import EncoderError, UsageError
 from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
 from renderer.plan.timeline import TimelineChunk, concat_chunks
-from renderer.output.ffmpeg import SegmentWriter, check_audio, check_folder, join_segments
+from renderer.output.ffmpeg import check_audio
+from renderer.output.files import make_folder
+from renderer.output.writers import join_segments, open_segment
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments
@@ -164,7 +166,7 @@ def preview(
     report = progress or (lambda _: None)
     name = script.file.stem if script.file else "preview"
     folder = Path(out_dir) if out_dir is not None else (script.file.parent if script.file else Path("."))
-    check_folder(folder)
+    make_folder(folder, error=EncoderError)
     audio = script.output.audio if settings.draft else None
     if audio is not None:
         check_audio(Path(audio))
@@ -276,7 +278,7 @@ def _write_draft(
     report(PreviewProgress("draft", 0, len(frames)))
     done = 0
     try:
-        with SegmentWriter(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
+        with open_segment(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
             every_frame = settings.every == 1  # consecutive frames: temporal smoothing applies too
             batches = pipeline.frames(int(frames[0]), int(frames[-1]) + 1) if every_frame else pipeline.frames_at(frames)
             for batch in batches:

@@ -17,8 +17,6 @@ import contextlib
 import dataclasses
 import math
 import numbers
-import os
-import secrets
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
-from renderer.errors import CheckpointError, RendererError, UsageError
+from renderer.errors import CheckpointError, UsageError
 from renderer.models.synthesizer import Synthesizer
 from renderer.frames.images import to_uint8
+from renderer.output.files import atomic_path
 from renderer.plan.seeds import MAX_SEED
 
 Space = Literal["w", "w+"]
@@ -455,22 +454,13 @@ def save_projection(result: ProjectionResult, path: str | Path) -> None:
 
     Raises:
         UsageError when the name does not end in .npz; RendererError naming the path when it
-        cannot be written
+        cannot be written (missing folders are created)
     """
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: projected latents are written as .npz")
-    # A uniquely named sibling, created with the usual permissions, then renamed over the target:
-    # readers never see half a file.
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temp, "xb") as f:
-            np.savez(f, w=np.asarray(result.w, dtype=np.float32))
-        os.replace(temp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
-        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, w=np.asarray(result.w, dtype=np.float32))
 
 
 def _check_target(G: Synthesizer, target: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -1,25 +1,20 @@
 """`render`: a script to a finished video, in resumable segments, with generation and encoding overlapped.
 
-The video is cut into segments of a few seconds. Frames are generated in device batches on the
-calling thread and handed, through bounded queues, to encoder threads that each feed one segment to
-its own ffmpeg process, so generation and encoding overlap and memory does not grow with the video's
-length. A finished segment is recorded in the journal; an interrupted render resumes from the
-segments it has. The segments are then joined by stream copy, with the audio and tags, into a
-temporary file that is renamed onto the output only when complete.
+The video is cut into segments of a few seconds. Frames are generated in device batches and
+encoded segment by segment, generation and encoding overlapped (renderer.jobs.runner), so memory
+does not grow with the video's length. A finished segment is recorded in the journal; an
+interrupted render resumes from the segments it has. The segments are then joined by stream copy,
+with the audio and tags, into a temporary file that is renamed onto the output only when complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import os
 import platform
-import queue
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +24,19 @@ import scipy
 import torch
 
 from renderer import __version__
+from renderer.jobs.runner import Segment, SegmentRunner, generation_threads
 from renderer.jobs.stills import auto_batch_size, load_animation
-from renderer.errors import RendererError, UsageError
+from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.models.stylegan2 import Generator, NoiseMode, Precision
 from renderer.output.manifest import Journal, file_sha256, json_sha256, model_sha256, write_json_atomic
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.plan.script import OutputSettings, Script, encoder_settings
-from renderer.output.ffmpeg import (
-    SEGMENT_SUFFIXES,
-    SegmentWriter,
-    check_audio,
-    check_folder,
-    encoded_size,
-    ffmpeg_exe,
-    join_segments,
-)
+from renderer.output.ffmpeg import check_audio, ffmpeg_exe
+from renderer.output.files import make_folder
+from renderer.output.kind import SegmentWriter
+from renderer.output.writers import output_writer
 from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline
-
-QUEUE_BATCHES = 4  # batches waiting per encoder: bounds memory, keeps the encoders fed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +124,9 @@ def render(
         # A quick low-resolution render never replaces the full render's file.
         path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
     kind = output_kind(path)
+    writer = output_writer(kind)
     encoder = encoder_settings(out)
-    check_folder(path.parent)
+    make_folder(path.parent, error=EncoderError)
     if out.audio is not None:
         check_audio(Path(out.audio))  # before the work, not at the final join
 
@@ -154,7 +144,7 @@ def render(
     )
     height, width = pipeline.frame_shape[:2]
     # Odd sizes: a clear error before an earlier partial render is discarded below.
-    encoded_size(width, height, kind=kind, settings=encoder)
+    writer.encoded_size(width, height, encoder)
     t_loaded = time.perf_counter()
 
     models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
@@ -169,9 +159,7 @@ def render(
         if work.exists():
             discarded = len(list(work.glob("segment*")))
             shutil.rmtree(work, ignore_errors=True)
-        if kind == "png" and path.is_dir():  # frames of an earlier render would outlive a shorter one
-            for old in path.glob("frame[0-9][0-9][0-9][0-9][0-9][0-9].png"):
-                old.unlink()
+        writer.remove_stale(path)  # e.g. frames of an earlier render, which would outlive a shorter one
         journal = Journal(work, key)
     try:
         work.mkdir(parents=True, exist_ok=True)
@@ -184,38 +172,35 @@ def render(
     done = sum(b - a for i, (a, b) in enumerate(segments) if i in journal.done)
     report = progress or (lambda _: None)
     report(RenderProgress("generating", done, total))
-    encode = _Encoders(settings.encoders)
-    t_gen = 0.0
-    with _torch_threads(threads):
-        try:
-            for index, (start, stop) in enumerate(segments):
-                if index in journal.done:
-                    continue
-                name = f"segment{index:05d}{SEGMENT_SUFFIXES.get(kind, '')}"
-                target = path if kind == "png" else work / name
-                encode.check()  # a failed encoder stops the render before another ffmpeg starts
-                writer = SegmentWriter(target, kind=kind, width=width, height=height, fps=script.fps, settings=encoder, first_frame=start)
-                job = encode.start(writer, on_done=lambda i=index, n=name: _segment_done(journal, i, n, kind))
-                t0 = time.perf_counter()
-                for batch in pipeline.frames(start, stop):
-                    t_gen += time.perf_counter() - t0
-                    job.put(batch)
-                    done += len(batch)
-                    report(RenderProgress("generating", done, total))
-                    t0 = time.perf_counter()
-                job.finish()
-            encode.wait()
-        except BaseException:
-            encode.abort()  # finished segments are already in the journal
-            raise
+
+    def segment_name(segment: Segment) -> str:
+        return f"segment{segment.index:05d}{writer.segment_suffix}"
+
+    def open_segment(segment: Segment) -> SegmentWriter:
+        target = path if writer.in_place else work / segment_name(segment)
+        return writer.open_segment(
+            target, width=width, height=height, fps=script.fps, settings=encoder, first_frame=segment.start
+        )
+
+    def generated(batch: np.ndarray) -> None:
+        nonlocal done
+        done += len(batch)
+        report(RenderProgress("generating", done, total))
+
+    todo = [Segment(i, a, b) for i, (a, b) in enumerate(segments) if i not in journal.done]
+    # Interrupted or failed: the segments finished so far are already in the journal.
+    t_gen = SegmentRunner(settings.encoders, torch_threads=threads).run(
+        todo, frames=pipeline.frames, open_writer=open_segment, on_batch=generated,
+        on_done=lambda segment: _segment_done(journal, segment.index, segment_name(segment), writer.in_place),
+    )
     t_generated = time.perf_counter()
 
     report(RenderProgress("joining", total, total))
     files = [work / journal.done[i] for i in range(len(segments))]
     metadata = {"title": out.title or (script.file.stem if script.file else path.stem),
                 "comment": f"renderer {__version__}; script sha256 {key['script'][:16]}"}
-    join_segments(
-        files, path, kind=kind, fps=script.fps, settings=encoder, audio=out.audio,
+    writer.join(
+        files, path, fps=script.fps, settings=encoder, audio=out.audio,
         audio_offset=out.audio_offset, duration=total / script.fps, metadata=metadata,
     )
     t_joined = time.perf_counter()
@@ -240,104 +225,8 @@ def render(
 # ---------------------------------------------------------------------------------------------
 
 
-class _Job:
-    """One segment's frames on their way to its encoder thread."""
-
-    _END = object()
-
-    def __init__(self, writer: SegmentWriter) -> None:
-        self.writer = writer
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_BATCHES)
-        self.future: Future[None] | None = None
-
-    def put(self, item: Any) -> None:
-        # Never block forever on a dead encoder: wake up to look at its result.
-        while True:
-            if self.future is not None and self.future.done():
-                self.future.result()  # raises the encoder's error
-                raise RendererError("the encoder stopped early")
-            try:
-                self.queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def finish(self) -> None:
-        self.put(self._END)
-
-    def run(self, on_done: Callable[[], None]) -> None:
-        try:
-            while (item := self.queue.get()) is not self._END:
-                if item is None:  # abort
-                    self.writer.abort()
-                    return
-                self.writer.write(item)
-            self.writer.close()
-        except BaseException:
-            self.writer.abort()
-            raise
-        on_done()
-
-
-class _Encoders:
-    def __init__(self, workers: int) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encoder")
-        self.jobs: list[_Job] = []
-
-    def check(self) -> None:
-        """Raise the error of a finished encoder, if one failed; forget the ones that succeeded."""
-        for job in self.jobs:
-            if job.future is not None and job.future.done():
-                job.future.result()
-        self.jobs = [j for j in self.jobs if not (j.future and j.future.done())]
-
-    def start(self, writer: SegmentWriter, on_done: Callable[[], None]) -> _Job:
-        job = _Job(writer)
-        self.jobs.append(job)  # before submitting: an abort must see its writer
-        job.future = self.pool.submit(job.run, on_done)
-        return job
-
-    def wait(self) -> None:
-        for job in self.jobs:
-            assert job.future is not None
-            job.future.result()
-        self.pool.shutdown()
-
-    def abort(self) -> None:
-        for job in self.jobs:
-            # Drop the frames still queued, so each encoder stops at once instead of encoding them.
-            while True:
-                try:
-                    job.queue.get_nowait()
-                except queue.Empty:
-                    break
-            job.queue.put_nowait(None)
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        for job in self.jobs:
-            job.writer.abort()
-
-
-@contextlib.contextmanager
-def _torch_threads(count: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to `count` for the block (None: unchanged), then restored."""
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def generation_threads(encoders: int) -> int:
-    """torch threads for CPU generation beside `encoders` single-threaded ffmpeg encoders."""
-    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - encoders))
-
-
-def _segment_done(journal: Journal, index: int, name: str, kind: str) -> None:
-    if kind == "png":  # the frames went straight into the output folder; leave a marker
+def _segment_done(journal: Journal, index: int, name: str, in_place: bool) -> None:
+    if in_place:  # the frames went straight into the output folder; leave a marker
         (journal.folder / name).touch()
     journal.record(index, name)
 
@@ -397,6 +286,6 @@ def _sidecar(
 
 
 __all__ = [
-    "RenderProgress", "RenderProgressFn", "RenderResult", "RenderSettings", "generation_threads", "output_path",
+    "RenderProgress", "RenderProgressFn", "RenderResult", "RenderSettings", "output_path",
     "plan_segments", "render",
 ]

@@ -12,7 +12,7 @@ import torch
 
 from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.checkpoints import load_generator
-from renderer.errors import RendererError, UsageError
+from renderer.errors import EncoderError, UsageError
 from renderer.models.stylegan2 import Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.jobs.align import load_image, prepare_target
@@ -29,7 +29,8 @@ from renderer.jobs.projector import (
 )
 from renderer.plan.script import Script, load_script
 from renderer.plan.seeds import seeds_to_z
-from renderer.output.ffmpeg import SegmentWriter, check_folder, partial_path
+from renderer.output.files import atomic_path, make_folder
+from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.timeline import Timeline, concat_chunks
 
@@ -86,12 +87,11 @@ def generate_images(
 
 
 def write_png(pixels: np.ndarray, path: str | Path) -> Path:
-    """Save a uint8 [H, W, C] image; an unwritable path is a RendererError naming it."""
+    """Save a uint8 [H, W, C] image (atomically, creating missing folders); an unwritable path is a
+    RendererError naming it."""
     path = Path(path)
-    try:
-        save_png(pixels, path)
-    except OSError as e:
-        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+    with atomic_path(path) as tmp:
+        save_png(pixels, tmp)
     return path
 
 
@@ -103,11 +103,7 @@ def save_seed_images(
     progress: ProgressFn | None = None,
 ) -> list[Path]:
     """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order."""
-    outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RendererError(f"{outdir}: cannot create the output folder ({e.strerror})") from None
+    outdir = make_folder(outdir)
     written: list[Path] = []
     for seed, pixels in generate_images(G, seeds, settings):
         path = write_png(pixels, outdir / f"seed{seed:04d}.png")
@@ -208,13 +204,8 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     if tracks.blend is not None:
         arrays["blend"] = tracks.blend
         arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
-    tmp = partial_path(path)  # per process: concurrent exports to one path do not collide
-    try:
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # to a file object: np.savez would add .npz to another name
     return path
 
 
@@ -250,7 +241,7 @@ def project_photo(
     output = Path(output)
     if output.suffix.lower() != ".npz":
         raise UsageError(f"{output}: projected latents are written as .npz")
-    check_folder(output.parent)
+    make_folder(output.parent, error=EncoderError)
     video_path = Path(video) if video is not None else None
     if video_path is not None and output_kind(video_path) != "mp4":
         raise UsageError(f"{video_path}: the progress video is an .mp4")
@@ -263,8 +254,8 @@ def project_photo(
     writer = None
     if video_path is not None:
         size = G.img_resolution
-        writer = SegmentWriter(video_path, kind="mp4", width=2 * size, height=size, fps=30,
-                               settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
+        writer = open_segment(video_path, kind="mp4", width=2 * size, height=size, fps=30,
+                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
 
     def on_step(step: ProjectionStep) -> None:
         if writer is not None:

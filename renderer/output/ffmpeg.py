@@ -1,49 +1,27 @@
-"""Streamed uint8 frames -> video segments through the bundled ffmpeg -> one finished output file.
+"""The bundled ffmpeg (imageio-ffmpeg's binary): run it, read its errors, probe and decode media files.
 
-Frames are encoded in segments (so a long render can stop and resume), and `join_segments` turns the
-segments into the output: MP4/WebM by stream copy (plus audio and metadata), GIF with a palette made
-from every frame, PNG frames written straight into a folder. Every file appears under its final name
-only once it is complete: it is written under a temporary name in the same folder, then renamed.
+No output kind lives here: the writers of each kind (renderer.output.video, .gif, .frames_folder)
+build their ffmpeg command lines and run them through this module.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
-import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Literal, NoReturn
+from typing import IO
 
 import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
 from renderer.errors import EncoderError, UsageError
-from renderer.plan.encoding import (
-    NVENC_PRESETS,
-    EncoderSettings,
-    OutputKind,
-)
-
-FFMPEG_ENCODERS = {
-    "h264": "libx264", "h265": "libx265", "h264-nvenc": "h264_nvenc", "h265-nvenc": "hevc_nvenc",
-}
-# Keys the MP4 muxer stores as ordinary iTunes-style tags; anything else is dropped unless the file
-# switches to QuickTime "mdta" keys (+use_metadata_tags), which fewer players read.
-MP4_STANDARD_TAGS = frozenset({
-    "title", "artist", "album_artist", "album", "date", "comment", "genre", "copyright", "grouping",
-    "lyrics", "description", "synopsis", "show", "episode_id", "network", "composer", "keywords", "encoder",
-})
-FRAME_NAME = "frame{:06d}.png"
-SEGMENT_MUXERS: dict[OutputKind, str] = {"mp4": "mp4", "webm": "webm", "gif": "matroska"}
-SEGMENT_SUFFIXES: dict[OutputKind, str] = {"mp4": ".mp4", "webm": ".webm", "gif": ".mkv"}  # names to match
 
 
 @functools.cache
@@ -59,63 +37,6 @@ def available_encoders() -> frozenset[str]:
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-encoders"], capture_output=True, text=True, check=False
     ).stdout
     return frozenset(m.group(1) for m in re.finditer(r"^\s*[VAS][A-Z.]{5}\s+(\S+)", listing, re.MULTILINE))
-
-
-def resolve_codec(settings: EncoderSettings, kind: OutputKind) -> list[str]:
-    """ffmpeg output arguments for the video stream of one segment of an output of this kind."""
-    if kind == "png":
-        return []
-    if kind == "gif":
-        # Lossless intermediate: the GIF palette is built from all frames in the final pass.
-        return ["-c:v", "ffv1", "-pix_fmt", "bgr0"]
-    threads = ["-threads", str(settings.threads)] if settings.threads else []
-    if kind == "webm":
-        return [
-            "-c:v", "libvpx-vp9", "-crf", str(settings.crf), "-b:v", "0", "-pix_fmt", settings.pix_fmt,
-            "-row-mt", "1", "-deadline", "good", "-cpu-used", "4", *threads,
-        ]
-    if settings.codec == "vp9":
-        raise UsageError("codec vp9 needs a .webm output; use .webm or codec h264/h265 for .mp4")
-    encoder = FFMPEG_ENCODERS[settings.codec]
-    if encoder not in available_encoders():
-        raise EncoderError(
-            f"{encoder} is not available in this ffmpeg ({ffmpeg_exe()}); use codec h264 or h265"
-        )
-    args = ["-c:v", encoder]
-    if settings.codec.endswith("-nvenc"):
-        nvenc_preset = NVENC_PRESETS[settings.preset]
-        args += ["-preset", nvenc_preset, "-rc", "vbr", "-cq", str(settings.crf), "-b:v", "0"]
-    else:
-        args += ["-preset", settings.preset, "-crf", str(settings.crf), *threads]
-    if settings.codec == "h265":
-        args += ["-x265-params", "log-level=error"]
-    if settings.codec.startswith("h265"):
-        args += ["-tag:v", "hvc1"]  # Apple players refuse the default hev1 tag
-    return [*args, "-pix_fmt", settings.pix_fmt]
-
-
-def chroma_step(pix_fmt: str) -> tuple[int, int]:
-    """(x, y) multiples that width and height must be for this pixel format's chroma subsampling."""
-    if pix_fmt.startswith(("yuv420", "yuvj420", "yuva420", "nv12", "nv21", "p010", "p016")):
-        return 2, 2
-    if pix_fmt.startswith(("yuv422", "yuvj422", "yuva422", "nv16")):
-        return 2, 1
-    if pix_fmt.startswith("yuv411"):
-        return 4, 1
-    return 1, 1
-
-
-def encoded_size(width: int, height: int, *, kind: OutputKind, settings: EncoderSettings) -> tuple[int, int]:
-    """(width, height) in pixels that the video will have: padded when needed and allowed, else an error."""
-    step_x, step_y = chroma_step(settings.pix_fmt) if kind in ("mp4", "webm") else (1, 1)
-    padded = (width + (-width % step_x), height + (-height % step_y))
-    if padded != (width, height) and settings.even_size == "error":
-        raise UsageError(
-            f"{width}x{height} frames cannot be encoded as {settings.pix_fmt}: it needs a width that is a "
-            f"multiple of {step_x} and a height that is a multiple of {step_y}; "
-            "render an even size or use even_size='pad' (adds black rows/columns, no rescale)"
-        )
-    return padded
 
 
 def ffmpeg_rate(fps: float) -> str:
@@ -151,19 +72,6 @@ def ffmpeg_tail(text: str, lines: int = 3) -> str:
     return " | ".join(kept[-lines:]) if kept else "(ffmpeg printed nothing)"
 
 
-def partial_path(path: Path) -> Path:
-    """Temporary name beside path (hidden, per process, same extension so ffmpeg picks the muxer)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-
-
-def check_folder(folder: Path) -> None:
-    """Raise EncoderError (one line) when files cannot be created in folder."""
-    if not folder.is_dir():
-        raise EncoderError(f"cannot write to {folder}: the folder does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise EncoderError(f"cannot write to {folder}: permission denied")
-
-
 def read_text(stream: IO[bytes]) -> str:
     """All of a temporary stderr file as text."""
     stream.flush()
@@ -179,7 +87,7 @@ def run_ffmpeg(args: Sequence[str], *, what: str, loglevel: str = "error") -> st
             done = subprocess.run(
                 [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", loglevel, *args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, check=False,
-                start_new_session=True,  # as in SegmentWriter: on Ctrl-C, run() kills it
+                start_new_session=True,  # own session, as a segment encoder: on Ctrl-C, subprocess.run kills it
             )
         except OSError as e:
             raise EncoderError(f"{what}: cannot start ffmpeg ({e.strerror})") from None
@@ -187,192 +95,6 @@ def run_ffmpeg(args: Sequence[str], *, what: str, loglevel: str = "error") -> st
     if done.returncode != 0:
         raise EncoderError(f"{what}: {ffmpeg_tail(text)}")
     return text
-
-
-def save_png_atomic(pixels: np.ndarray, path: Path) -> None:
-    """Write one uint8 [H, W, 3] frame as PNG under a temporary name, then rename it to path."""
-    tmp = partial_path(path)
-    try:
-        Image.fromarray(pixels).save(tmp, format="PNG")  # not images.save_png: that module needs torch
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise EncoderError(f"cannot write {path}: {e.strerror or e}") from None
-
-
-class SegmentWriter:
-    """Encodes one segment of frames into a file; it appears (atomic rename) only on close() after success.
-
-    For kind "png", path is a folder and each frame is its own file frame{first_frame + i:06d}.png, written
-    as it arrives; abort() keeps the frames already written (each is complete).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        kind: OutputKind,
-        width: int,
-        height: int,
-        fps: float,
-        settings: EncoderSettings,
-        first_frame: int = 0,
-    ) -> None:
-        if width <= 0 or height <= 0:
-            raise ValueError(f"frame size must be positive, not {width}x{height}")
-        self.path = Path(path)
-        self.kind = kind
-        self.width = width
-        self.height = height
-        self.first_frame = first_frame
-        self.frames_written = 0
-        self._state: Literal["open", "closed", "aborted"] = "open"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stderr: IO[bytes] | None = None
-        self._tmp: Path | None = None
-        rate = ffmpeg_rate(fps)
-        if kind == "png":
-            check_folder(self.path.parent)
-            try:
-                self.path.mkdir(exist_ok=True)
-            except OSError as e:
-                raise EncoderError(f"cannot create frame folder {self.path}: {e.strerror}") from None
-            return
-        out_width, out_height = encoded_size(width, height, kind=kind, settings=settings)
-        codec_args = resolve_codec(settings, kind)
-        check_folder(self.path.parent)
-        padded = (out_width, out_height) != (width, height)
-        pad = ["-vf", f"pad={out_width}:{out_height}:0:0:black"] if padded else []
-        self._tmp = partial_path(self.path)
-        command = [
-            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-",
-            *pad, "-an", *codec_args, "-f", SEGMENT_MUXERS[kind], str(self._tmp),
-        ]
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the writer; see _release
-        try:
-            # Own session: a Ctrl-C in the terminal reaches only Python, which then aborts (kills) ffmpeg,
-            # instead of ffmpeg racing to finish a truncated file on its own.
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                start_new_session=True,
-            )
-        except OSError as e:
-            self._stderr.close()
-            raise EncoderError(f"cannot start ffmpeg for {self.path.name}: {e.strerror}") from None
-
-    def write(self, frames: np.ndarray) -> None:
-        """Append frames: uint8 [n, H, W, 3] or one [H, W, 3], H and W as given to the constructor."""
-        batch = frames[None] if frames.ndim == 3 else frames
-        expected = (self.height, self.width, 3)
-        if batch.ndim != 4 or batch.shape[1:] != expected or batch.dtype != np.uint8:
-            shape = ", ".join(map(str, expected))
-            raise ValueError(f"frames must be uint8 [n, {shape}], got {frames.dtype} {frames.shape}")
-        if self._state != "open":
-            raise ValueError(f"segment {self.path.name} is {self._state}")
-        if self.kind == "png":
-            for frame in batch:
-                save_png_atomic(frame, self.path / FRAME_NAME.format(self.first_frame + self.frames_written))
-                self.frames_written += 1
-            return
-        assert self._process is not None and self._process.stdin is not None
-        try:
-            self._process.stdin.write(np.ascontiguousarray(batch).reshape(-1).data)
-        except OSError:  # BrokenPipeError: ffmpeg exited, and its stderr says why
-            self._fail("ffmpeg stopped while encoding")
-        self.frames_written += len(batch)
-
-    def close(self) -> Path:
-        """Finish the segment and give it its final name; returns path; EncoderError if ffmpeg failed."""
-        if self._state == "closed":
-            return self.path
-        if self._state == "aborted":
-            raise ValueError(f"segment {self.path.name} was aborted")
-        if self.kind == "png":
-            self._state = "closed"
-            return self.path
-        assert self._process is not None and self._process.stdin is not None and self._tmp is not None
-        if self.frames_written == 0:
-            self.abort()
-            raise EncoderError(f"no frames were written to segment {self.path.name}")
-        with contextlib.suppress(OSError):  # ffmpeg already exited; its exit code and stderr tell why
-            self._process.stdin.close()
-        if self._process.wait() != 0:
-            self._fail(f"ffmpeg failed (exit {self._process.returncode}) encoding")
-        try:
-            os.replace(self._tmp, self.path)
-        except OSError as e:
-            self.abort()
-            raise EncoderError(f"cannot write {self.path}: {e.strerror}") from None
-        self._state = "closed"
-        self._release()
-        return self.path
-
-    def abort(self) -> None:
-        """Stop ffmpeg and delete the unfinished file; does nothing once closed or aborted."""
-        if self._state != "open":
-            return
-        self._state = "aborted"
-        if self._process is not None:
-            if self._process.poll() is None:
-                self._process.kill()
-            with contextlib.suppress(OSError):  # unflushed frames for a process that is gone
-                if self._process.stdin is not None:
-                    self._process.stdin.close()
-            self._process.wait()
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
-        self._release()
-
-    def _fail(self, what: str) -> NoReturn:
-        """Abort and raise EncoderError with what went wrong and ffmpeg's last words."""
-        assert self._process is not None and self._stderr is not None
-        with contextlib.suppress(subprocess.TimeoutExpired):  # a dead pipe: ffmpeg is exiting, let it finish
-            self._process.wait(timeout=10)
-        tail = ffmpeg_tail(read_text(self._stderr))
-        self.abort()
-        raise EncoderError(f"{what} {self.path.name}: {tail}")
-
-    def _release(self) -> None:
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def __enter__(self) -> SegmentWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-def concat_list(segments: Sequence[Path], folder: Path) -> Path:
-    """Write an ffmpeg concat-demuxer list of segments into folder; returns its path."""
-    lines = []
-    for segment in segments:
-        name = str(Path(segment).resolve())
-        if "\n" in name or "\r" in name:
-            raise EncoderError(f"cannot join a segment whose path contains a line break: {name!r}")
-        # Inside single quotes only the quote itself is special: close, escape it, reopen.
-        lines.append("file '" + name.replace("'", "'\\''") + "'\n")
-    listing = folder / "segments.txt"
-    listing.write_text("".join(lines), encoding="utf-8")
-    return listing
-
-
-def metadata_args(metadata: Mapping[str, str], kind: OutputKind) -> list[str]:
-    """-metadata key=value arguments; MP4 switches to mdta tags only when a key is not a standard one."""
-    args: list[str] = []
-    for key, value in metadata.items():
-        if not key or "=" in key or any(c.isspace() for c in key):
-            raise UsageError(f"malformed metadata key {key!r}")
-        args += ["-metadata", f"{key}={value}"]
-    custom = kind == "mp4" and any(key.lower() not in MP4_STANDARD_TAGS for key in metadata)
-    if kind == "mp4":
-        args += ["-movflags", "+faststart+use_metadata_tags" if custom else "+faststart"]
-    return args
 
 
 def check_input_file(path: Path, what: str) -> None:
@@ -395,110 +117,6 @@ def check_audio(path: Path) -> None:
     if re.search(r"^Input #0", text, re.MULTILINE):
         raise EncoderError(f"audio file {path} has no audio stream")
     raise EncoderError(f"ffmpeg cannot read audio file {path}: {ffmpeg_tail(text)}")
-
-
-def join_segments(
-    segments: Sequence[Path],
-    output: Path,
-    *,
-    kind: OutputKind,
-    fps: float,
-    settings: EncoderSettings,
-    audio: Path | None = None,
-    audio_offset: float = 0.0,
-    duration: float | None = None,
-    metadata: Mapping[str, str] | None = None,
-) -> Path:
-    """Join finished segments into output (atomically), adding audio and metadata; returns output.
-
-    Args:
-        segments: files written by SegmentWriter for this kind, in playback order (ignored for "png")
-        output: the final file; for "png" the frame folder the segments already filled
-        fps: frames per second of the segments (the segments carry their own timestamps)
-        audio: any file ffmpeg reads with an audio stream; ignored for GIF
-        audio_offset: seconds into the audio where the video starts; negative delays the audio instead
-        duration: seconds of video (num_frames / fps); output is cut to it, and a join that yields fewer
-            frames (a segment ffmpeg could not read) fails
-        metadata: container tags such as title and comment (not stored in GIFs)
-    """
-    output = Path(output)
-    if kind == "png":
-        if not output.is_dir():
-            raise EncoderError(f"frame folder {output} does not exist")
-        return output
-    check_folder(output.parent)
-    if not segments:
-        raise ValueError("join_segments needs at least one segment")
-    for segment in segments:
-        if not Path(segment).is_file():
-            raise EncoderError(f"segment {segment} is missing")
-    ffmpeg_rate(fps)  # a bad rate is a caller bug
-    song = Path(audio) if audio is not None and kind != "gif" else None
-    if song is not None:
-        check_audio(song)
-    meta_args = metadata_args(metadata or {}, kind) if kind != "gif" else []
-    cut = ["-t", f"{duration:.6f}"] if duration is not None else []
-    tmp = partial_path(output)
-    try:
-        with tempfile.TemporaryDirectory(prefix="renderer-join-") as scratch:
-            concat = ["-f", "concat", "-safe", "0", "-i", str(concat_list(segments, Path(scratch)))]
-            if kind == "gif":
-                log = join_gif(concat, tmp, Path(scratch) / "palette.png", cut)
-            else:
-                args = [*concat, *audio_args(song, audio_offset, kind, settings), "-c:v", "copy", *cut]
-                if song is not None and duration is None:
-                    args += ["-shortest"]  # less exact with stream copy; callers pass duration
-                if kind == "mp4" and settings.codec.startswith("h265"):
-                    args += ["-tag:v", "hvc1"]
-                args += ["-map_metadata", "-1", *meta_args, "-y", str(tmp)]
-                log = run_ffmpeg(args, what=f"ffmpeg failed to write {output.name}")
-        if duration is not None:
-            check_frame_count(tmp, math.ceil(duration * fps - 1e-6), log, output)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise EncoderError(f"cannot write {output}: {e.strerror or e}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return output
-
-
-def audio_args(song: Path | None, offset: float, kind: OutputKind, settings: EncoderSettings) -> list[str]:
-    """Stream mapping after the concat input: its video, plus song (input 1) seeked or delayed by offset s."""
-    if song is None:
-        return ["-map", "0:v:0"]
-    seek = ["-ss", f"{offset:.6f}"] if offset > 0 else []
-    args = [*seek, "-i", str(song), "-map", "0:v:0", "-map", "1:a:0"]
-    if offset < 0:
-        # Real leading silence rather than a timestamp offset (-itsoffset), which some players ignore.
-        args += ["-af", f"adelay=delays={-offset * 1000:.3f}:all=1"]
-    codec = "aac" if kind == "mp4" else "libopus"
-    return [*args, "-c:a", codec, "-b:a", settings.audio_bitrate]
-
-
-def check_frame_count(path: Path, expected: int, log: str, output: Path) -> None:
-    """Raise EncoderError when a joined file holds fewer frames than its duration needs."""
-    # The concat demuxer skips a segment it cannot open and still exits 0; this catches it.
-    found = count_frames(path)
-    if found < expected:
-        raise EncoderError(
-            f"ffmpeg failed to write {output.name}: it holds {found} of {expected} frames: {ffmpeg_tail(log)}"
-        )
-
-
-def join_gif(concat: list[str], tmp: Path, palette: Path, cut: list[str]) -> str:
-    """Palette from every frame, then the dithered GIF: two passes over the segments; returns stderr."""
-    # Two runs instead of split+palettegen in one graph: that graph holds every decoded frame in
-    # memory until the palette is ready, gigabytes for a long 1024x1024 loop.
-    run_ffmpeg(
-        [*concat, *cut, "-vf", "palettegen=stats_mode=diff", "-frames:v", "1", "-update", "1",
-         "-y", str(palette)],
-        what=f"ffmpeg failed to build the palette for {tmp.name}",
-    )
-    return run_ffmpeg(
-        [*concat, "-i", str(palette), "-lavfi", "[0:v][1:v]paletteuse=dither=sierra2_4a", *cut,
-         "-loop", "0", "-f", "gif", "-y", str(tmp)],
-        what=f"ffmpeg failed to write {tmp.name}",
-    )
 
 
 @dataclasses.dataclass(frozen=True)

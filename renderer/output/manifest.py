@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from renderer.errors import RendererError, UsageError
+from renderer.errors import UsageError
+from renderer.output.files import atomic_path
 
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
@@ -46,13 +46,8 @@ def json_sha256(data: Any) -> str:
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON via a temporary file and a rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 class Journal:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from renderer.errors import RendererError, UsageError
+from renderer.errors import UsageError
+from renderer.output.files import atomic_path
 
 INSTALL_HINT = "pip install 'stylegan-renderer[preview]'"
 
@@ -120,9 +121,9 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
             textcoords="offset points", fontsize=8, color="0.25",
         )
     try:
-        fig.savefig(path, dpi=dpi)
-    except OSError as e:
-        raise RendererError(f"{path}: cannot write ({e.strerror or e})") from None
+        with atomic_path(path) as tmp:
+            # The format named explicitly: matplotlib would add an extension to an extensionless name.
+            fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:].lower() or "png")
     finally:
         plt.close(fig)
     return path

@@ -1,0 +1,124 @@
+"""The interface of an output kind: `OutputWriter` opens segments and joins them; `SegmentWriter` takes frames.
+
+A render cuts the video into segments. Each segment's frames go to a `SegmentWriter` that the
+output kind opens; once every segment is complete, the kind joins them into the output. Adding
+an output kind is a module with an `OutputWriter` and one entry in renderer.output.writers.WRITERS.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from renderer.plan.encoding import EncoderSettings, OutputKind
+
+
+class SegmentWriter(abc.ABC):
+    """One segment of an output: frames in playback order; complete under its final name after close().
+
+    abort() (or leaving a `with` block by an exception) stops it and leaves nothing unfinished behind.
+    """
+
+    def __init__(self, path: Path, *, width: int, height: int, first_frame: int = 0) -> None:
+        if width <= 0 or height <= 0:
+            raise ValueError(f"frame size must be positive, not {width}x{height}")
+        self.path = Path(path)
+        self.width = width  # pixels of the frames given to write()
+        self.height = height
+        self.first_frame = first_frame  # index in the whole video of this segment's first frame
+        self.frames_written = 0
+        self._state: Literal["open", "closed", "aborted"] = "open"
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append frames: uint8 [n, H, W, 3] or one [H, W, 3], H and W as given to the constructor."""
+        batch = frames[None] if frames.ndim == 3 else frames
+        expected = (self.height, self.width, 3)
+        if batch.ndim != 4 or batch.shape[1:] != expected or batch.dtype != np.uint8:
+            shape = ", ".join(map(str, expected))
+            raise ValueError(f"frames must be uint8 [n, {shape}], got {frames.dtype} {frames.shape}")
+        if self._state != "open":
+            raise ValueError(f"segment {self.path.name} is {self._state}")
+        self._write(batch)
+        self.frames_written += len(batch)
+
+    def close(self) -> Path:
+        """Finish the segment under its final name; returns path; EncoderError when that fails."""
+        if self._state == "closed":
+            return self.path
+        if self._state == "aborted":
+            raise ValueError(f"segment {self.path.name} was aborted")
+        self._finish()
+        self._state = "closed"
+        return self.path
+
+    def abort(self) -> None:
+        """Stop, and delete what is unfinished; does nothing once closed or aborted."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._discard()
+
+    @abc.abstractmethod
+    def _write(self, batch: np.ndarray) -> None:
+        """Append a checked uint8 [n, H, W, 3] batch."""
+
+    @abc.abstractmethod
+    def _finish(self) -> None:
+        """Complete the segment; on failure, abort() and raise EncoderError."""
+
+    @abc.abstractmethod
+    def _discard(self) -> None:
+        """Stop writing and delete the unfinished part."""
+
+    def __enter__(self) -> SegmentWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class OutputWriter(Protocol):
+    """How one kind of output is written: segment by segment, then joined into the output."""
+
+    kind: OutputKind
+    segment_suffix: str  # ending of a segment file's name ("" when segments write into the output)
+    in_place: bool  # segments write straight into the output (a folder) instead of files of their own
+
+    def encoded_size(self, width: int, height: int, settings: EncoderSettings) -> tuple[int, int]:
+        """(width, height) in pixels of the output for frames of this size (padding, or a UsageError)."""
+        ...
+
+    def open_segment(
+        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0
+    ) -> SegmentWriter:
+        """Start writing a segment to path (for in-place kinds, the output itself)."""
+        ...
+
+    def join(
+        self,
+        segments: Sequence[Path],
+        output: Path,
+        *,
+        fps: float,
+        settings: EncoderSettings,
+        audio: Path | None = None,
+        audio_offset: float = 0.0,
+        duration: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Path:
+        """Join the finished segments, in playback order, into output (atomically); returns output."""
+        ...
+
+    def remove_stale(self, output: Path) -> None:
+        """Delete what an earlier render left in output that a new render would not overwrite."""
+        ...
+
+
+__all__ = ["OutputWriter", "SegmentWriter"]
