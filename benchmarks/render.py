@@ -157,7 +157,9 @@ def child_render(seconds: float, out: Path, fps: float, model: str, torch_thread
     if torch_threads:
         torch.set_num_threads(torch_threads)
 
-    from renderer.jobs.render import RenderSettings, render
+    from renderer.jobs.render import render
+
+    from renderer.jobs.job import RenderSettings
 
     rss_after_import = _status_kib("self", "VmRSS")
     script = make_script(seconds, fps, model)
@@ -224,7 +226,7 @@ def generation_fps(script: Any, model: str, frames: int, keep: int, torch_thread
 
 def encoding_fps(pool: np.ndarray, frames: int, fps: float, folder: Path, threads: int | None) -> float:
     """frames/s of a segment writer (H.264 crf 18, x264 `threads`) fed one frame per write from `pool`, repeated."""
-    from renderer.jobs.render import plan_segments
+    from renderer.jobs.job import plan_segments
     from renderer.output.writers import open_segment
     from renderer.plan.encoding import EncoderSettings
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from renderer.jobs.preview import PreviewSettings, preview
-from renderer.jobs.render import RenderSettings, render
+from renderer.jobs.render import render
+from renderer.jobs.job import RenderSettings
 from renderer.plan.script import load_script
 from renderer.output.ffmpeg import probe, read_frames
 from tests.conftest import REPO

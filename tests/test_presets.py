@@ -15,7 +15,8 @@ from renderer.models.demo import build_demo
 from renderer.errors import UsageError
 from renderer.frames.images import to_uint8
 from renderer.frames.pipeline import FramePipeline
-from renderer.jobs.render import RenderSettings, output_path, render
+from renderer.jobs.render import render
+from renderer.jobs.job import RenderSettings, output_path
 from renderer.plan.script import (
     ScriptError,
     available_presets,

@@ -15,7 +15,8 @@ from renderer import load_generator
 from renderer.errors import UsageError
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import FramePipeline
-from renderer.jobs.render import RenderSettings, render
+from renderer.jobs.render import render
+from renderer.jobs.job import RenderSettings
 from renderer.plan.script import load_script
 from renderer.output.ffmpeg import probe, read_frames
 from tests.test_cli import assert_one_line_error, invoke
@@ -200,7 +201,7 @@ def test_cli_render_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_segment_plan_covers_every_frame_once_without_tiny_tails() -> None:
-    from renderer.jobs.render import plan_segments
+    from renderer.jobs.job import plan_segments
 
     assert plan_segments(37, 12) == [(0, 12), (12, 24), (24, 37)]
     assert plan_segments(42, 12) == [(0, 12), (12, 24), (24, 36), (36, 42)]

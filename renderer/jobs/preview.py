@@ -9,9 +9,10 @@ says so.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,47 @@ def _sampled_tracks(pipeline: FramePipeline, span: int) -> tuple[TimelineChunk, 
     return concat_chunks(parts), np.concatenate(speeds)
 
 
+@dataclasses.dataclass(frozen=True)
+class PreviewPlan:
+    """What a preview will write, decided and checked before any model is loaded."""
+
+    folder: Path
+    name: str  # the outputs' stem: <name>.sheet.png, <name>.tracks.png, <name>.draft.mp4
+    draft_frames: NDArray[np.int64] | None  # None: no draft
+    plot: bool
+    notes: tuple[str, ...]  # what the preview does differently from a render, in words
+
+
+def plan_preview(script: Script, out_dir: str | Path | None, settings: PreviewSettings) -> PreviewPlan:
+    """The preview's outputs and draft frames; UsageError (one line) before any work when they cannot be made."""
+    folder = Path(out_dir) if out_dir is not None else (script.file.parent if script.file else Path("."))
+    make_folder(folder, error=EncoderError)
+    if settings.draft and script.output.audio is not None:
+        check_audio(Path(script.output.audio))
+    frames = draft_frames(script, every=settings.every, start=settings.start, end=settings.end) if settings.draft else None
+    notes = []
+    plot = settings.plot is not False and matplotlib_available()
+    if settings.plot and not plot:
+        raise UsageError(f"the track plot needs matplotlib: {INSTALL_HINT}")
+    if settings.plot is None and not plot:
+        notes.append(f"no track plot: matplotlib is not installed ({INSTALL_HINT})")
+    if frames is not None and script.output.temporal_blur and settings.every > 1:
+        notes.append("temporal_blur is left out of drafts that skip frames (--every > 1)")
+    name = script.file.stem if script.file else "preview"
+    return PreviewPlan(folder=folder, name=name, draft_frames=frames, plot=plot, notes=tuple(notes))
+
+
+def preview_pipeline(script: Script, settings: PreviewSettings) -> FramePipeline:
+    """The script's frames at the preview level (by default, default_resolution of its model)."""
+    G, timeline = load_animation(script, device=settings.device)
+    level = default_resolution(G) if settings.resolution is None else settings.resolution
+    # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
+    return FramePipeline.for_output(
+        timeline, G, script.output, size=script.size, batch_size=settings.batch_size or auto_batch_size(G.device),
+        noise_mode=settings.noise_mode, resolution=level,
+    )
+
+
 def preview(
     script: Script,
     out_dir: str | Path | None = None,
@@ -164,55 +206,40 @@ def preview(
     """Write `<name>.sheet.png`, `<name>.tracks.png` and `<name>.draft.mp4` (those asked for) into
     out_dir (default: beside the script); returns their paths and the preview level used."""
     report = progress or (lambda _: None)
-    name = script.file.stem if script.file else "preview"
-    folder = Path(out_dir) if out_dir is not None else (script.file.parent if script.file else Path("."))
-    make_folder(folder, error=EncoderError)
-    audio = script.output.audio if settings.draft else None
-    if audio is not None:
-        check_audio(Path(audio))
-    frames = draft_frames(script, every=settings.every, start=settings.start, end=settings.end) if settings.draft else None
-    notes: list[str] = []
-    make_plot = settings.plot is not False and matplotlib_available()
-    if settings.plot and not make_plot:
-        raise UsageError(f"the track plot needs matplotlib: {INSTALL_HINT}")  # before any work
-    if settings.plot is None and not make_plot:
-        notes.append(f"no track plot: matplotlib is not installed ({INSTALL_HINT})")
-
+    plan = plan_preview(script, out_dir, settings)
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    G, timeline = load_animation(script, device=settings.device)
-    level = default_resolution(G) if settings.resolution is None else settings.resolution
-    # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
-    pipeline = FramePipeline.for_output(
-        timeline, G, script.output, size=script.size, batch_size=settings.batch_size or auto_batch_size(G.device),
-        noise_mode=settings.noise_mode, resolution=level,
-    )
+    with _timed(timings, "load_s"):
+        pipeline = preview_pipeline(script, settings)
+    G, level = pipeline.G, pipeline.resolution
+    notes = list(plan.notes)
     if level < G.img_resolution and not pipeline.stops_early:
         notes.append(f"this {G.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
-    timings["load_s"] = time.perf_counter() - t0
 
     sheet = plot = draft = None
     if settings.sheet:
-        t0 = time.perf_counter()
-        sheet = _write_sheet(script, pipeline, settings.between, folder / f"{name}.sheet.png", report)
-        timings["sheet_s"] = time.perf_counter() - t0
-    if make_plot:
-        t0 = time.perf_counter()
-        report(PreviewProgress("plot", 0, 1))
-        plot = plot_tracks(track_plot_data(script, pipeline), folder / f"{name}.tracks.png")
-        report(PreviewProgress("plot", 1, 1))
-        timings["plot_s"] = time.perf_counter() - t0
-    if frames is not None:
-        t0 = time.perf_counter()
-        if script.output.temporal_blur and settings.every > 1:
-            notes.append("temporal_blur is left out of drafts that skip frames (--every > 1)")
-        draft = _write_draft(script, pipeline, frames, settings, folder / f"{name}.draft.mp4", report)
-        timings["draft_s"] = time.perf_counter() - t0
+        with _timed(timings, "sheet_s"):
+            sheet = _write_sheet(script, pipeline, settings.between, plan.folder / f"{plan.name}.sheet.png", report)
+    if plan.plot:
+        with _timed(timings, "plot_s"):
+            report(PreviewProgress("plot", 0, 1))
+            plot = plot_tracks(track_plot_data(script, pipeline), plan.folder / f"{plan.name}.tracks.png")
+            report(PreviewProgress("plot", 1, 1))
+    if plan.draft_frames is not None:
+        with _timed(timings, "draft_s"):
+            draft = _write_draft(script, pipeline, plan.draft_frames, settings, plan.folder / f"{plan.name}.draft.mp4", report)
     return PreviewResult(
-        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution, stops_early=pipeline.stops_early,
-        draft_frames=0 if frames is None else len(frames), notes=tuple(notes), timings=timings,
+        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
+        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
+        notes=tuple(notes), timings=timings,
     )
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
 
 
 def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
