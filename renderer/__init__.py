@@ -1,4 +1,4 @@
-"""renderer: StyleGAN2 video and animation rendering.
+"""renderer: StyleGAN video and animation rendering.
 
 The public names below load on first use, so `import renderer.plan.script` or `renderer.plan.paths` (the
 torch-free parts) does not import torch.
@@ -15,41 +15,72 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
+# The public API: name -> the module that defines it, imported on first use. Grouped by layer
+# (errors, plan, models, frames, jobs); the CLI uses nothing else.
 _EXPORTS = {
-    "GenerateSettings": "renderer.jobs.stills",
-    "describe_generator": "renderer.jobs.stills",
-    "export_timeline": "renderer.jobs.stills",
-    "generate_images": "renderer.jobs.stills",
-    "load_timeline": "renderer.jobs.stills",
-    "save_seed_images": "renderer.jobs.stills",
-    "BlendedGenerator": "renderer.models.blending",
-    "blend": "renderer.models.blending",
-    "blend_models": "renderer.models.blending",
-    "load_generator": "renderer.models.checkpoints",
-    "read_checkpoint": "renderer.models.checkpoints",
-    "save_native": "renderer.models.checkpoints",
-    "CheckpointError": "renderer.errors",
     "RendererError": "renderer.errors",
+    "CheckpointError": "renderer.errors",
     "UnsafeCheckpointError": "renderer.errors",
     "UsageError": "renderer.errors",
-    "Generator": "renderer.models.stylegan2",
-    "GeneratorConfig": "renderer.models.stylegan2",
-    "ModelInfo": "renderer.models.stylegan2",
-    "to_uint8": "renderer.frames.images",
-    "build_timeline": "renderer.frames.latents",
+    "EncoderError": "renderer.errors",
+    "describe_blend": "renderer.blendspec",
+    "make_spec": "renderer.blendspec",
     "Script": "renderer.plan.script",
     "ScriptError": "renderer.plan.script",
     "load_script": "renderer.plan.script",
+    "parse_script": "renderer.plan.script",
+    "format_clock": "renderer.plan.script",
+    "available_presets": "renderer.plan.script",
+    "preset_description": "renderer.plan.script",
+    "resolved_settings": "renderer.plan.script",
     "parse_seeds": "renderer.plan.seeds",
     "seed_to_z": "renderer.plan.seeds",
     "seeds_to_z": "renderer.plan.seeds",
     "Timeline": "renderer.plan.timeline",
+    "TimelineChunk": "renderer.plan.timeline",
+    "ResolvedKeyframes": "renderer.plan.timeline",
+    "plan_timeline": "renderer.plan.timeline",
+    "Track": "renderer.plan.tracks",
+    "Synthesizer": "renderer.models.synthesizer",
+    "ModelInfo": "renderer.models.synthesizer",
+    "Generator": "renderer.models.stylegan2",
+    "GeneratorConfig": "renderer.models.stylegan2",
+    "BlendedGenerator": "renderer.models.blending",
+    "blend": "renderer.models.blending",
+    "blend_models": "renderer.models.blending",
+    "blend_per_frame": "renderer.models.blending",
+    "load_generator": "renderer.models.checkpoints",
+    "read_checkpoint": "renderer.models.checkpoints",
+    "to_uint8": "renderer.frames.images",
+    "image_grid": "renderer.frames.images",
+    "build_timeline": "renderer.frames.latents",
+    "resolve_keyframes": "renderer.frames.latents",
+    "FramePipeline": "renderer.frames.pipeline",
+    "RenderJob": "renderer.jobs.job",
+    "RenderSettings": "renderer.jobs.job",
+    "resolve_job": "renderer.jobs.job",
+    "RenderProgress": "renderer.jobs.render",
+    "RenderResult": "renderer.jobs.render",
+    "render": "renderer.jobs.render",
+    "PreviewProgress": "renderer.jobs.preview",
     "PreviewResult": "renderer.jobs.preview",
     "PreviewSettings": "renderer.jobs.preview",
     "preview": "renderer.jobs.preview",
-    "RenderResult": "renderer.jobs.render",
-    "RenderSettings": "renderer.jobs.render",
-    "render": "renderer.jobs.render",
+    "GenerateSettings": "renderer.jobs.stills",
+    "save_native": "renderer.jobs.stills",
+    "blend_grid": "renderer.jobs.stills",
+    "describe_generator": "renderer.jobs.stills",
+    "export_timeline": "renderer.jobs.stills",
+    "generate_images": "renderer.jobs.stills",
+    "load_animation": "renderer.jobs.stills",
+    "load_timeline": "renderer.jobs.stills",
+    "save_seed_images": "renderer.jobs.stills",
+    "write_png": "renderer.jobs.stills",
+    "PhotoProjection": "renderer.jobs.stills",
+    "project_photo": "renderer.jobs.stills",
+    "ProjectSettings": "renderer.jobs.projector",
+    "ProjectionStep": "renderer.jobs.projector",
+    "FaceNotFoundError": "renderer.jobs.align",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -67,22 +98,50 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real imports
+    from renderer.blendspec import describe_blend, make_spec  # noqa: F401
+    from renderer.errors import (  # noqa: F401
+        CheckpointError,
+        EncoderError,
+        RendererError,
+        UnsafeCheckpointError,
+        UsageError,
+    )
+    from renderer.frames.images import image_grid, to_uint8  # noqa: F401
+    from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
+    from renderer.frames.pipeline import FramePipeline  # noqa: F401
+    from renderer.jobs.align import FaceNotFoundError  # noqa: F401
+    from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
+    from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
+    from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
+    from renderer.jobs.render import RenderProgress, RenderResult, render  # noqa: F401
     from renderer.jobs.stills import (  # noqa: F401
         GenerateSettings,
+        PhotoProjection,
+        blend_grid,
         describe_generator,
         export_timeline,
         generate_images,
+        load_animation,
         load_timeline,
+        project_photo,
+        save_native,
         save_seed_images,
+        write_png,
     )
-    from renderer.models.blending import BlendedGenerator, blend, blend_models  # noqa: F401
-    from renderer.models.checkpoints import load_generator, read_checkpoint, save_native  # noqa: F401
-    from renderer.errors import CheckpointError, RendererError, UnsafeCheckpointError, UsageError  # noqa: F401
-    from renderer.models.stylegan2 import Generator, GeneratorConfig, ModelInfo  # noqa: F401
-    from renderer.frames.images import to_uint8  # noqa: F401
-    from renderer.frames.latents import build_timeline  # noqa: F401
-    from renderer.jobs.preview import PreviewResult, PreviewSettings, preview  # noqa: F401
-    from renderer.jobs.render import RenderResult, RenderSettings, render  # noqa: F401
-    from renderer.plan.script import Script, ScriptError, load_script  # noqa: F401
+    from renderer.models.blending import BlendedGenerator, blend, blend_models, blend_per_frame  # noqa: F401
+    from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
+    from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
+    from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
+    from renderer.plan.script import (  # noqa: F401
+        Script,
+        ScriptError,
+        available_presets,
+        format_clock,
+        load_script,
+        parse_script,
+        preset_description,
+        resolved_settings,
+    )
     from renderer.plan.seeds import parse_seeds, seed_to_z, seeds_to_z  # noqa: F401
-    from renderer.plan.timeline import Timeline  # noqa: F401
+    from renderer.plan.timeline import ResolvedKeyframes, Timeline, TimelineChunk, plan_timeline  # noqa: F401
+    from renderer.plan.tracks import Track  # noqa: F401

@@ -17,37 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+import renderer
 from renderer import __version__
-from renderer.jobs.stills import (
-    GenerateSettings,
-    PhotoProjection,
-    project_photo,
-    blend_grid,
-    describe_generator,
-    export_timeline,
-    load_timeline,
-    save_seed_images,
-    write_png,
-)
-from renderer.jobs.align import FaceNotFoundError
-from renderer.models.blending import blend
-from renderer.blendspec import describe_blend, make_spec
-from renderer.models.checkpoints import load_generator, save_native
-from renderer.models.stylegan2 import Generator
-from renderer.errors import RendererError, UsageError
-from renderer.frames.images import image_grid
-from renderer.jobs.preview import PreviewProgress, PreviewSettings, preview
-from renderer.jobs.projector import ProjectionStep, ProjectSettings
-from renderer.jobs.render import RenderProgress, RenderSettings, render
-from renderer.output.files import make_folder
-from renderer.plan.script import (
-    available_presets,
-    format_clock,
-    load_script,
-    preset_description,
-    resolved_settings,
-)
-from renderer.plan.seeds import parse_seeds
 
 app = typer.Typer(
     name="renderer",
@@ -78,7 +49,7 @@ PresetOption = Annotated[
 ]
 
 
-def fail(error: RendererError) -> NoReturn:
+def fail(error: renderer.RendererError) -> NoReturn:
     """Print one error line on stderr and exit with the error's code."""
     stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(error.exit_code)
@@ -88,7 +59,7 @@ def run(action: Callable[[], T], *, interrupted: str = "interrupted") -> T:
     """Call into the library; print its errors as one line and exit with their code (130 on Ctrl-C)."""
     try:
         return action()
-    except RendererError as e:
+    except renderer.RendererError as e:
         fail(e)
     except KeyboardInterrupt:
         stderr.print(interrupted)
@@ -111,12 +82,6 @@ def main_callback(
     """Render StyleGAN2 images and videos from NVIDIA, TensorFlow and rosinality checkpoints."""
 
 
-def _save_model(G: Generator, path: Path) -> Path:
-    """save_native into path's folder, created when missing (as for every output)."""
-    make_folder(path.parent)
-    return save_native(G, path)
-
-
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint file (.pkl, .pt, .safetensors) or 'demo'.")]
 
 
@@ -126,8 +91,8 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print the facts as JSON on stdout.")] = False,
 ) -> None:
     """Show a checkpoint's format, architecture and where its w_avg came from."""
-    G = run(lambda: load_generator(checkpoint))
-    facts = describe_generator(G)
+    G = run(lambda: renderer.load_generator(checkpoint))
+    facts = renderer.describe_generator(G)
     if as_json:
         stdout.print_json(json.dumps(facts))
         return
@@ -161,9 +126,9 @@ def convert(
 ) -> None:
     """Convert a checkpoint to renderer's safetensors format (fast to load, no pickle)."""
     if output.suffix != ".safetensors":
-        fail(UsageError(f"{output}: the output must end in .safetensors"))
-    G = run(lambda: load_generator(checkpoint))
-    run(lambda: _save_model(G, output))
+        fail(renderer.UsageError(f"{output}: the output must end in .safetensors"))
+    G = run(lambda: renderer.load_generator(checkpoint))
+    run(lambda: renderer.save_native(G, output))
     stdout.print(str(output), highlight=False)
 
 
@@ -201,9 +166,9 @@ def generate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Render one PNG per seed, named seed0000.png, ..."""
-    seed_list = run(lambda: parse_seeds(seeds))
+    seed_list = run(lambda: renderer.parse_seeds(seeds))
     settings = run(
-        lambda: GenerateSettings(
+        lambda: renderer.GenerateSettings(
             truncation_psi=psi,
             truncation_cutoff=truncation_cutoff,
             noise_mode=noise_mode,  # type: ignore[arg-type]
@@ -211,7 +176,7 @@ def generate(
             precision=precision,  # type: ignore[arg-type]
         )
     )
-    G = run(lambda: load_generator(model, device=device))
+    G = run(lambda: renderer.load_generator(model, device=device))
     with Progress(
         TextColumn("generating"),
         BarColumn(),
@@ -223,7 +188,7 @@ def generate(
     ) as bar:
         task = bar.add_task("generate", total=len(seed_list))
         paths = run(
-            lambda: save_seed_images(
+            lambda: renderer.save_seed_images(
                 G, seed_list, outdir, settings, progress=lambda done, _: bar.update(task, completed=done)
             )
         )
@@ -262,30 +227,30 @@ def blend_command(
 ) -> None:
     """Blend a base model and a model fine-tuned from it per resolution (Pinkney & Adler 2020)."""
     if output is None and grid is None:
-        fail(UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
+        fail(renderer.UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
     if output is not None and output.suffix != ".safetensors":
-        fail(UsageError(f"{output}: the output must end in .safetensors"))
+        fail(renderer.UsageError(f"{output}: the output must end in .safetensors"))
     if grid is not None and grid.suffix.lower() != ".png":
-        fail(UsageError(f"{grid}: the grid must end in .png"))
+        fail(renderer.UsageError(f"{grid}: the grid must end in .png"))
     try:
-        spec = make_spec(alpha=alpha, swap=swap, low=low, width=width, alphas=alphas)
+        spec = renderer.make_spec(alpha=alpha, swap=swap, low=low, width=width, alphas=alphas)
     except ValueError as e:
-        fail(UsageError(str(e)))
-    seed_list = run(lambda: parse_seeds(seeds))
-    G_base = run(lambda: load_generator(base, device=device))
-    G_transfer = run(lambda: load_generator(transfer, device=device))
-    G = run(lambda: blend(G_base, G_transfer, spec, mapping_alpha=mapping_alpha))
+        fail(renderer.UsageError(str(e)))
+    seed_list = run(lambda: renderer.parse_seeds(seeds))
+    G_base = run(lambda: renderer.load_generator(base, device=device))
+    G_transfer = run(lambda: renderer.load_generator(transfer, device=device))
+    G = run(lambda: renderer.blend(G_base, G_transfer, spec, mapping_alpha=mapping_alpha))
     if output is not None:
-        run(lambda: _save_model(G, output))
+        run(lambda: renderer.save_native(G, output))
         stdout.print(str(output), highlight=False)
     if grid is not None:
-        rows = blend_grid([G_base, G, G_transfer], seed_list, GenerateSettings(truncation_psi=psi))
-        sheet = image_grid(
+        rows = renderer.blend_grid([G_base, G, G_transfer], seed_list, renderer.GenerateSettings(truncation_psi=psi))
+        sheet = renderer.image_grid(
             rows,
-            column_labels=["base", f"blend: {describe_blend(spec)}", "transfer"],
+            column_labels=["base", f"blend: {renderer.describe_blend(spec)}", "transfer"],
             row_labels=[f"seed {s}" for s in seed_list],
         )
-        run(lambda: write_png(sheet, grid))
+        run(lambda: renderer.write_png(sheet, grid))
         stdout.print(str(grid), highlight=False)
 
 
@@ -322,9 +287,9 @@ def render_command(
         if value is not None:
             overrides[name] = value
     if batch_size != "auto" and not batch_size.isdigit():
-        fail(UsageError(f"batch size must be 'auto' or a number, not {batch_size!r}"))
+        fail(renderer.UsageError(f"batch size must be 'auto' or a number, not {batch_size!r}"))
     settings = run(
-        lambda: RenderSettings(
+        lambda: renderer.RenderSettings(
             device=device,
             batch_size=None if batch_size == "auto" else int(batch_size),
             precision=precision,  # type: ignore[arg-type]
@@ -334,7 +299,7 @@ def render_command(
             output=overrides,
         )
     )
-    parsed = run(lambda: load_script(script, presets=_presets(preset)))
+    parsed = run(lambda: renderer.load_script(script, presets=_presets(preset)))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -348,7 +313,7 @@ def render_command(
         task = bar.add_task("loading", total=parsed.num_frames, fps="")
         started = False
 
-        def on_progress(p: RenderProgress) -> None:
+        def on_progress(p: renderer.RenderProgress) -> None:
             nonlocal started
             if not started:  # frames of resumed segments are done already, not generated now
                 bar.reset(task, completed=p.frames_done)
@@ -358,7 +323,7 @@ def render_command(
             bar.update(task, fps=f"{speed:.1f} fps" if speed else "")
 
         result = run(
-            lambda: render(parsed, settings, progress=on_progress),
+            lambda: renderer.render(parsed, settings, progress=on_progress),
             interrupted="interrupted: finished segments are kept; run again with --resume to continue",
         )
     if result.discarded_segments and not quiet:
@@ -399,22 +364,22 @@ def preview_command(
 ) -> None:
     """Preview a script fast: keyframe contact sheet, track plot and a low-resolution draft MP4."""
     settings = run(
-        lambda: PreviewSettings(
+        lambda: renderer.PreviewSettings(
             resolution=res, between=between, every=every, start=start, end=end, sheet=sheet, plot=plot,
             draft=draft, device=device, batch_size=batch_size,
         )
     )
-    parsed = run(lambda: load_script(script, presets=_presets(preset)))
+    parsed = run(lambda: renderer.load_script(script, presets=_presets(preset)))
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=stderr, disable=quiet, transient=True,
     ) as bar:
         task = bar.add_task("loading", total=None)
 
-        def on_progress(p: PreviewProgress) -> None:
+        def on_progress(p: renderer.PreviewProgress) -> None:
             bar.update(task, description=p.stage, completed=p.done, total=p.total)
 
-        result = run(lambda: preview(parsed, out_dir, settings, progress=on_progress))
+        result = run(lambda: renderer.preview(parsed, out_dir, settings, progress=on_progress))
     if not quiet:
         how = "synthesis stops at that level" if result.stops_early else "rendered in full and downscaled"
         how = "the model's own resolution" if result.resolution == result.model_resolution else how
@@ -444,22 +409,22 @@ def project_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Encode a photo as a latent (w) of a model: face alignment, then optimisation."""
-    settings = run(lambda: ProjectSettings(steps=steps, space=space, noise=noise, seed=seed))  # type: ignore[arg-type]
-    G = run(lambda: load_generator(model, device=device))
+    settings = run(lambda: renderer.ProjectSettings(steps=steps, space=space, noise=noise, seed=seed))  # type: ignore[arg-type]
+    G = run(lambda: renderer.load_generator(model, device=device))
     with Progress(
         TextColumn("projecting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
         TimeRemainingColumn(), console=stderr, disable=quiet, transient=True,
     ) as bar:
         task = bar.add_task("projecting", total=steps, loss="")
 
-        def on_step(step: ProjectionStep) -> None:
+        def on_step(step: renderer.ProjectionStep) -> None:
             bar.update(task, completed=step.step, loss=f"loss {step.loss:.4g}")
 
-        def project_with_hint() -> PhotoProjection:
+        def project_with_hint() -> renderer.PhotoProjection:
             try:
-                return project_photo(photo, G, output, settings, align=align, perceptual=perceptual, video=video, progress=on_step)
-            except FaceNotFoundError as e:
-                raise FaceNotFoundError(f"{e}; if the photo is already an aligned face crop, use --no-align") from None
+                return renderer.project_photo(photo, G, output, settings, align=align, perceptual=perceptual, video=video, progress=on_step)
+            except renderer.FaceNotFoundError as e:
+                raise renderer.FaceNotFoundError(f"{e}; if the photo is already an aligned face crop, use --no-align") from None
 
         result = run(project_with_hint)
     stderr.print(f"reconstruction PSNR {result.psnr:.1f} dB", highlight=False)
@@ -473,17 +438,17 @@ def presets_command(
     name: Annotated[Optional[str], typer.Argument(help="Show this preset's settings.")] = None,
 ) -> None:
     """List the shipped presets, or show one (scripts name them: preset = ["toonify", "share"])."""
-    shipped = available_presets()
+    shipped = renderer.available_presets()
     if name is None:
         table = Table(box=None, pad_edge=False)
         table.add_column("preset")
         table.add_column("what it sets")
         for preset_name in shipped:
-            table.add_row(preset_name, escape(preset_description(preset_name)))
+            table.add_row(preset_name, escape(renderer.preset_description(preset_name)))
         stdout.print(table, highlight=False)
         return
     if name not in shipped:
-        fail(UsageError(f"unknown preset '{name}'; available: {', '.join(shipped)}"))
+        fail(renderer.UsageError(f"unknown preset '{name}'; available: {', '.join(shipped)}"))
     stdout.print(shipped[name].read_text(encoding="utf-8"), highlight=False, markup=False, end="")
 
 
@@ -499,11 +464,11 @@ def validate(
     settings: Annotated[bool, typer.Option("--settings", help="Also list every setting, its resolved value and where it came from.")] = False,
 ) -> None:
     """Check a script and show its frames, duration and keyframes; exit 2 on a mistake."""
-    parsed, resolved = run(lambda: load_timeline(script, device=device, presets=_presets(preset)))
+    parsed, resolved = run(lambda: renderer.load_timeline(script, device=device, presets=_presets(preset)))
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
-        f"{format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
+        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
         f"space {path.space}, {path.interpolation}, easing {path.easing}",
     ]
     facts += ["loop"] if path.loop else []
@@ -523,9 +488,9 @@ def validate(
         segment = ""
         if key.index < parsed.num_segments:
             segment = f"{kinds[key.index]}, {easings[key.index]}"
-        row = [str(key.index), str(key.frame), format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
-               *([describe_blend(blends[key.index])] if blends else []), segment]
+               *([renderer.describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
     stdout.print(table, highlight=False)
     if parsed.presets:
@@ -534,12 +499,13 @@ def validate(
         rows = Table(box=None, pad_edge=False)
         for column in ("setting", "value", "from"):
             rows.add_column(column)
-        for key, value, origin in resolved_settings(parsed):
-            shown = describe_blend(value) if key == "blend" and value is not None else "-" if value is None else str(value)
+        job = run(lambda: renderer.resolve_job(parsed))
+        for key, value, origin in job.describe():
+            shown = renderer.describe_blend(value) if key == "blend" and value is not None else "-" if value is None else str(value)
             rows.add_row(key, escape(shown), origin)
         stdout.print(rows, highlight=False)
     if timeline is not None:
-        run(lambda: export_timeline(resolved, timeline))
+        run(lambda: renderer.export_timeline(resolved, timeline))
         stdout.print(str(timeline), highlight=False)
 
 

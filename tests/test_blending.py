@@ -24,7 +24,8 @@ from renderer.models.blending import (
     tensor_resolution,
 )
 from renderer.blendspec import alpha_by_resolution
-from renderer.models.checkpoints import load_generator, save_native
+from renderer.models.checkpoints import load_generator
+from renderer.jobs.stills import save_native
 from renderer.errors import UsageError
 from renderer.models.stylegan2 import Generator, GeneratorConfig, SynthesisNetwork
 from tests.conftest import FIXTURES, HAVE_FIXTURES

@@ -64,6 +64,12 @@ def test_truncated_native_file(fixtures: Path, tmp_path: Path) -> None:
 
 
 def test_unwritable_destination_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="cannot write"):
-        save_native(load_generator("demo"), tmp_path / "missing-folder" / "m.safetensors")
-    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "a-file").write_bytes(b"")  # a folder path through a file cannot be created
+    with pytest.raises(CheckpointError, match="cannot create the folder .*a-file"):
+        save_native(load_generator("demo"), tmp_path / "a-file" / "m.safetensors")
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
+
+
+def test_a_missing_destination_folder_is_created(tmp_path: Path) -> None:
+    path = save_native(load_generator("demo"), tmp_path / "missing-folder" / "m.safetensors")
+    assert load_generator(path).img_resolution == 256 and list(path.parent.iterdir()) == [path]

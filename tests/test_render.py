@@ -195,7 +195,7 @@ def test_cli_render_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("renderer.cli.render", interrupted)
+    monkeypatch.setattr("renderer.render", interrupted)  # what the CLI calls
     result = invoke("render", script, "-q")
     assert result.exit_code == 130 and "--resume" in result.stderr
 
@@ -242,7 +242,7 @@ def test_resume_refuses_an_edited_latent_file(tmp_path: Path) -> None:
 def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
     import dataclasses
 
-    from renderer.models.checkpoints import save_native
+    from renderer.jobs.stills import save_native
     from renderer.models.stylegan2 import Generator
 
     config = dataclasses.replace(load_generator("demo").config, img_channels=1, img_resolution=32)

@@ -16,8 +16,8 @@ from renderer.models.checkpoints import (
     build_generator,
     load_generator,
     read_checkpoint,
-    save_native,
 )
+from renderer.jobs.stills import save_native
 from renderer.models.stylegan2 import Generator, GeneratorConfig
 from renderer.models.synthesizer import Synthesizer
 

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from renderer.models.blending import blend_per_frame, check_same_architecture
-from renderer.models.checkpoints import load_generator
-from renderer.errors import EncoderError, UsageError
+from renderer.models.checkpoints import load_generator, to_safetensors
+from renderer.errors import CheckpointError, EncoderError, UsageError
 from renderer.models.stylegan2 import Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.jobs.align import load_image, prepare_target
@@ -132,6 +132,15 @@ def blend_grid(
         columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
         rows += [list(images) for images in zip(*columns, strict=True)]
     return rows
+
+
+def save_native(G: Generator, path: str | Path) -> Path:
+    """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
+    partial file); CheckpointError naming path when it cannot be written."""
+    data = to_safetensors(G)
+    with atomic_path(path, error=CheckpointError) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def describe_generator(G: Generator) -> dict[str, object]:

@@ -17,7 +17,7 @@ import torch
 
 from renderer.errors import CheckpointError, UnsafeCheckpointError
 from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
-from renderer.models.checkpoints.native import read_native, save_native
+from renderer.models.checkpoints.native import read_native, to_safetensors
 from renderer.models.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
 from renderer.models.checkpoints.rosinality import convert_rosinality, load_torch_file
 from renderer.models.checkpoints.safe_pickle import PersistentObject, restricted_load
@@ -33,7 +33,7 @@ __all__ = [
     "load_generator",
     "read_checkpoint",
     "resolve_device",
-    "save_native",
+    "to_safetensors",
 ]
 
 EXPECTED = (

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
-from renderer.errors import CheckpointError
 from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.models.stylegan2 import Generator, GeneratorConfig
 
@@ -46,9 +44,11 @@ def read_native(path: Path) -> LoadedCheckpoint:
     )
 
 
-def save_native(G: Generator, path: str | Path) -> Path:
-    """Write G as a renderer .safetensors file (atomically: a failure leaves no partial file)."""
-    path = Path(path)
+def to_safetensors(G: Generator) -> bytes:
+    """G as the bytes of a renderer .safetensors file: float32 tensors plus the architecture as metadata.
+
+    Writing them is the caller's (renderer.save_native writes atomically); the model does no I/O.
+    """
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
     source = f"{G.info.format} {Path(G.info.source).name}".strip()
     metadata = {
@@ -59,11 +59,4 @@ def save_native(G: Generator, path: str | Path) -> Path:
         "converted_from": source,
         "notes": json.dumps(list(G.info.notes)),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    except (OSError, SafetensorError) as e:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"{path}: cannot write ({e})") from None
-    return path
+    return safetensors_bytes(tensors, metadata=metadata)
