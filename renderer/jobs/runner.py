@@ -38,13 +38,14 @@ OpenWriterFn = Callable[[Segment], SegmentWriter]
 
 
 class SegmentRunner:
-    """Generates segments and encodes them on `encoders` threads, with torch on `torch_threads` threads."""
+    """Generates segments and encodes them on `encoders` threads, with torch on `torch_threads` threads.
 
-    def __init__(self, encoders: int, *, torch_threads: int | None = None) -> None:
-        """Args:
+    Args:
         encoders: segments encoded at once, each by its own thread (and its writer's ffmpeg process)
         torch_threads: torch's intra-op threads while generating (None: unchanged), restored after
-        """
+    """
+
+    def __init__(self, encoders: int, *, torch_threads: int | None = None) -> None:
         self.encoders = encoders
         self.torch_threads = torch_threads
 

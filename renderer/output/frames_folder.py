@@ -12,7 +12,7 @@ from renderer.errors import EncoderError
 from renderer.output.ffmpeg import ffmpeg_rate
 from renderer.output.files import atomic_path, make_folder
 from renderer.output.kind import SegmentWriter
-from renderer.plan.encoding import EncoderSettings
+from renderer.plan.encoding import EncoderSettings, OutputKind
 
 FRAME_NAME = "frame{:06d}.png"  # numbered by the frame's index in the whole video
 FRAME_GLOB = "frame[0-9][0-9][0-9][0-9][0-9][0-9].png"
@@ -21,7 +21,7 @@ FRAME_GLOB = "frame[0-9][0-9][0-9][0-9][0-9][0-9].png"
 class FramesFolderWriter:
     """PNG frames in a folder (an OutputWriter): every segment writes into the output itself."""
 
-    kind = "png"
+    kind: OutputKind = "png"
     segment_suffix = ""
     in_place = True
 
