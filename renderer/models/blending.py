@@ -189,8 +189,11 @@ def stacked_modulated_conv2d(
     """`modulated_conv2d` with each frame's blend of M weights: the convolution is linear in its
     weight, so sum_m a_m conv(x, W_m) is one conv of the M copies a_m * x with the M weights side
     by side. Returns [N, O, H', W'] before demodulation."""
-    x = stack_scaled_inputs(x, mix[:, :, None] * styles.float()[:, None, :])
-    return conv2d_resample(x, side_by_side(weight.to(x.dtype)), up=up, f2=f2)
+    # The M-fold input [N, M*I, H, W] is handed over, not kept: conv2d_resample frees it once used.
+    return conv2d_resample(
+        stack_scaled_inputs(x, mix[:, :, None] * styles.float()[:, None, :]),
+        side_by_side(weight.to(x.dtype)), up=up, f2=f2,
+    )
 
 
 def stacked_demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
