@@ -420,7 +420,7 @@ class BlendedSynthesisBlock(StackedModule):
             self.torgb = BlendedToRGBLayer([block.torgb for block in blocks])
         if not self.is_first and self.architecture == "resnet":
             self.skip = BlendedResnetSkip([block.skip for block in blocks])
-        self.constant = ConstantBlend(config, self.resolution)  # not a submodule: no state, not moved
+        self.constant_blend = ConstantBlend(config, self.resolution)  # not a submodule: no state, not moved
 
     def forward(
         self,
@@ -434,7 +434,7 @@ class BlendedSynthesisBlock(StackedModule):
         mix: BlockMix,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if mix.constant is not None:
-            return self.constant.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
+            return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
         weights = mix.weights
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp, "mix": weights}
@@ -515,7 +515,7 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
     def forget_constant_blends(self) -> None:
         """Drop the cached constant blends (needed only after in-place edits ConstantBlend cannot see)."""
         for res in self.block_resolutions:
-            getattr(self, f"b{res}").constant.forget()
+            getattr(self, f"b{res}").constant_blend.forget()
 
 
 class BlendedGenerator(Generator):
