@@ -189,8 +189,11 @@ def stacked_modulated_conv2d(
     """`modulated_conv2d` with each frame's blend of M weights: the convolution is linear in its
     weight, so sum_m a_m conv(x, W_m) is one conv of the M copies a_m * x with the M weights side
     by side. Returns [N, O, H', W'] before demodulation."""
-    x = stack_scaled_inputs(x, mix[:, :, None] * styles.float()[:, None, :])
-    return conv2d_resample(x, side_by_side(weight.to(x.dtype)), up=up, f2=f2)
+    # The M-fold input [N, M*I, H, W] is handed over, not kept: conv2d_resample frees it once used.
+    return conv2d_resample(
+        stack_scaled_inputs(x, mix[:, :, None] * styles.float()[:, None, :]),
+        side_by_side(weight.to(x.dtype)), up=up, f2=f2,
+    )
 
 
 def stacked_demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
@@ -417,7 +420,7 @@ class BlendedSynthesisBlock(StackedModule):
             self.torgb = BlendedToRGBLayer([block.torgb for block in blocks])
         if not self.is_first and self.architecture == "resnet":
             self.skip = BlendedResnetSkip([block.skip for block in blocks])
-        self.constant = ConstantBlend(config, self.resolution)  # not a submodule: no state, not moved
+        self.constant_blend = ConstantBlend(config, self.resolution)  # not a submodule: no state, not moved
 
     def forward(
         self,
@@ -431,7 +434,7 @@ class BlendedSynthesisBlock(StackedModule):
         mix: BlockMix,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if mix.constant is not None:
-            return self.constant.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
+            return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
         weights = mix.weights
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp, "mix": weights}
@@ -512,7 +515,7 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
     def forget_constant_blends(self) -> None:
         """Drop the cached constant blends (needed only after in-place edits ConstantBlend cannot see)."""
         for res in self.block_resolutions:
-            getattr(self, f"b{res}").constant.forget()
+            getattr(self, f"b{res}").constant_blend.forget()
 
 
 class BlendedGenerator(Generator):

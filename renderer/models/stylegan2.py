@@ -280,8 +280,8 @@ def modulated_conv2d(
 
     Returns the convolution output [N, O, H', W'] before demodulation (see `demodulation`).
     """
-    x = x * styles.to(x.dtype)[:, :, None, None]
-    return conv2d_resample(x, weight.to(x.dtype), up=up, f2=f2)
+    # The scaled input is handed over, not kept: conv2d_resample frees it as soon as it is used.
+    return conv2d_resample(x * styles.to(x.dtype)[:, :, None, None], weight.to(x.dtype), up=up, f2=f2)
 
 
 def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, *, up: bool, f2: torch.Tensor | None) -> torch.Tensor:
