@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
-from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator
 from renderer.models.blending import BlendedGenerator, alphas_to_model_weights
 from renderer.models.stylegan2 import Generator

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import torch
+from common import machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from rich.console import Console
 from rich.table import Table
 
-from common import machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer import load_generator, seeds_to_z, to_uint8
 
 

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import torch
+from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from rich.console import Console
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import config_f, machine_info, sync, write_results  # benchmarks/common.py, beside this script
 from renderer.models.stylegan2 import Generator
 
 TARGET = 1.25

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from common import machine_info, write_results  # benchmarks/common.py, beside this script
 
 RESULT_PREFIX = "RENDER-RESULT "
@@ -157,9 +156,8 @@ def child_render(seconds: float, out: Path, fps: float, model: str, torch_thread
     if torch_threads:
         torch.set_num_threads(torch_threads)
 
-    from renderer.jobs.render import render
-
     from renderer.jobs.job import RenderSettings
+    from renderer.jobs.render import render
 
     rss_after_import = _status_kib("self", "VmRSS")
     script = make_script(seconds, fps, model)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-BlendSpec = Union[float, Mapping[Any, Any]]  # a number, a swap table or a {resolution: alpha} table
+BlendSpec = float | Mapping[Any, Any]  # a number, a swap table or a {resolution: alpha} table
 LOW_CHOICES = ("transfer", "base")
 
 

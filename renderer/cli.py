@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -44,7 +44,7 @@ def _presets(names: list[str] | None) -> list[str]:
     return [str(Path(n).resolve()) if n.endswith(".toml") else n for n in names or []]
 
 PresetOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--preset", "-p", help="Add a preset (after the script's own; repeatable). See `renderer presets`."),
 ]
 
@@ -144,7 +144,7 @@ def generate(
         float, typer.Option("--psi", help="Truncation psi (1 = none).", rich_help_panel=LATENT_PANEL)
     ] = 1.0,
     truncation_cutoff: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(help="Truncate only the first N layers.", rich_help_panel=LATENT_PANEL),
     ] = None,
     noise_mode: Annotated[
@@ -157,7 +157,7 @@ def generate(
         str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)
     ] = "auto",
     batch_size: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(help="Images per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL),
     ] = None,
     precision: Annotated[
@@ -201,24 +201,24 @@ def blend_command(
     base: Annotated[str, typer.Argument(help="Base checkpoint (its mapping and w_avg are kept) or 'demo'.")],
     transfer: Annotated[str, typer.Argument(help="Checkpoint fine-tuned from the base, or 'demo-transfer'.")],
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Write the blend as .safetensors.", rich_help_panel=OUTPUT_PANEL)
+        Path | None, typer.Option("--output", "-o", help="Write the blend as .safetensors.", rich_help_panel=OUTPUT_PANEL)
     ] = None,
     swap: Annotated[
-        Optional[int], typer.Option(help="Layer swap: resolutions up to R from one model, the rest from the other.")
+        int | None, typer.Option(help="Layer swap: resolutions up to R from one model, the rest from the other.")
     ] = None,
     low: Annotated[str, typer.Option(help="Which model the low resolutions of --swap come from: transfer or base.")] = "transfer",
     width: Annotated[
-        Optional[float], typer.Option(help="A logistic ramp of this width (octaves) instead of the --swap step.")
+        float | None, typer.Option(help="A logistic ramp of this width (octaves) instead of the --swap step.")
     ] = None,
     alphas: Annotated[
-        Optional[str], typer.Option(help='Transfer alpha per resolution, e.g. "4=1,8=1,16=0.5" (others interpolated).')
+        str | None, typer.Option(help='Transfer alpha per resolution, e.g. "4=1,8=1,16=0.5" (others interpolated).')
     ] = None,
-    alpha: Annotated[Optional[float], typer.Option(help="One transfer alpha for every resolution.")] = None,
+    alpha: Annotated[float | None, typer.Option(help="One transfer alpha for every resolution.")] = None,
     mapping_alpha: Annotated[
         float, typer.Option(help="Transfer alpha of the mapping network and w_avg (0: the base's, as in the paper).")
     ] = 0.0,
     grid: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Write a PNG with a row per seed: base | blend | transfer.", rich_help_panel=OUTPUT_PANEL),
     ] = None,
     seeds: Annotated[str, typer.Option("--seeds", "-s", help="Seeds of the --grid rows.", rich_help_panel=OUTPUT_PANEL)] = "0-3",
@@ -258,15 +258,15 @@ def blend_command(
 def render_command(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output", "-o", help="Output: .mp4, .webm, .gif, or a folder for PNG frames [default: from the script].", rich_help_panel=OUTPUT_PANEL),
     ] = None,
-    codec: Annotated[Optional[str], typer.Option(help="h264, h265, h264-nvenc, h265-nvenc or vp9.", rich_help_panel=OUTPUT_PANEL)] = None,
-    crf: Annotated[Optional[int], typer.Option(help="Quality, 0 (lossless) to 51 [default: 18].", rich_help_panel=OUTPUT_PANEL)] = None,
+    codec: Annotated[str | None, typer.Option(help="h264, h265, h264-nvenc, h265-nvenc or vp9.", rich_help_panel=OUTPUT_PANEL)] = None,
+    crf: Annotated[int | None, typer.Option(help="Quality, 0 (lossless) to 51 [default: 18].", rich_help_panel=OUTPUT_PANEL)] = None,
     encoder_preset: Annotated[
-        Optional[str], typer.Option(help="Encoder speed preset: ultrafast ... veryslow, p1..p7 for NVENC [default: medium].", rich_help_panel=OUTPUT_PANEL)
+        str | None, typer.Option(help="Encoder speed preset: ultrafast ... veryslow, p1..p7 for NVENC [default: medium].", rich_help_panel=OUTPUT_PANEL)
     ] = None,
-    audio: Annotated[Optional[Path], typer.Option(help="Audio file to mux (overrides [output] audio).", rich_help_panel=OUTPUT_PANEL)] = None,
+    audio: Annotated[Path | None, typer.Option(help="Audio file to mux (overrides [output] audio).", rich_help_panel=OUTPUT_PANEL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Render only the segments an interrupted render is missing.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
     batch_size: Annotated[
@@ -275,7 +275,7 @@ def render_command(
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)] = "fp32",
     encoders: Annotated[int, typer.Option(help="Segments encoded in parallel ffmpeg processes.", rich_help_panel=DEVICE_PANEL)] = 1,
     res: Annotated[
-        Optional[int], typer.Option("--res", help="Render fast at this lower level of the model (see preview); the video is that size.", rich_help_panel=DEVICE_PANEL)
+        int | None, typer.Option("--res", help="Render fast at this lower level of the model (see preview); the video is that size.", rich_help_panel=DEVICE_PANEL)
     ] = None,
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -343,22 +343,22 @@ def render_command(
 def preview_command(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     out_dir: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Folder for the outputs [default: beside the script].", rich_help_panel=OUTPUT_PANEL)
+        Path | None, typer.Option("--output", "-o", help="Folder for the outputs [default: beside the script].", rich_help_panel=OUTPUT_PANEL)
     ] = None,
     res: Annotated[
-        Optional[int], typer.Option("--res", help="Preview resolution in px, a level of the model [default: min(256, half the model's)].")
+        int | None, typer.Option("--res", help="Preview resolution in px, a level of the model [default: min(256, half the model's)].")
     ] = None,
     between: Annotated[int, typer.Option(help="In-between frames per keyframe segment on the contact sheet.")] = 0,
     every: Annotated[int, typer.Option(help="Draft: keep every Nth frame (played at fps / N).")] = 1,
-    start: Annotated[Optional[str], typer.Option(help='Draft start: seconds, "48f", "16b" or "m:ss".')] = None,
-    end: Annotated[Optional[str], typer.Option(help="Draft end (exclusive), in the same forms.")] = None,
+    start: Annotated[str | None, typer.Option(help='Draft start: seconds, "48f", "16b" or "m:ss".')] = None,
+    end: Annotated[str | None, typer.Option(help="Draft end (exclusive), in the same forms.")] = None,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Keyframe contact sheet PNG.", rich_help_panel=OUTPUT_PANEL)] = True,
     plot: Annotated[
-        Optional[bool], typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib) [default: when matplotlib is installed].", rich_help_panel=OUTPUT_PANEL)
+        bool | None, typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib) [default: when matplotlib is installed].", rich_help_panel=OUTPUT_PANEL)
     ] = None,
     draft: Annotated[bool, typer.Option("--draft/--no-draft", help="Low-resolution draft MP4.", rich_help_panel=OUTPUT_PANEL)] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
-    batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Frames per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -401,10 +401,10 @@ def project_command(
     steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 1000,
     noise: Annotated[str, typer.Option(help="fixed: keep the model's noise (renders match); optimize: fit it too, as NVIDIA's projector.")] = "fixed",
     perceptual: Annotated[
-        Optional[Path], typer.Option(help="NVIDIA's VGG16 feature network (vgg16.pt, TorchScript) for an LPIPS-like loss.", rich_help_panel=MODEL_PANEL)
+        Path | None, typer.Option(help="NVIDIA's VGG16 feature network (vgg16.pt, TorchScript) for an LPIPS-like loss.", rich_help_panel=MODEL_PANEL)
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the latent noise.")] = 0,
-    video: Annotated[Optional[Path], typer.Option(help="Write the optimisation, target | current image, as this MP4.", rich_help_panel=OUTPUT_PANEL)] = None,
+    video: Annotated[Path | None, typer.Option(help="Write the optimisation, target | current image, as this MP4.", rich_help_panel=OUTPUT_PANEL)] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -435,7 +435,7 @@ def project_command(
 
 @app.command("presets")
 def presets_command(
-    name: Annotated[Optional[str], typer.Argument(help="Show this preset's settings.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Show this preset's settings.")] = None,
 ) -> None:
     """List the shipped presets, or show one (scripts name them: preset = ["toonify", "share"])."""
     shipped = renderer.available_presets()
@@ -456,7 +456,7 @@ def presets_command(
 def validate(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     timeline: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi, blend alphas) to this .npz."),
     ] = None,
     device: Annotated[str, typer.Option(help="Device for mapping W-space keyframes.")] = "cpu",

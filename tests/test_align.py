@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from renderer.errors import UsageError
 from renderer.jobs import align
 from renderer.jobs.align import (
     CANONICAL_LEFT_EYE,
@@ -22,7 +23,6 @@ from renderer.jobs.align import (
     load_image,
     prepare_target,
 )
-from renderer.errors import UsageError
 
 DATA = Path(__file__).parent / "data"
 ASTRONAUT = DATA / "astronaut.jpg"  # Eileen Collins, NASA, public domain (see data/README.md)

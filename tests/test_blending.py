@@ -15,6 +15,9 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
+from renderer.blendspec import alpha_by_resolution
+from renderer.errors import UsageError
+from renderer.jobs.stills import save_native
 from renderer.models.blending import (
     BlendedGenerator,
     alphas_to_model_weights,
@@ -23,10 +26,7 @@ from renderer.models.blending import (
     check_same_architecture,
     tensor_resolution,
 )
-from renderer.blendspec import alpha_by_resolution
 from renderer.models.checkpoints import load_generator
-from renderer.jobs.stills import save_native
-from renderer.errors import UsageError
 from renderer.models.stylegan2 import Generator, GeneratorConfig, SynthesisNetwork
 from tests.conftest import FIXTURES, HAVE_FIXTURES
 from tests.test_cli import assert_one_line_error, invoke

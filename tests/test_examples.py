@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from renderer.jobs.job import RenderSettings
 from renderer.jobs.preview import PreviewSettings, preview
 from renderer.jobs.render import render
-from renderer.jobs.job import RenderSettings
-from renderer.plan.script import load_script
 from renderer.output.ffmpeg import probe, read_frames
+from renderer.plan.script import load_script
 from tests.conftest import REPO
 
 EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if p.suffix in (".toml", ".json", ".yaml"))

@@ -12,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderer import Generator, GeneratorConfig, load_generator, save_native
-from renderer.models.stylegan2 import blur_after_transposed_conv, estimate_w_avg, resample_filter_2d, upsample2d
+from renderer.models.stylegan2 import (
+    blur_after_transposed_conv,
+    estimate_w_avg,
+    resample_filter_2d,
+    upsample2d,
+)
 
 
 def tiny(**overrides) -> GeneratorConfig:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from renderer.jobs.stills import load_animation
-from renderer.models.blending import blend
-from renderer.models.demo import build_demo
 from renderer.errors import UsageError
 from renderer.frames.images import to_uint8
 from renderer.frames.pipeline import FramePipeline
-from renderer.jobs.render import render
 from renderer.jobs.job import RenderSettings, output_path
+from renderer.jobs.render import render
+from renderer.jobs.stills import load_animation
+from renderer.models.blending import blend
+from renderer.models.demo import build_demo
 from renderer.plan.script import (
     ScriptError,
     available_presets,

@@ -12,14 +12,10 @@ import torch
 from PIL import Image
 
 from renderer import load_generator
-from renderer.jobs.stills import load_animation
-from renderer.models.demo import build_demo
 from renderer.errors import UsageError
-from renderer.models.stylegan2 import Generator, GeneratorConfig
 from renderer.frames.images import contact_sheet, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import FramePipeline, resize_frame
-from renderer.output.plots import TrackPlotData, plot_tracks
 from renderer.jobs.preview import (
     PreviewSettings,
     default_resolution,
@@ -28,8 +24,12 @@ from renderer.jobs.preview import (
     preview,
     sheet_frames,
 )
-from renderer.plan.script import load_script
+from renderer.jobs.stills import load_animation
+from renderer.models.demo import build_demo
+from renderer.models.stylegan2 import Generator, GeneratorConfig
 from renderer.output.ffmpeg import probe, read_frames
+from renderer.output.plots import TrackPlotData, plot_tracks
+from renderer.plan.script import load_script
 from tests.test_cli import assert_one_line_error, invoke
 from tests.test_render import psnr, write_script, write_tone
 

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from renderer.errors import CheckpointError, RendererError, UsageError
-from renderer.models.stylegan2 import Generator, SynthesisLayer
 from renderer.frames.images import to_uint8
 from renderer.frames.latents import read_latent_file
 from renderer.jobs.projector import (
@@ -29,6 +28,7 @@ from renderer.jobs.projector import (
     psnr,
     save_projection,
 )
+from renderer.models.stylegan2 import Generator, SynthesisLayer
 from renderer.plan.seeds import seeds_to_z
 from tests.conftest import FIXTURES, HAVE_FIXTURES
 

@@ -15,10 +15,10 @@ from renderer import load_generator
 from renderer.errors import UsageError
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import FramePipeline
-from renderer.jobs.render import render
 from renderer.jobs.job import RenderSettings
-from renderer.plan.script import load_script
+from renderer.jobs.render import render
 from renderer.output.ffmpeg import probe, read_frames
+from renderer.plan.script import load_script
 from tests.test_cli import assert_one_line_error, invoke
 
 

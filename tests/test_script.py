@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
+from renderer import load_generator
 from renderer.frames.latents import build_timeline
 from renderer.plan.script import ScriptError, load_script, parse_schedule, parse_time
-from renderer import load_generator
 
 BASIC = """
 fps = 24

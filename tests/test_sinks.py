@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from renderer.output import ffmpeg as sinks
 from renderer.errors import EncoderError, UsageError
+from renderer.output import ffmpeg as sinks
 from renderer.output.ffmpeg import ffmpeg_rate, ffmpeg_tail, probe, read_frames
 from renderer.output.writers import WRITERS, SegmentWriter, join_segments, open_segment, resolve_codec
 from renderer.plan.encoding import OUTPUT_KINDS, EncoderSettings, OutputKind, output_kind

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from renderer.errors import CheckpointError, UsageError
+from renderer.jobs.stills import save_native
 from renderer.models.blending import BlendedGenerator, blend, blend_per_frame
 from renderer.models.checkpoints import (
     BUILDERS,
@@ -17,7 +18,6 @@ from renderer.models.checkpoints import (
     load_generator,
     read_checkpoint,
 )
-from renderer.jobs.stills import save_native
 from renderer.models.stylegan2 import Generator, GeneratorConfig
 from renderer.models.synthesizer import Synthesizer
 

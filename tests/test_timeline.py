@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from renderer import load_generator
 from renderer.frames.latents import build_timeline
-from renderer.plan.script import parse_script
 from renderer.plan.layers import group_layers, layer_resolution
+from renderer.plan.script import parse_script
 
 SEEDS = [3, 14, 15, 92, 65]
 

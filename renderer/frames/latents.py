@@ -10,9 +10,9 @@ from numpy.typing import NDArray
 
 from renderer.blendspec import alpha_by_resolution
 from renderer.models.synthesizer import Synthesizer
+from renderer.plan.layers import resolve_layers
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
-from renderer.plan.layers import resolve_layers
 from renderer.plan.timeline import ResolvedKeyframes, Timeline, plan_timeline
 
 PCA_SAMPLES = 10_000

@@ -16,10 +16,10 @@ import torch
 from numpy.typing import NDArray
 from scipy.ndimage import correlate1d
 
-from renderer.models.blending import alphas_to_model_weights
 from renderer.errors import RendererError, UsageError
-from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.frames.images import to_rgb, to_uint8
+from renderer.models.blending import alphas_to_model_weights
+from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.plan.script import OutputSettings
 from renderer.plan.smoothing import gaussian_kernel, gaussian_radius, window_indices
 from renderer.plan.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks

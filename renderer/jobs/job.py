@@ -20,7 +20,13 @@ from renderer.frames.pipeline import check_generation_options
 from renderer.models.stylegan2 import NoiseMode, Precision
 from renderer.output.manifest import file_sha256, json_sha256, model_sha256
 from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
-from renderer.plan.script import OutputSettings, Script, apply_output_overrides, encoder_settings, resolved_settings
+from renderer.plan.script import (
+    OutputSettings,
+    Script,
+    apply_output_overrides,
+    encoder_settings,
+    resolved_settings,
+)
 from renderer.plan.timeline import ResolvedKeyframes
 
 

@@ -19,18 +19,18 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from renderer.jobs.stills import auto_batch_size, load_animation, write_png
 from renderer.blendspec import describe_blend
 from renderer.errors import EncoderError, UsageError
-from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
-from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
-from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
-from renderer.plan.timeline import TimelineChunk, concat_chunks
+from renderer.jobs.stills import auto_batch_size, load_animation, write_png
+from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.output.ffmpeg import check_audio
 from renderer.output.files import make_folder
+from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.output.writers import join_segments, open_segment
+from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
+from renderer.plan.timeline import TimelineChunk, concat_chunks
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from renderer.errors import CheckpointError, UsageError
-from renderer.models.synthesizer import Synthesizer
 from renderer.frames.images import to_uint8
+from renderer.models.synthesizer import Synthesizer
 from renderer.output.files import atomic_path
 from renderer.plan.seeds import MAX_SEED
 

@@ -10,15 +10,11 @@ import cv2
 import numpy as np
 import torch
 
-from renderer.models.blending import blend_per_frame, check_same_architecture
-from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.errors import CheckpointError, EncoderError, UsageError
-from renderer.models.stylegan2 import Generator
-from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
-from renderer.jobs.align import load_image, prepare_target
 from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import check_generation_options
+from renderer.jobs.align import load_image, prepare_target
 from renderer.jobs.projector import (
     ProjectionProgressFn,
     ProjectionStep,
@@ -27,11 +23,15 @@ from renderer.jobs.projector import (
     project,
     save_projection,
 )
-from renderer.plan.script import Script, load_script
-from renderer.plan.seeds import seeds_to_z
+from renderer.models.blending import blend_per_frame, check_same_architecture
+from renderer.models.checkpoints import load_generator, to_safetensors
+from renderer.models.stylegan2 import Generator
+from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.output.files import atomic_path, make_folder
 from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
+from renderer.plan.script import Script, load_script
+from renderer.plan.seeds import seeds_to_z
 from renderer.plan.timeline import Timeline, concat_chunks
 
 ProgressFn = Callable[[int, int], None]  # (done, total)

@@ -679,7 +679,7 @@ class Generator(nn.Module):
     def set_noise_buffers(self, maps: Sequence[torch.Tensor]) -> None:
         """Synthesise with these maps (as many as noise_buffers(), the same shapes) instead."""
         layers = self._noise_layers()
-        if len(maps) != len(layers) or any(m.shape != layer.noise_const.shape for m, layer in zip(maps, layers)):
+        if len(maps) != len(layers) or any(m.shape != layer.noise_const.shape for m, layer in zip(maps, layers, strict=False)):  # lengths checked first
             raise ValueError(f"expected {len(layers)} noise maps shaped like noise_buffers()")
         for layer, noise in zip(layers, maps, strict=True):
             layer.noise_const = noise

@@ -61,7 +61,7 @@ class FfmpegOutput(abc.ABC):
         metadata: Mapping[str, str] | None = None,
     ) -> Path: ...
 
-    def remove_stale(self, output: Path) -> None:
+    def remove_stale(self, output: Path) -> None:  # noqa: B027 - a deliberate no-op, not abstract
         """Nothing to do: the join replaces the output file as a whole."""
 
 

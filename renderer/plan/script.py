@@ -20,9 +20,9 @@ from typing import Any
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
+from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
-from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,8 +18,8 @@ from renderer.plan.paths import Interpolation, KeyframePath
 from renderer.plan.script import Script
 from renderer.plan.tracks import (
     Column,
-    LayerGroups,
     Lagged,
+    LayerGroups,
     PcaRestricted,
     Pinned,
     Renormalized,
