@@ -31,7 +31,7 @@ from renderer.jobs.stills import auto_batch_size, load_animation
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import make_folder
-from renderer.output.kind import OutputWriter, SegmentWriter
+from renderer.output.kind import JoinOptions, OutputWriter, SegmentWriter
 from renderer.output.manifest import Journal, write_json_atomic
 from renderer.output.writers import output_writer
 from renderer.plan.encoding import EncoderSettings
@@ -216,10 +216,8 @@ def join_output(job: RenderJob, journal: Journal, writer: OutputWriter, key: dic
     files = [job.work_folder / journal.done[i] for i in range(len(job.segments))]
     metadata = {"title": out.title or (script.file.stem if script.file else job.path.stem),
                 "comment": f"renderer {__version__}; script sha256 {key['script'][:16]}"}
-    writer.join(
-        files, job.path, fps=job.fps, settings=encoder, audio=out.audio,
-        audio_offset=out.audio_offset, duration=job.num_frames / job.fps, metadata=metadata,
-    )
+    options = JoinOptions(job.fps, encoder, out.audio, out.audio_offset, job.num_frames / job.fps, metadata)
+    writer.join(files, job.path, options)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import contextlib
 import math
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, NoReturn
 
@@ -21,7 +21,7 @@ import numpy as np
 from renderer.errors import EncoderError
 from renderer.output.ffmpeg import count_frames, ffmpeg_exe, ffmpeg_rate, ffmpeg_tail, read_text
 from renderer.output.files import PendingFile, atomic_path, make_folder
-from renderer.output.kind import SegmentWriter
+from renderer.output.kind import JoinOptions, SegmentWriter
 from renderer.plan.encoding import EncoderSettings, OutputKind
 
 
@@ -48,18 +48,7 @@ class FfmpegOutput(abc.ABC):
         )
 
     @abc.abstractmethod
-    def join(
-        self,
-        segments: Sequence[Path],
-        output: Path,
-        *,
-        fps: float,
-        settings: EncoderSettings,
-        audio: Path | None = None,
-        audio_offset: float = 0.0,
-        duration: float | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> Path: ...
+    def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path: ...
 
     def remove_stale(self, output: Path) -> None:  # noqa: B027 - a deliberate no-op, not abstract
         """Nothing to do: the join replaces the output file as a whole."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,7 @@ from PIL import Image
 from renderer.errors import EncoderError
 from renderer.output.ffmpeg import ffmpeg_rate
 from renderer.output.files import atomic_path, make_folder
-from renderer.output.kind import SegmentWriter
+from renderer.output.kind import JoinOptions, SegmentWriter
 from renderer.plan.encoding import EncoderSettings, OutputKind
 
 FRAME_NAME = "frame{:06d}.png"  # numbered by the frame's index in the whole video
@@ -33,18 +33,7 @@ class FramesFolderWriter:
     ) -> SegmentWriter:
         return FramesFolderSegmentWriter(path, width=width, height=height, fps=fps, first_frame=first_frame)
 
-    def join(
-        self,
-        segments: Sequence[Path],
-        output: Path,
-        *,
-        fps: float,
-        settings: EncoderSettings,
-        audio: Path | None = None,
-        audio_offset: float = 0.0,
-        duration: float | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> Path:
+    def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:
         """Nothing to join: the segments already filled the folder; checks that it is there."""
         output = Path(output)
         if not output.is_dir():

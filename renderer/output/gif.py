@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from renderer.output.encoded import FfmpegOutput, check_segments, concat_join
 from renderer.output.ffmpeg import run_ffmpeg
+from renderer.output.kind import JoinOptions
 from renderer.plan.encoding import EncoderSettings
 
 
@@ -21,24 +22,13 @@ class GifWriter(FfmpegOutput):
         # Lossless intermediate: the GIF palette is built from all frames in the final pass.
         return ["-c:v", "ffv1", "-pix_fmt", "bgr0"]
 
-    def join(
-        self,
-        segments: Sequence[Path],
-        output: Path,
-        *,
-        fps: float,
-        settings: EncoderSettings,
-        audio: Path | None = None,
-        audio_offset: float = 0.0,
-        duration: float | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> Path:
+    def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:
         """The dithered GIF of the segments; audio and metadata are ignored."""
         output = Path(output)
-        check_segments(segments, output, fps)
-        cut = ["-t", f"{duration:.6f}"] if duration is not None else []
+        check_segments(segments, output, options.fps)
+        cut = ["-t", f"{options.duration:.6f}"] if options.duration is not None else []
         return concat_join(
-            segments, output, fps=fps, duration=duration,
+            segments, output, fps=options.fps, duration=options.duration,
             encode=lambda concat, tmp, scratch: join_gif(concat, tmp, scratch / "palette.png", cut),
         )
 

@@ -8,6 +8,7 @@ an output kind is a module with an `OutputWriter` and one entry in renderer.outp
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Protocol
@@ -15,6 +16,28 @@ from typing import Literal, Protocol
 import numpy as np
 
 from renderer.plan.encoding import EncoderSettings, OutputKind
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinOptions:
+    """How segments are joined into an output: the same for every kind, each using what applies.
+
+    Args:
+        fps: frames per second of the segments (the segments carry their own timestamps)
+        settings: the encoder settings the segments were written with
+        audio: any file ffmpeg reads with an audio stream; ignored for GIF and PNG
+        audio_offset: seconds into the audio where the video starts; negative delays the audio instead
+        duration: seconds of video (num_frames / fps); output is cut to it, and a join that yields fewer
+            frames (a segment ffmpeg could not read) fails
+        metadata: container tags such as title and comment (not stored in GIFs)
+    """
+
+    fps: float
+    settings: EncoderSettings
+    audio: Path | None = None
+    audio_offset: float = 0.0
+    duration: float | None = None
+    metadata: Mapping[str, str] | None = None
 
 
 class SegmentWriter(abc.ABC):
@@ -101,18 +124,7 @@ class OutputWriter(Protocol):
         """Start writing a segment to path (for in-place kinds, the output itself)."""
         ...
 
-    def join(
-        self,
-        segments: Sequence[Path],
-        output: Path,
-        *,
-        fps: float,
-        settings: EncoderSettings,
-        audio: Path | None = None,
-        audio_offset: float = 0.0,
-        duration: float | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> Path:
+    def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:
         """Join the finished segments, in playback order, into output (atomically); returns output."""
         ...
 

@@ -11,6 +11,7 @@ from renderer.errors import EncoderError, UsageError
 from renderer.output import ffmpeg
 from renderer.output.encoded import FfmpegOutput, check_segments, concat_join
 from renderer.output.ffmpeg import check_audio, run_ffmpeg
+from renderer.output.kind import JoinOptions
 from renderer.plan.encoding import NVENC_PRESETS, EncoderSettings, OutputKind
 
 FFMPEG_ENCODERS = {
@@ -70,29 +71,19 @@ class VideoWriter(FfmpegOutput):
             )
         return padded
 
-    def join(
-        self,
-        segments: Sequence[Path],
-        output: Path,
-        *,
-        fps: float,
-        settings: EncoderSettings,
-        audio: Path | None = None,
-        audio_offset: float = 0.0,
-        duration: float | None = None,
-        metadata: Mapping[str, str] | None = None,
-    ) -> Path:
+    def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:
         """Stream copy of the segments, plus audio (seeked or delayed by audio_offset s) and tags."""
         output = Path(output)
+        fps, settings, duration = options.fps, options.settings, options.duration
         check_segments(segments, output, fps)
-        song = Path(audio) if audio is not None else None
+        song = Path(options.audio) if options.audio is not None else None
         if song is not None:
             check_audio(song)
-        meta_args = metadata_args(metadata or {}, self.kind)
+        meta_args = metadata_args(options.metadata or {}, self.kind)
         cut = ["-t", f"{duration:.6f}"] if duration is not None else []
 
         def encode(concat: list[str], tmp: Path, scratch: Path) -> str:
-            args = [*concat, *audio_args(song, audio_offset, self.kind, settings), "-c:v", "copy", *cut]
+            args = [*concat, *audio_args(song, options.audio_offset, self.kind, settings), "-c:v", "copy", *cut]
             if song is not None and duration is None:
                 args += ["-shortest"]  # less exact with stream copy; callers pass duration
             if self.kind == "mp4" and settings.codec.startswith("h265"):

@@ -17,7 +17,7 @@ from pathlib import Path
 from renderer.output.encoded import FfmpegOutput
 from renderer.output.frames_folder import FramesFolderWriter
 from renderer.output.gif import GifWriter
-from renderer.output.kind import OutputWriter, SegmentWriter
+from renderer.output.kind import JoinOptions, OutputWriter, SegmentWriter
 from renderer.output.video import VideoWriter
 from renderer.plan.encoding import EncoderSettings, OutputKind
 
@@ -78,17 +78,10 @@ def join_segments(
     Args:
         segments: files written by open_segment for this kind, in playback order (ignored for "png")
         output: the final file; for "png" the frame folder the segments already filled
-        fps: frames per second of the segments (the segments carry their own timestamps)
-        audio: any file ffmpeg reads with an audio stream; ignored for GIF
-        audio_offset: seconds into the audio where the video starts; negative delays the audio instead
-        duration: seconds of video (num_frames / fps); output is cut to it, and a join that yields fewer
-            frames (a segment ffmpeg could not read) fails
-        metadata: container tags such as title and comment (not stored in GIFs)
+        the rest: as JoinOptions
     """
-    return output_writer(kind).join(
-        segments, Path(output), fps=fps, settings=settings, audio=audio, audio_offset=audio_offset,
-        duration=duration, metadata=metadata,
-    )
+    options = JoinOptions(fps, settings, audio, audio_offset, duration, metadata)
+    return output_writer(kind).join(segments, Path(output), options)
 
 
 def encoded_size(width: int, height: int, *, kind: OutputKind, settings: EncoderSettings) -> tuple[int, int]:
