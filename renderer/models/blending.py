@@ -51,6 +51,7 @@ from renderer.models.stylegan2 import (
     SynthesisNetwork,
     ToRGBLayer,
     conv2d_resample,
+    layer_noise,
     noise_bias_act,
     normalize_for_half,
     upsample2d,
@@ -303,11 +304,10 @@ class BlendedSynthesisLayer(StackedModule):
         dcoefs = stacked_demodulation(weight, styles, mix)
         noise = strength = None
         if self.use_noise and noise_mode != "none":
-            if noise_mode == "const":
-                noise = per_frame(mix, self.noise_const).to(x.dtype).unsqueeze(1)  # [N, 1, H, W]
-            else:
-                shape = (x.shape[0], 1, self.resolution, self.resolution)
-                noise = torch.randn(shape, device=x.device, dtype=x.dtype)
+            def stored() -> torch.Tensor:
+                return per_frame(mix, self.noise_const).to(x.dtype).unsqueeze(1)  # [N, 1, H, W]
+
+            noise = layer_noise(x, noise_mode, self.resolution, stored)
             strength = per_frame(mix, self.noise_strength).to(x.dtype).reshape(-1, 1, 1, 1)
         return noise_bias_act(
             x, dcoefs, per_frame(mix, self.bias).to(x.dtype)[:, :, None, None], noise, strength,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -342,6 +342,15 @@ def noise_bias_act(
     return x
 
 
+def layer_noise(
+    x: torch.Tensor, noise_mode: str, resolution: int, stored: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    """A layer's noise input: its stored constant (`stored()`, made only when used) or fresh N(0, 1) maps."""
+    if noise_mode == "const":
+        return stored()
+    return torch.randn((x.shape[0], 1, resolution, resolution), device=x.device, dtype=x.dtype)
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally 2x upsampling), noise, bias, leaky ReLU, clamp."""
 
@@ -387,11 +396,7 @@ class SynthesisLayer(nn.Module):
         dcoefs = demodulation(weight, styles)
         noise = strength = None
         if self.use_noise and noise_mode != "none":
-            if noise_mode == "const":
-                noise = self.noise_const.to(x.dtype)
-            else:
-                shape = (x.shape[0], 1, self.resolution, self.resolution)
-                noise = torch.randn(shape, device=x.device, dtype=x.dtype)
+            noise = layer_noise(x, noise_mode, self.resolution, lambda: self.noise_const.to(x.dtype))
             strength = self.noise_strength.to(x.dtype).reshape(1, 1, 1, 1)
         return noise_bias_act(
             x, dcoefs, self.bias.to(x.dtype).reshape(1, -1, 1, 1), noise, strength,
