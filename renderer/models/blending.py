@@ -374,9 +374,18 @@ class ConstantBlend:
     """
 
     def __init__(self, config: GeneratorConfig, resolution: int) -> None:
-        with torch.device("meta"):  # no memory until the first blend assigns its tensors
-            self.block = SynthesisBlock(config, resolution).requires_grad_(False)
+        self.config, self.resolution = config, resolution
+        self.block: SynthesisBlock | None = None  # made on first use: per-frame blends never need it
         self.forget()
+
+    def _plain_block(self) -> SynthesisBlock:
+        if self.block is None:
+            # Its initial weights are replaced at once; drawing them must not move the global RNG
+            # that noise_mode="random" draws from. (Building it on the meta device instead costs
+            # a second of torch imports on first use.)
+            with torch.random.fork_rng(devices=[]):
+                self.block = SynthesisBlock(self.config, self.resolution).requires_grad_(False)
+        return self.block
 
     def forget(self) -> None:
         self.signature: tuple[object, ...] | None = None
@@ -393,9 +402,9 @@ class ConstantBlend:
         if signature != self.signature:
             weights = mix.weights[0]  # [M]
             blended = {name: torch.tensordot(weights.to(t.dtype), t, dims=1) for name, t in tensors.items()}
-            self.block.load_state_dict(blended, assign=True)
+            self._plain_block().load_state_dict(blended, assign=True)
             self.signature, self.sources = signature, [t.detach() for t in tensors.values()]
-        return self.block
+        return self._plain_block()
 
 
 class BlendedSynthesisBlock(StackedModule):
