@@ -199,3 +199,24 @@ def test_cli_preset_files_are_relative_to_the_current_folder(tmp_path: Path, mon
     assert "preset" in [line.split()[2] for line in result.stdout.splitlines() if line.startswith("size ")]
     slow = invoke("validate", str(script), "-p", "slow")
     assert_one_line_error(slow, 2, "unknown preset 'slow'", "--encoder-preset")
+
+
+def test_an_installed_package_has_every_subpackage_and_the_shipped_presets(tmp_path: Path) -> None:
+    """A wheel (what `pip install .` installs) holds the subpackages and the top-level presets/."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.conftest import REPO
+
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for package in ("plan", "models", "models/checkpoints", "frames", "output", "jobs"):
+        assert f"renderer/{package}/__init__.py" in names
+    shipped = {Path(n).stem for n in names if n.startswith("renderer/presets/") and n.endswith(".toml")}
+    assert shipped == set(available_presets())

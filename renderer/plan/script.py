@@ -315,12 +315,12 @@ def _read_data(path: Path) -> dict[str, Any]:
 # Presets: partial scripts shipped in renderer/presets/ (or a user's own .toml)
 
 def _presets_dir() -> Path:
-    """The shipped presets: the top-level `presets/` folder, installed as `renderer.presets`."""
+    """The shipped presets: the top-level `presets/` folder, installed as the package `renderer.presets`."""
     try:
-        from importlib.resources import files
+        import renderer.presets as shipped  # a folder of .toml files: a namespace package
 
-        return Path(str(files("renderer.presets")))
-    except ModuleNotFoundError:  # a source tree that was not installed
+        return Path(next(iter(shipped.__path__)))
+    except (ImportError, StopIteration):  # a source tree that was not installed
         return Path(__file__).resolve().parents[2] / "presets"
 
 
