@@ -203,14 +203,21 @@ def test_cli_preset_files_are_relative_to_the_current_folder(tmp_path: Path, mon
 
 def test_an_installed_package_has_every_subpackage_and_the_shipped_presets(tmp_path: Path) -> None:
     """A wheel (what `pip install .` installs) holds the subpackages and the top-level presets/."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
     from tests.conftest import REPO
 
+    source = tmp_path / "source"  # built from a copy: pip builds in place and would leave build/ behind
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("renderer", "presets"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(REPO), "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(tmp_path)],
         capture_output=True, text=True, check=False,
     )
     assert built.returncode == 0, built.stderr[-2000:]
