@@ -30,7 +30,7 @@ from renderer.jobs.runner import Segment, SegmentRunner, generation_threads
 from renderer.jobs.stills import auto_batch_size, load_animation
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
-from renderer.output.files import make_folder
+from renderer.output.files import OutputLock, make_folder
 from renderer.output.kind import JoinOptions, OutputWriter, SegmentWriter
 from renderer.output.manifest import Journal, write_json_atomic
 from renderer.output.writers import output_writer
@@ -80,37 +80,39 @@ def render(
     clock = {"start": time.perf_counter()}
     writer = output_writer(job.kind)
     check_output(job)
-    G, timeline = load_animation(job.script, device=job.device, precision=job.precision)
-    frames = FrameSource.for_job(job, G, timeline, writer)
-    clock["loaded"] = time.perf_counter()
+    # Held until the output is complete: a second render to it refuses instead of mixing in.
+    with OutputLock(job.path):
+        G, timeline = load_animation(job.script, device=job.device, precision=job.precision)
+        frames = FrameSource.for_job(job, G, timeline, writer)
+        clock["loaded"] = time.perf_counter()
 
-    assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
-    key = job.journal_key(timeline.keys)
-    journal, discarded = open_journal(job, key, writer)
-    reused = len(journal.done)
-    done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
-    report(RenderProgress("generating", done, job.num_frames))
-    generate_s = encode_segments(job, frames, journal, writer, done, report)
-    clock["generated"] = time.perf_counter()
+        assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
+        key = job.journal_key(timeline.keys)
+        journal, discarded = open_journal(job, key, writer)
+        reused = len(journal.done)
+        done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
+        report(RenderProgress("generating", done, job.num_frames))
+        generate_s = encode_segments(job, frames, journal, writer, done, report)
+        clock["generated"] = time.perf_counter()
 
-    report(RenderProgress("joining", job.num_frames, job.num_frames))
-    join_output(job, journal, writer, key, frames.encoder)
-    clock["joined"] = time.perf_counter()
-    timings = {
-        "load_s": clock["loaded"] - clock["start"],
-        "generate_s": generate_s,
-        "generate_and_encode_s": clock["generated"] - clock["loaded"],
-        "join_s": clock["joined"] - clock["generated"],
-        "total_s": clock["joined"] - clock["start"],
-    }
-    write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings))
-    shutil.rmtree(job.work_folder, ignore_errors=True)
-    report(RenderProgress("done", job.num_frames, job.num_frames))
-    return RenderResult(
-        output=job.path, sidecar=job.sidecar, num_frames=job.num_frames, fps=job.fps, size=frames.size,
-        segments_rendered=len(job.segments) - reused, segments_reused=reused,
-        discarded_segments=discarded, timings=timings,
-    )
+        report(RenderProgress("joining", job.num_frames, job.num_frames))
+        join_output(job, journal, writer, key, frames.encoder)
+        clock["joined"] = time.perf_counter()
+        timings = {
+            "load_s": clock["loaded"] - clock["start"],
+            "generate_s": generate_s,
+            "generate_and_encode_s": clock["generated"] - clock["loaded"],
+            "join_s": clock["joined"] - clock["generated"],
+            "total_s": clock["joined"] - clock["start"],
+        }
+        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings))
+        shutil.rmtree(job.work_folder, ignore_errors=True)
+        report(RenderProgress("done", job.num_frames, job.num_frames))
+        return RenderResult(
+            output=job.path, sidecar=job.sidecar, num_frames=job.num_frames, fps=job.fps, size=frames.size,
+            segments_rendered=len(job.segments) - reused, segments_reused=reused,
+            discarded_segments=discarded, timings=timings,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

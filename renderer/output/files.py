@@ -14,8 +14,9 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
-from renderer.errors import RendererError
+from renderer.errors import RendererError, UsageError
 
 _serial = itertools.count()  # temporaries of one process never share a name, even across threads
 
@@ -105,4 +106,53 @@ def atomic_path(path: str | Path, *, error: type[RendererError] = RendererError)
     pending.commit()
 
 
-__all__ = ["PendingFile", "atomic_path", "make_folder"]
+
+
+class OutputLock:
+    """An OS-level lock on an output path, held while a render writes it.
+
+    A second render to the same output refuses at once (one line naming the holder's process)
+    instead of deleting the first one's segments and splicing the two videos. The lock is an
+    flock on a hidden file beside the output: the kernel drops it when its process ends, however
+    it ends, so a crashed or killed render never blocks the next one. Where flock does not exist
+    (Windows) nothing is locked.
+    """
+
+    def __init__(self, output: str | Path) -> None:
+        output = Path(output)
+        self.path = output.parent / f".{output.name}.lock"
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> OutputLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self
+        make_folder(self.path.parent)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            output = self.path.name[1 : -len(".lock")]
+            raise UsageError(
+                f"{self.path.parent / output}: another render is writing this output ({holder}); "
+                "wait for it to finish, or choose another output"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)  # while still held: no one can be inside it now
+            self._file.close()
+            self._file = None
+
+
+__all__ = ["OutputLock", "PendingFile", "atomic_path", "make_folder"]

@@ -1,0 +1,72 @@
+"""Two renders to one output never mix: the second refuses while the first completes intact; a killed
+render's lock does not block the next one; a finished render leaves no lock behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from renderer.errors import UsageError
+from renderer.jobs.job import RenderSettings
+from renderer.jobs.render import RenderProgress, render
+from renderer.output.ffmpeg import probe
+from renderer.output.files import OutputLock
+from renderer.plan.script import load_script
+from tests.conftest import REPO
+from tests.test_render import write_script
+
+SMALL = RenderSettings(device="cpu", resolution=16)
+
+
+def test_a_second_render_to_the_same_output_refuses_while_the_first_completes(tmp_path: Path) -> None:
+    script = load_script(write_script(tmp_path, "demo"))
+    out = tmp_path / "clip.mp4"
+    settings = RenderSettings(device="cpu", resolution=16, output={"file": out})
+    refusals: list[str] = []
+
+    def start_a_second_render(progress: RenderProgress) -> None:
+        if progress.stage == "generating" and progress.frames_done > 0 and not refusals:
+            with pytest.raises(UsageError) as error:
+                render(script, settings)
+            refusals.append(str(error.value))
+
+    first = render(script, settings, progress=start_a_second_render)
+    assert refusals and "another render is writing this output (process" in refusals[0]
+    assert "\n" not in refusals[0] and str(out) in refusals[0]
+    assert first.segments_rendered == 3 and probe(out).num_frames == script.num_frames  # intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.mp4.json", "clip.toml"]  # no leftovers
+
+
+def test_a_killed_renders_lock_does_not_block_the_next(tmp_path: Path) -> None:
+    script = load_script(write_script(tmp_path, "demo"))
+    out = tmp_path / "clip.mp4"
+    hold = (
+        "from renderer.output.files import OutputLock\nimport time\n"
+        f"with OutputLock({str(out)!r}):\n    print('locked', flush=True)\n    time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(UsageError, match=f"process {holder.pid}"):
+            render(script, RenderSettings(device="cpu", resolution=16, output={"file": out}))
+    finally:
+        holder.kill()  # like kill -9: the lock file stays, the lock dies with the process
+        holder.wait()
+    assert (tmp_path / ".clip.mp4.lock").exists()
+    result = render(script, RenderSettings(device="cpu", resolution=16, output={"file": out}))
+    assert result.num_frames == script.num_frames and not (tmp_path / ".clip.mp4.lock").exists()
+
+
+def test_the_cli_refuses_a_busy_output_with_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from renderer.cli import app
+
+    script = write_script(tmp_path, "demo")
+    with OutputLock(tmp_path / "clip.mp4"):
+        result = CliRunner().invoke(app, ["render", str(script), "-o", str(tmp_path / "clip.mp4"), "--res", "16", "-q"])
+    assert result.exit_code == 2 and "another render is writing" in result.output
+    assert not (tmp_path / "clip.mp4").exists() and not (tmp_path / ".clip.mp4.parts").exists()
