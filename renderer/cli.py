@@ -158,7 +158,7 @@ def generate(
     ] = "auto",
     batch_size: Annotated[
         int | None,
-        typer.Option(help="Images per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL),
+        typer.Option(help="Images per batch \\[default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL),
     ] = None,
     precision: Annotated[
         str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)
@@ -259,14 +259,14 @@ def render_command(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output: .mp4, .webm, .gif, or a folder for PNG frames [default: from the script].", rich_help_panel=OUTPUT_PANEL),
+        typer.Option("--output", "-o", help="Output: .mp4, .webm, .gif, or a folder for PNG frames \\[default: from the script].", rich_help_panel=OUTPUT_PANEL),
     ] = None,
     codec: Annotated[str | None, typer.Option(help="h264, h265, h264-nvenc, h265-nvenc or vp9.", rich_help_panel=OUTPUT_PANEL)] = None,
-    crf: Annotated[int | None, typer.Option(help="Quality, 0 (lossless) to 51 [default: 18].", rich_help_panel=OUTPUT_PANEL)] = None,
+    crf: Annotated[int | None, typer.Option(help="Quality, 0 (lossless) to 51 \\[default: 18].", rich_help_panel=OUTPUT_PANEL)] = None,
     encoder_preset: Annotated[
-        str | None, typer.Option(help="Encoder speed preset: ultrafast ... veryslow, p1..p7 for NVENC [default: medium].", rich_help_panel=OUTPUT_PANEL)
+        str | None, typer.Option(help="Encoder speed preset: ultrafast ... veryslow, p1..p7 for NVENC \\[default: medium].", rich_help_panel=OUTPUT_PANEL)
     ] = None,
-    audio: Annotated[Path | None, typer.Option(help="Audio file to mux (overrides [output] audio).", rich_help_panel=OUTPUT_PANEL)] = None,
+    audio: Annotated[Path | None, typer.Option(help="Audio file to mux (overrides \\[output] audio).", rich_help_panel=OUTPUT_PANEL)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Render only the segments an interrupted render is missing.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
     batch_size: Annotated[
@@ -343,10 +343,10 @@ def render_command(
 def preview_command(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     out_dir: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Folder for the outputs [default: beside the script].", rich_help_panel=OUTPUT_PANEL)
+        Path | None, typer.Option("--output", "-o", help="Folder for the outputs \\[default: beside the script].", rich_help_panel=OUTPUT_PANEL)
     ] = None,
     res: Annotated[
-        int | None, typer.Option("--res", help="Preview resolution in px, a level of the model [default: min(256, half the model's)].")
+        int | None, typer.Option("--res", help="Preview resolution in px, a level of the model \\[default: min(256, half the model's)].")
     ] = None,
     between: Annotated[int, typer.Option(help="In-between frames per keyframe segment on the contact sheet.")] = 0,
     every: Annotated[int, typer.Option(help="Draft: keep every Nth frame (played at fps / N).")] = 1,
@@ -354,11 +354,11 @@ def preview_command(
     end: Annotated[str | None, typer.Option(help="Draft end (exclusive), in the same forms.")] = None,
     sheet: Annotated[bool, typer.Option("--sheet/--no-sheet", help="Keyframe contact sheet PNG.", rich_help_panel=OUTPUT_PANEL)] = True,
     plot: Annotated[
-        bool | None, typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib) [default: when matplotlib is installed].", rich_help_panel=OUTPUT_PANEL)
+        bool | None, typer.Option("--plot/--no-plot", help="Track plot PNG (needs matplotlib) \\[default: when matplotlib is installed].", rich_help_panel=OUTPUT_PANEL)
     ] = None,
     draft: Annotated[bool, typer.Option("--draft/--no-draft", help="Low-resolution draft MP4.", rich_help_panel=OUTPUT_PANEL)] = True,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
-    batch_size: Annotated[int | None, typer.Option(help="Frames per batch [default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Frames per batch \\[default: 1 on CPU, 16 on a GPU].", rich_help_panel=DEVICE_PANEL)] = None,
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -449,7 +449,7 @@ def presets_command(
         return
     if name not in shipped:
         fail(renderer.UsageError(f"unknown preset '{name}'; available: {', '.join(shipped)}"))
-    stdout.print(shipped[name].read_text(encoding="utf-8"), highlight=False, markup=False, end="")
+    typer.echo(shipped[name].read_text(encoding="utf-8"), nl=False)  # verbatim: machine-readable, never wrapped
 
 
 @app.command()

@@ -137,3 +137,30 @@ def test_python_dash_m_entry_point() -> None:
 
     result = subprocess.run([sys.executable, "-m", "renderer", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "renderer" in result.stdout
+
+
+def test_help_texts_keep_their_bracketed_text() -> None:
+    from typer.testing import CliRunner
+
+    from renderer.cli import app
+
+    text = CliRunner().invoke(app, ["render", "--help"], env={"COLUMNS": "240"}).output
+    assert "(overrides [output] audio)" in text and "[default: 18]" in text
+    text = CliRunner().invoke(app, ["preview", "--help"], env={"COLUMNS": "240"}).output
+    assert "[default: beside the script]" in text
+
+
+def test_a_shown_preset_is_the_file_verbatim_and_works_as_a_preset(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from renderer.cli import app
+    from renderer.plan.script import available_presets, load_script
+
+    for name, path in available_presets().items():
+        shown = CliRunner().invoke(app, ["presets", name], env={"COLUMNS": "40"}).output
+        assert shown == path.read_text(encoding="utf-8")  # no wrapping at narrow widths
+    mine = tmp_path / "mine.toml"
+    mine.write_text(CliRunner().invoke(app, ["presets", "share"], env={"COLUMNS": "40"}).output)
+    script = tmp_path / "s.toml"
+    script.write_text('[models]\nbase = "demo"\n[[keyframes]]\ntime = 0\nseed = 1\n')
+    assert load_script(script, presets=[str(mine)]).output.preset == "slow"

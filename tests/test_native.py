@@ -73,3 +73,13 @@ def test_unwritable_destination_leaves_nothing(tmp_path: Path) -> None:
 def test_a_missing_destination_folder_is_created(tmp_path: Path) -> None:
     path = save_native(load_generator("demo"), tmp_path / "missing-folder" / "m.safetensors")
     assert load_generator(path).img_resolution == 256 and list(path.parent.iterdir()) == [path]
+
+
+def test_a_converted_model_gets_the_usual_file_mode(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = save_native(load_generator("demo"), tmp_path / "m.safetensors")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not 0600, like a temporary file's

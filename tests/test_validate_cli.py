@@ -93,3 +93,21 @@ def test_validate_refuses_a_transfer_model_of_another_architecture(fixtures: Pat
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "models.transfer" in lines[0] and "architectures differ" in lines[0]
+
+
+def test_a_timeline_export_must_be_named_npz_and_leaves_nothing_else(tmp_path: Path) -> None:
+    script = tmp_path / "s.toml"
+    script.write_text('[models]\nbase = "demo"\n[path]\nspace = "z"\n[[keyframes]]\ntime = 0\nseed = 1\n')
+    result = CliRunner().invoke(app, ["validate", str(script), "--timeline", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2 and "written as .npz" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_a_folder_given_as_a_model_names_the_key(tmp_path: Path) -> None:
+    from renderer.plan.script import ScriptError, load_script
+
+    (tmp_path / "models").mkdir()
+    script = tmp_path / "s.toml"
+    script.write_text('[models]\nbase = "models"\n[[keyframes]]\ntime = 0\nseed = 1\n')
+    with pytest.raises(ScriptError, match=r"models\.base: 'models' is a folder; give a checkpoint file"):
+        load_script(script)

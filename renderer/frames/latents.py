@@ -40,6 +40,8 @@ def read_latent_file(path: Path, *, z_dim: int, w_dim: int, num_ws: int) -> tupl
             array, space = np.asarray(np.load(path, allow_pickle=False), dtype=np.float64), None
     except (OSError, EOFError) as e:
         raise ValueError(f"cannot read ({e})") from None
+    if not np.isfinite(array).all():
+        raise ValueError("holds NaN or infinite values; a latent must be finite")
     shape = array.shape
     squeezed = array[0] if array.ndim >= 2 and shape[0] == 1 else array
     accepted = f"z [{z_dim}], w [{w_dim}] or w+ [{num_ws}, {w_dim}] (optionally with a leading 1)"
@@ -85,6 +87,8 @@ class _Resolver:
             array = np.array(source.values, dtype=np.float64)
         except ValueError:
             raise self.error(f"{where}.{source.kind}", "must be a list of numbers (or of equal-length lists)") from None
+        if not np.isfinite(array).all():
+            raise self.error(f"{where}.{source.kind}", "holds NaN or infinite values; a latent must be finite")
         if source.kind == "z":
             if array.shape != (G.z_dim,):
                 raise self.error(f"{where}.z", f"has shape {list(array.shape)}; this model's z is [{G.z_dim}]")

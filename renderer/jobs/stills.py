@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class GenerateSettings:
         check_generation_options(noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size)
         if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
             raise UsageError(f"truncation cutoff must be >= 0, not {self.truncation_cutoff}")
+        if not math.isfinite(self.truncation_psi):
+            raise UsageError(f"truncation psi must be a finite number, not {self.truncation_psi}")
 
 
 def auto_batch_size(device: torch.device) -> int:
@@ -201,6 +204,8 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff;
     for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R])."""
     path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
     tracks = concat_chunks(list(timeline.chunks(chunk_size)))
     arrays = {
         "time": tracks.time,

@@ -23,6 +23,7 @@ from renderer.errors import RendererError
 from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.plan.seeds import MAX_SEED
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,6 +32,9 @@ else:  # pragma: no cover - Python 3.10
 
 
 SPACES = ("z", "w")
+MAX_FPS = 1000  # frames per second
+MAX_SIZE = 8192  # output side in pixels (8K)
+MAX_FRAMES = 10_000_000  # about 46 hours at 60 fps: beyond it a duration is a typo
 LATENT_KEYS = ("seed", "latent", "z", "w")
 
 
@@ -479,18 +483,24 @@ class _Checker:
             raise self.error(where, f"must be a table, got {type(value).__name__}")
         return value
 
-    def number(self, value: Any, where: str, *, positive: bool = False, minimum: float | None = None) -> float:
+    def number(
+        self, value: Any, where: str, *, positive: bool = False, minimum: float | None = None, maximum: float | None = None
+    ) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise self.error(where, f"must be a number, got {value!r}")
         if positive and value <= 0:
             raise self.error(where, f"must be > 0, got {value!r}")
         if minimum is not None and value < minimum:
             raise self.error(where, f"must be >= {minimum:g}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.error(where, f"must be at most {maximum:g}, got {value!r}")
         return float(value)
 
-    def integer(self, value: Any, where: str, *, minimum: int = 0) -> int:
+    def integer(self, value: Any, where: str, *, minimum: int = 0, maximum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.error(where, f"must be an integer >= {minimum}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.error(where, f"must be an integer from {minimum} to {maximum}, got {value!r}")
         return value
 
     def choice(self, value: Any, choices: Sequence[str], where: str) -> str:
@@ -512,6 +522,8 @@ class _Checker:
         resolved = self.base_dir / value
         if not resolved.exists():
             raise self.error(where, f"model file '{value}' not found (looked in {self.base_dir})")
+        if resolved.is_dir():
+            raise self.error(where, f"'{value}' is a folder; give a checkpoint file (.pkl, .pt, .safetensors)")
         return str(resolved)
 
     def latent(self, table: Mapping[str, Any], where: str) -> LatentSource:
@@ -523,7 +535,7 @@ class _Checker:
         key = given[0]
         value = table[key]
         if key == "seed":
-            return LatentSource("seed", seed=self.integer(value, f"{where}.seed"))
+            return LatentSource("seed", seed=self.integer(value, f"{where}.seed", maximum=MAX_SEED))
         if key == "latent":
             if not isinstance(value, str) or not value:
                 raise self.error(f"{where}.latent", "must be the path of a .npy or .npz file")
@@ -555,9 +567,9 @@ def parse_script(
 
 def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     file = check.file
-    fps = check.number(data.get("fps", 30), "fps", positive=True)
+    fps = check.number(data.get("fps", 30), "fps", positive=True, maximum=MAX_FPS)
     bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data else None
-    size = check.integer(data["size"], "size", minimum=1) if "size" in data else None
+    size = check.integer(data["size"], "size", minimum=1, maximum=MAX_SIZE) if "size" in data else None
 
     def frame_of(value: Any, where: str, bare: str = "s") -> float:
         try:
@@ -610,6 +622,8 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         num_frames = last + round((last - keyframes[0].frame) / (len(keyframes) - 1))
     else:
         num_frames = last + 1  # the last keyframe is the last frame shown
+    if num_frames > MAX_FRAMES:
+        raise check.error("duration", f"{num_frames:,} frames ({num_frames / fps / 3600:.1f} h); a video may have at most {MAX_FRAMES:,}")
     for name, schedule in schedules.items():
         late = [f for f in schedule.frames if f >= num_frames]
         if late:
