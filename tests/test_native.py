@@ -83,3 +83,26 @@ def test_a_converted_model_gets_the_usual_file_mode(tmp_path: Path) -> None:
     os.umask(umask)
     path = save_native(load_generator("demo"), tmp_path / "m.safetensors")
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not 0600, like a temporary file's
+
+
+def test_a_tiny_file_claiming_a_huge_model_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    import json
+    import resource
+    import time
+
+    from safetensors.torch import save_file
+
+    from renderer.models.checkpoints.native import FORMAT_TAG, FORMAT_VERSION
+
+    resolutions = [2**i for i in range(2, 21)]  # up to 2^20 px
+    config = {"z_dim": 512, "w_dim": 512, "img_resolution": 2**20, "channels": {str(r): 512 for r in resolutions}}
+    path = tmp_path / "huge.safetensors"
+    save_file({"mapping.fc0.weight": torch.zeros(2, 2)}, str(path),
+              metadata={"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": json.dumps(config)})
+    assert path.stat().st_size < 1000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"1048576 px.*does not match its weights: mapping.fc0.weight is \[2, 2\]"):
+        load_generator(path)
+    assert time.perf_counter() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing of its size was built

@@ -23,7 +23,7 @@ from renderer.models.checkpoints.rosinality import convert_rosinality, load_torc
 from renderer.models.checkpoints.safe_pickle import PersistentObject, restricted_load
 from renderer.models.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
 from renderer.models.demo import BUILTIN_MODELS, build_demo
-from renderer.models.stylegan2 import Generator, use_estimated_w_avg
+from renderer.models.stylegan2 import Generator, GeneratorConfig, use_estimated_w_avg
 from renderer.models.synthesizer import ModelInfo, Synthesizer
 
 __all__ = [
@@ -107,10 +107,38 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+def check_sizes(config: GeneratorConfig, state: dict[str, torch.Tensor], source: str) -> None:
+    """CheckpointError unless the tensors the file holds have every size the architecture claims.
+
+    Building a generator allocates what its config says, so a tiny file whose metadata claims a
+    huge model must be refused first: each block's conv weight and each mapping layer's weight
+    must be in the file with the config's shapes. Every size the build allocates (resolutions,
+    channels, z/w/hidden widths, mapping depth) then comes from data the file really holds.
+    """
+    hidden = config.mapping_hidden or config.w_dim
+    embed = (config.embed_features or config.w_dim) if config.c_dim else 0
+    widths = [config.z_dim + embed] + [hidden] * (config.mapping_layers - 1) + [config.w_dim]
+    expected = {f"mapping.fc{i}.weight": (widths[i + 1], widths[i]) for i in range(config.mapping_layers)}
+    for res in config.block_resolutions:
+        channels = config.channels[res]
+        expected[f"synthesis.b{res}.conv1.weight"] = (channels, channels, 3, 3)
+        if res > 4:
+            expected[f"synthesis.b{res}.conv0.weight"] = (channels, config.channels[res // 2], 3, 3)
+    for name, shape in expected.items():
+        found = state.get(name)
+        if found is None or tuple(found.shape) != shape:
+            got = "missing" if found is None else list(found.shape)
+            raise CheckpointError(
+                f"{source}: the architecture it claims ({config.img_resolution} px, {config.mapping_layers} mapping "
+                f"layers) does not match its weights: {name} is {got}, expected {list(shape)}"
+            )
+
+
 def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
     """Instantiate a StyleGAN2 Generator from converted weights, checking every tensor name and shape."""
     state = dict(ckpt.state_dict)
     w_avg_source = ckpt.w_avg_source
+    check_sizes(ckpt.config, state, source)  # before anything is allocated for the architecture
     G = Generator(ckpt.config)
     expected = G.state_dict()
     if w_avg_source is None:
