@@ -225,3 +225,20 @@ def test_pickled_plain_tensor_is_not_a_crash(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps(torch.arange(3.0), protocol=4))
     with pytest.raises(CheckpointError, match="not a StyleGAN2 snapshot"):
         load_generator(path)
+
+
+def test_a_deflate_bomb_in_a_torch_zip_is_refused_before_inflating(tmp_path: Path) -> None:
+    import resource
+    import zipfile
+
+    path = tmp_path / "bomb.pt"
+    torch.save({"g_ema": {"style.1.weight": torch.zeros(2, 2)}}, path)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive, archive.open("bomb/data/99", "w") as entry:
+        chunk = bytes(1 << 20)
+        for _ in range(96):  # 96 MiB of zeros, about 100 KB deflated
+            entry.write(chunk)
+    assert path.stat().st_size < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match=r"would inflate to 100,\d{3},\d{3} bytes .*refused before inflating"):
+        load_generator(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing was inflated

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,32 @@ FORMAT_NAME = "rosinality stylegan2-pytorch checkpoint"
 ROSINALITY_LR_MLP = 0.01
 
 
+# A torch.save zip stores its records uncompressed; one that inflates far beyond its own size is a
+# decompression bomb, refused from the sizes its directory declares before anything is inflated.
+MAX_INFLATION = 20
+INFLATION_FLOOR = 64 << 20  # bytes any file may inflate to whatever its ratio
+
+
+def check_declared_sizes(path: Path) -> None:
+    """CheckpointError when a zip's entries declare far more data than the file holds."""
+    if not zipfile.is_zipfile(path):
+        return  # legacy torch.save files are not zips, and hold their data as is
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise bad_file(path, f"truncated or corrupt PyTorch file ({e})") from None
+    limit = max(INFLATION_FLOOR, MAX_INFLATION * path.stat().st_size)
+    if declared > limit:
+        raise bad_file(
+            path, f"a zip that would inflate to {declared:,} bytes from {path.stat().st_size:,}; "
+            "refused before inflating (torch.save writes its records uncompressed)"
+        )
+
+
 def load_torch_file(path: Path) -> Any:
     """torch.load with the weights-only reader, allowing only `argparse.Namespace` besides."""
+    check_declared_sizes(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
