@@ -277,6 +277,9 @@ def render_command(
     res: Annotated[
         int | None, typer.Option("--res", help="Render fast at this lower level of the model (see preview); the video is that size.", rich_help_panel=DEVICE_PANEL)
     ] = None,
+    audio_strict: Annotated[
+        bool, typer.Option("--audio-strict", help="Refuse audio that does not cover the video (instead of a warning).", rich_help_panel=OUTPUT_PANEL)
+    ] = False,
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
@@ -296,6 +299,7 @@ def render_command(
             encoders=encoders,
             resume=resume,
             resolution=res,
+            audio_strict=audio_strict,
             output=overrides,
         )
     )
@@ -326,6 +330,8 @@ def render_command(
             lambda: renderer.render(parsed, settings, progress=on_progress),
             interrupted="interrupted: finished segments are kept; run again with --resume to continue",
         )
+    for warning in result.warnings:
+        stderr.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if result.discarded_segments and not quiet:
         stderr.print(f"note: discarded {result.discarded_segments} segments of an earlier partial render (use --resume to keep them)")
     if as_json:

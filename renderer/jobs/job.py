@@ -42,6 +42,7 @@ class RenderSettings:
     encoders: int = 1  # segments encoded in parallel ffmpeg processes
     resume: bool = False
     resolution: int | None = None  # a lower synthesis level for a quick render (output at that size); None: full
+    audio_strict: bool = False  # refuse (instead of a warning) audio that does not cover the video
 
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -72,6 +73,7 @@ class RenderJob:
     encoders: int
     resume: bool
     resolution: int | None
+    audio_strict: bool = False
     flags: tuple[str, ...] = ()  # the output settings that the caller's settings overrode
 
     @property
@@ -106,7 +108,7 @@ class RenderJob:
             ("render.segments", f"{len(self.segments)} of about {self.output.segment:g} s", "from output.segment"),
         ]
         rows += [(f"render.{f}", getattr(self, f), "settings")
-                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution")]
+                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict")]
         return rows
 
     def journal_key(self, keys: ResolvedKeyframes) -> dict[str, Any]:
@@ -153,7 +155,7 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
         models=(script.base_model,) + ((script.transfer_model,) if script.transfer_model else ()),
         device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
         noise_mode=settings.noise_mode, encoders=settings.encoders, resume=settings.resume,
-        resolution=settings.resolution, flags=tuple(sorted(settings.output)),
+        resolution=settings.resolution, audio_strict=settings.audio_strict, flags=tuple(sorted(settings.output)),
     )
 
 

@@ -23,7 +23,7 @@ import scipy
 import torch
 
 from renderer import __version__
-from renderer.errors import EncoderError, RendererError
+from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.frames.pipeline import FramePipeline
 from renderer.jobs.job import RenderJob, RenderSettings, resolve_job
 from renderer.jobs.runner import Segment, SegmentRunner, generation_threads
@@ -62,6 +62,7 @@ class RenderResult:
     segments_reused: int
     discarded_segments: int  # of an earlier partial render, when not resuming
     timings: dict[str, float]
+    warnings: tuple[str, ...] = ()  # what the render did that the user may not expect, in words
 
 
 def render(
@@ -79,7 +80,7 @@ def render(
     report = progress or (lambda _: None)
     clock = {"start": time.perf_counter()}
     writer = output_writer(job.kind)
-    check_output(job)
+    warnings = check_output(job)
     # Held until the output is complete: a second render to it refuses instead of mixing in.
     with OutputLock(job.path):
         G, timeline = load_animation(job.script, device=job.device, precision=job.precision)
@@ -111,7 +112,7 @@ def render(
         return RenderResult(
             output=job.path, sidecar=job.sidecar, num_frames=job.num_frames, fps=job.fps, size=frames.size,
             segments_rendered=len(job.segments) - reused, segments_reused=reused,
-            discarded_segments=discarded, timings=timings,
+            discarded_segments=discarded, timings=timings, warnings=warnings,
         )
 
 
@@ -119,11 +120,34 @@ def render(
 # The steps
 
 
-def check_output(job: RenderJob) -> None:
-    """Before any work: the output folder can be made, and the audio is there."""
+def check_output(job: RenderJob) -> tuple[str, ...]:
+    """Before any work: the output folder can be made and the audio is there; returns warnings
+    about audio that does not cover the video (UsageError instead with job.audio_strict)."""
     make_folder(job.path.parent, error=EncoderError)
-    if job.output.audio is not None:
-        check_audio(Path(job.output.audio))  # before the work, not at the final join
+    if job.output.audio is None:
+        return ()
+    audio = Path(job.output.audio)
+    length = check_audio(audio)  # before the work, not at the final join
+    problem = audio_gap(audio, length, job.output.audio_offset, job.num_frames / job.fps)
+    if problem is None:
+        return ()
+    if job.audio_strict:
+        raise UsageError(problem)
+    return (problem,)
+
+
+def audio_gap(audio: Path, length: float | None, offset: float, video: float) -> str | None:
+    """What is silent when `length` s of audio, started `offset` s in, goes with `video` s of video."""
+    if length is None:
+        return None
+    heard = length - max(offset, 0.0)  # a negative offset delays the audio: the start is silent instead
+    silent_start = max(-offset, 0.0)
+    if heard <= 0:
+        return f"{audio}: the audio is {length:.2f} s long and the video starts {offset:.2f} s into it: the video has no sound"
+    covered = silent_start + heard
+    if covered + 0.05 < video:  # a frame's worth of rounding is not a gap
+        return f"{audio}: the audio ends {video - covered:.2f} s before the {video:.2f} s video does; the rest is silent"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

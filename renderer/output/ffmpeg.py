@@ -108,12 +108,14 @@ def check_input_file(path: Path, what: str) -> None:
         raise UsageError(f"{what} {path}: cannot read ({e.strerror})") from None
 
 
-def check_audio(path: Path) -> None:
-    """UsageError when the audio file is missing; EncoderError when ffmpeg finds no audio stream in it."""
+def check_audio(path: Path) -> float | None:
+    """The audio's duration in seconds (None when ffmpeg reports none); UsageError when the file is
+    missing, EncoderError when ffmpeg finds no audio stream in it."""
     check_input_file(path, "audio file")
     text = describe(path)
     if re.search(r"^\s*Stream #0:\d+\S*: Audio:", text, re.MULTILINE):
-        return
+        m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
     if re.search(r"^Input #0", text, re.MULTILINE):
         raise EncoderError(f"audio file {path} has no audio stream")
     raise EncoderError(f"ffmpeg cannot read audio file {path}: {ffmpeg_tail(text)}")
