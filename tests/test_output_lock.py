@@ -70,3 +70,17 @@ def test_the_cli_refuses_a_busy_output_with_one_line(tmp_path: Path) -> None:
         result = CliRunner().invoke(app, ["render", str(script), "-o", str(tmp_path / "clip.mp4"), "--res", "16", "-q"])
     assert result.exit_code == 2 and "another render is writing" in result.output
     assert not (tmp_path / "clip.mp4").exists() and not (tmp_path / ".clip.mp4.parts").exists()
+
+
+def test_a_render_that_fails_before_finishing_a_segment_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from renderer.errors import EncoderError
+    from renderer.jobs.runner import SegmentRunner
+
+    def fail(*args, **kwargs):
+        raise EncoderError("ffmpeg failed")
+
+    monkeypatch.setattr(SegmentRunner, "run", fail)
+    script = load_script(write_script(tmp_path, "demo"))
+    with pytest.raises(EncoderError):
+        render(script, SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.toml"]  # no .clip.16px.mp4.parts, no lock

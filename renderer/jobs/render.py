@@ -93,7 +93,14 @@ def render(
         reused = len(journal.done)
         done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
         report(RenderProgress("generating", done, job.num_frames))
-        generate_s = encode_segments(job, frames, journal, writer, done, report)
+        try:
+            generate_s = encode_segments(job, frames, journal, writer, done, report)
+        except Exception:
+            # A failure that finished no segment leaves nothing worth resuming: no hidden folder
+            # either. (Ctrl-C, and failures after some segments, keep it for --resume.)
+            if not journal.done:
+                shutil.rmtree(job.work_folder, ignore_errors=True)
+            raise
         clock["generated"] = time.perf_counter()
 
         report(RenderProgress("joining", job.num_frames, job.num_frames))
