@@ -55,14 +55,15 @@ def fail(error: renderer.RendererError) -> NoReturn:
     raise typer.Exit(error.exit_code)
 
 
-def run(action: Callable[[], T], *, interrupted: str = "interrupted") -> T:
-    """Call into the library; print its errors as one line and exit with their code (130 on Ctrl-C)."""
+def run(action: Callable[[], T], *, interrupted: str | Callable[[], str] = "interrupted") -> T:
+    """Call into the library; print its errors as one line and exit with their code (130 on Ctrl-C,
+    saying `interrupted`, or what it returns when it is a function)."""
     try:
         return action()
     except renderer.RendererError as e:
         fail(e)
     except KeyboardInterrupt:
-        stderr.print(interrupted)
+        stderr.print(interrupted if isinstance(interrupted, str) else interrupted(), highlight=False)
         raise typer.Exit(130) from None
 
 
@@ -328,7 +329,7 @@ def render_command(
 
         result = run(
             lambda: renderer.render(parsed, settings, progress=on_progress),
-            interrupted="interrupted: finished segments are kept; run again with --resume to continue",
+            interrupted=lambda: _interrupted_render(parsed, settings),
         )
     for warning in result.warnings:
         stderr.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
@@ -343,6 +344,14 @@ def render_command(
         stdout.print_json(json.dumps(summary))
     else:
         stdout.print(str(result.output), highlight=False, soft_wrap=True)
+
+
+def _interrupted_render(script: renderer.Script, settings: renderer.RenderSettings) -> str:
+    """What to say after Ctrl-C: how to resume, only when a partial render is there to resume."""
+    work = renderer.resolve_job(script, settings).work_folder
+    if (work / "manifest.json").exists():
+        return "interrupted: finished segments are kept; run again with --resume to continue"
+    return "interrupted (nothing was rendered yet)"
 
 
 @app.command("preview")

@@ -197,7 +197,12 @@ def test_cli_render_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr("renderer.render", interrupted)  # what the CLI calls
     result = invoke("render", script, "-q")
-    assert result.exit_code == 130 and "--resume" in result.stderr
+    # Interrupted before anything was rendered: no resume hint, since there is nothing to resume.
+    assert result.exit_code == 130 and "--resume" not in result.stderr and "Traceback" not in result.output
+    (tmp_path / ".clip.mp4.parts").mkdir()
+    (tmp_path / ".clip.mp4.parts" / "manifest.json").write_text('{"key": {}, "segments": {}}')
+    result = invoke("render", script, "-q")
+    assert result.exit_code == 130 and "--resume" in result.stderr  # a partial render is there
 
 
 def test_segment_plan_covers_every_frame_once_without_tiny_tails() -> None:
