@@ -84,3 +84,31 @@ def test_a_render_that_fails_before_finishing_a_segment_leaves_nothing(tmp_path:
     with pytest.raises(EncoderError):
         render(script, SMALL)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.toml"]  # no .clip.16px.mp4.parts, no lock
+
+
+def test_a_png_folder_changes_only_when_the_render_completes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    script = load_script(write_script(tmp_path, "demo"))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "notes.txt").write_text("mine")
+    settings = RenderSettings(device="cpu", resolution=16, output={"file": frames})
+    first = render(script, settings)
+    before = {p.name: p.read_bytes() for p in frames.glob("*.png")}
+    assert first.num_frames == len(before) == 37
+
+    def stop_in_second_segment(progress: RenderProgress) -> None:
+        if progress.frames_done >= 20:
+            raise KeyboardInterrupt
+
+    other = load_script(write_script(tmp_path, "demo", keyframes='[[keyframes]]\ntime = 0\nseed = 9\n[[keyframes]]\ntime = "2s"\nseed = 8\n'))
+    with pytest.raises(KeyboardInterrupt):
+        render(other, settings, progress=stop_in_second_segment)
+    assert {p.name: p.read_bytes() for p in frames.glob("*.png")} == before  # untouched by the interrupted render
+
+    resumed = render(other, RenderSettings(device="cpu", resolution=16, resume=True, output={"file": frames}))
+    after = sorted(frames.glob("*.png"))
+    assert resumed.segments_reused == 1 and len(after) == other.num_frames == 25  # the longer render's extra frames are gone
+    assert (frames / "notes.txt").read_text() == "mine"  # other files in the folder are left alone
+    assert Image.open(after[0]).size == (16, 16) and after[0].read_bytes() != before["frame000000.png"]

@@ -139,7 +139,6 @@ def test_every_output_kind_has_one_writer_registered_under_its_name() -> None:
     assert sorted(WRITERS) == sorted(OUTPUT_KINDS)
     for kind, writer in WRITERS.items():
         assert writer.kind == kind
-        assert writer.in_place == (writer.segment_suffix == "")
 
 
 def test_output_kind_treats_an_existing_folder_as_png_frames(tmp_path: Path) -> None:

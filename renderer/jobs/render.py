@@ -89,7 +89,7 @@ def render(
 
         assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
         key = job.journal_key(timeline.keys)
-        journal, discarded = open_journal(job, key, writer)
+        journal, discarded = open_journal(job, key)
         reused = len(journal.done)
         done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
         report(RenderProgress("generating", done, job.num_frames))
@@ -188,7 +188,7 @@ class FrameSource:
         return source
 
 
-def open_journal(job: RenderJob, key: dict[str, Any], writer: OutputWriter) -> tuple[Journal, int]:
+def open_journal(job: RenderJob, key: dict[str, Any]) -> tuple[Journal, int]:
     """The journal of finished segments: resumed (checked against the key), or new, discarding an
     earlier partial render; returns it and how many segments were discarded."""
     work = job.work_folder
@@ -199,7 +199,6 @@ def open_journal(job: RenderJob, key: dict[str, Any], writer: OutputWriter) -> t
         if work.exists():
             discarded = len(list(work.glob("segment*")))
             shutil.rmtree(work, ignore_errors=True)
-        writer.remove_stale(job.path)  # e.g. frames of an earlier render, which would outlive a shorter one
         journal = Journal(work, key)
     try:
         work.mkdir(parents=True, exist_ok=True)
@@ -222,7 +221,7 @@ def encode_segments(
         return f"segment{segment.index:05d}{writer.segment_suffix}"
 
     def open_segment(segment: Segment) -> SegmentWriter:
-        target = job.path if writer.in_place else job.work_folder / segment_name(segment)
+        target = job.work_folder / segment_name(segment)
         return writer.open_segment(
             target, width=width, height=height, fps=job.fps, settings=frames.encoder, first_frame=segment.start
         )
@@ -233,8 +232,6 @@ def encode_segments(
         report(RenderProgress("generating", done, job.num_frames))
 
     def finished(segment: Segment) -> None:
-        if writer.in_place:  # the frames went straight into the output folder; leave a marker
-            (journal.folder / segment_name(segment)).touch()
         journal.record(segment.index, segment_name(segment))
 
     todo = [Segment(i, a, b) for i, (a, b) in enumerate(job.segments) if i not in journal.done]

@@ -31,7 +31,6 @@ class FfmpegOutput(abc.ABC):
     kind: OutputKind
     muxer: str  # ffmpeg's muxer for the segments
     segment_suffix: str
-    in_place = False
 
     @abc.abstractmethod
     def codec_args(self, settings: EncoderSettings) -> list[str]:
@@ -50,8 +49,6 @@ class FfmpegOutput(abc.ABC):
     @abc.abstractmethod
     def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path: ...
 
-    def remove_stale(self, output: Path) -> None:  # noqa: B027 - a deliberate no-op, not abstract
-        """Nothing to do: the join replaces the output file as a whole."""
 
 
 class FfmpegSegmentWriter(SegmentWriter):

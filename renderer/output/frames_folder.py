@@ -1,7 +1,13 @@
-"""A folder of numbered PNG frames, written straight into the output as they come; no ffmpeg."""
+"""A folder of numbered PNG frames; no ffmpeg.
+
+Each segment's frames are written as they come into a folder of its own in the render's work
+folder; the join moves them into the output folder, replacing an earlier render's frames only
+then, so an interrupted render leaves the earlier frames as they were.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,11 +25,10 @@ FRAME_GLOB = "frame[0-9][0-9][0-9][0-9][0-9][0-9].png"
 
 
 class FramesFolderWriter:
-    """PNG frames in a folder (an OutputWriter): every segment writes into the output itself."""
+    """PNG frames in a folder (an OutputWriter): each segment is a folder of frames until the join."""
 
     kind: OutputKind = "png"
     segment_suffix = ""
-    in_place = True
 
     def encoded_size(self, width: int, height: int, settings: EncoderSettings) -> tuple[int, int]:
         return width, height
@@ -34,17 +39,21 @@ class FramesFolderWriter:
         return FramesFolderSegmentWriter(path, width=width, height=height, fps=fps, first_frame=first_frame)
 
     def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:
-        """Nothing to join: the segments already filled the folder; checks that it is there."""
-        output = Path(output)
-        if not output.is_dir():
-            raise EncoderError(f"frame folder {output} does not exist")
-        return output
-
-    def remove_stale(self, output: Path) -> None:
-        """Delete the frames of an earlier render, which would outlive a shorter one."""
-        if output.is_dir():
+        """The segments' frames moved into the output folder (made if missing), in place of the
+        frames an earlier render left there; other files in the folder are left alone."""
+        output = make_folder(output, error=EncoderError)
+        frames = [frame for segment in segments for frame in sorted(Path(segment).glob(FRAME_GLOB))]
+        new = {output / frame.name for frame in frames}
+        try:
             for old in output.glob(FRAME_GLOB):
-                old.unlink()
+                if old not in new:  # an earlier, longer render's frame
+                    old.unlink()
+            for frame in frames:
+                if frame.parent.resolve() != output.resolve():  # a segment written elsewhere
+                    os.replace(frame, output / frame.name)
+        except OSError as e:
+            raise EncoderError(f"cannot write frames into {output}: {e.strerror or e}") from None
+        return output
 
 
 class FramesFolderSegmentWriter(SegmentWriter):

@@ -111,8 +111,7 @@ class OutputWriter(Protocol):
     """How one kind of output is written: segment by segment, then joined into the output."""
 
     kind: OutputKind
-    segment_suffix: str  # ending of a segment file's name ("" when segments write into the output)
-    in_place: bool  # segments write straight into the output (a folder) instead of files of their own
+    segment_suffix: str  # ending of a segment's name ("" for a folder of frames)
 
     def encoded_size(self, width: int, height: int, settings: EncoderSettings) -> tuple[int, int]:
         """(width, height) in pixels of the output for frames of this size (padding, or a UsageError)."""
@@ -121,15 +120,12 @@ class OutputWriter(Protocol):
     def open_segment(
         self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0
     ) -> SegmentWriter:
-        """Start writing a segment to path (for in-place kinds, the output itself)."""
+        """Start writing a segment to path, in the render's work folder."""
         ...
 
     def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:
-        """Join the finished segments, in playback order, into output (atomically); returns output."""
-        ...
-
-    def remove_stale(self, output: Path) -> None:
-        """Delete what an earlier render left in output that a new render would not overwrite."""
+        """Join the finished segments, in playback order, into output; returns output. Until the join
+        the output is as an earlier render left it, whatever happens to the render."""
         ...
 
 
