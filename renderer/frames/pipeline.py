@@ -39,6 +39,15 @@ def check_generation_options(
         raise UsageError(f"batch size must be at least 1, not {batch_size}")
 
 
+def auto_batch_size(device: torch.device) -> int:
+    """Frames per batch when the user gives none.
+
+    On CPU one frame at a time is fastest: the activations of a single frame stay in cache, and
+    batching only adds memory traffic (benchmarks/RESULTS.md). GPUs need batches to fill up.
+    """
+    return 1 if device.type == "cpu" else 16
+
+
 def resize_frame(pixels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
     """Square uint8 frame to size x size: area averaging down, Lanczos up (OpenCV)."""
     if pixels.shape[0] == size:
@@ -109,16 +118,17 @@ class FramePipeline:
         output: OutputSettings,
         *,
         size: int | None,
-        batch_size: int,
+        batch_size: int | None = None,
         noise_mode: NoiseMode = "const",
         resolution: int | None = None,
     ) -> FramePipeline:
         """The pipeline of a script's [output] post-processing at `size` (the script's; None: the
         model's), or at a lower synthesis `resolution`, whose frames are that size and whose blur,
-        given in full-size output pixels, shrinks in proportion so the look is kept."""
+        given in full-size output pixels, shrinks in proportion so the look is kept. batch_size
+        None: auto_batch_size of G's device."""
         full = size or G.img_resolution
         return cls(
-            timeline, G, batch_size=batch_size, noise_mode=noise_mode,
+            timeline, G, batch_size=batch_size or auto_batch_size(G.device), noise_mode=noise_mode,
             size=None if resolution is not None else size, resolution=resolution,
             blur=output.blur * (resolution or full) / full, temporal_blur=output.temporal_blur,
         )

@@ -65,7 +65,6 @@ class RenderJob:
     kind: OutputKind
     encoder: EncoderSettings
     segments: tuple[tuple[int, int], ...]  # [start, stop) frames of each resumable segment
-    models: tuple[str, ...]  # base, then transfer when the script blends
     device: str  # "auto", "cpu", "cuda", "cuda:1", "mps": resolved when the models load
     batch_size: int | None
     precision: Precision
@@ -75,6 +74,12 @@ class RenderJob:
     resolution: int | None
     audio_strict: bool = False
     flags: tuple[str, ...] = ()  # the output settings that the caller's settings overrode
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The checkpoints: the base, then the transfer model when the script blends."""
+        transfer = self.script.transfer_model
+        return (self.script.base_model,) + ((transfer,) if transfer else ())
 
     @property
     def num_frames(self) -> int:
@@ -152,7 +157,6 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
     return RenderJob(
         script=script, output=out, path=path, kind=output_kind(path), encoder=encoder_settings(out),
         segments=tuple(plan_segments(script.num_frames, segment_frames)),
-        models=(script.base_model,) + ((script.transfer_model,) if script.transfer_model else ()),
         device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
         noise_mode=settings.noise_mode, encoders=settings.encoders, resume=settings.resume,
         resolution=settings.resolution, audio_strict=settings.audio_strict, flags=tuple(sorted(settings.output)),

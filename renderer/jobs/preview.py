@@ -23,12 +23,13 @@ from renderer.blendspec import describe_blend
 from renderer.errors import EncoderError, UsageError
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
-from renderer.jobs.stills import auto_batch_size, load_animation, write_png
+from renderer.jobs.stills import load_animation, write_png
 from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.output.ffmpeg import check_audio
 from renderer.output.files import make_folder
+from renderer.output.kind import JoinOptions
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
-from renderer.output.writers import join_segments, open_segment
+from renderer.output.writers import open_segment, output_writer
 from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
 from renderer.plan.timeline import TimelineChunk, concat_chunks
 
@@ -192,7 +193,7 @@ def preview_pipeline(script: Script, settings: PreviewSettings) -> FramePipeline
     level = default_resolution(G) if settings.resolution is None else settings.resolution
     # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
     return FramePipeline.for_output(
-        timeline, G, script.output, size=script.size, batch_size=settings.batch_size or auto_batch_size(G.device),
+        timeline, G, script.output, size=script.size, batch_size=settings.batch_size,
         noise_mode=settings.noise_mode, resolution=level,
     )
 
@@ -313,10 +314,9 @@ def _write_draft(
                 done += len(batch)
                 report(PreviewProgress("draft", done, len(frames)))
         offset = script.output.audio_offset + frames[0] / script.fps
-        join_segments(
-            [segment], path, kind="mp4", fps=fps, settings=encoder, audio=script.output.audio, audio_offset=offset,
-            duration=len(frames) / fps, metadata={"title": f"{script.file.stem if script.file else 'draft'} (draft)"},
-        )
+        title = f"{script.file.stem if script.file else 'draft'} (draft)"
+        options = JoinOptions(fps, encoder, script.output.audio, offset, len(frames) / fps, {"title": title})
+        output_writer("mp4").join([segment], path, options)
     finally:
         segment.unlink(missing_ok=True)
     return path

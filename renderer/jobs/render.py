@@ -27,7 +27,7 @@ from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.frames.pipeline import FramePipeline
 from renderer.jobs.job import RenderJob, RenderSettings, resolve_job
 from renderer.jobs.runner import Segment, SegmentRunner, generation_threads
-from renderer.jobs.stills import auto_batch_size, load_animation
+from renderer.jobs.stills import load_animation
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import OutputLock, make_folder
@@ -179,7 +179,7 @@ class FrameSource:
             encoder = dataclasses.replace(encoder, threads=encoder.threads or 1)
             threads = generation_threads(job.encoders)
         pipeline = FramePipeline.for_output(
-            timeline, G, job.output, size=job.script.size, batch_size=job.batch_size or auto_batch_size(G.device),
+            timeline, G, job.output, size=job.script.size, batch_size=job.batch_size,
             noise_mode=job.noise_mode, resolution=job.resolution,
         )
         source = cls(pipeline, encoder, threads)

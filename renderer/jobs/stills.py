@@ -14,7 +14,7 @@ import torch
 from renderer.errors import CheckpointError, EncoderError, UsageError
 from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
-from renderer.frames.pipeline import check_generation_options
+from renderer.frames.pipeline import auto_batch_size, check_generation_options
 from renderer.jobs.align import load_image, prepare_target
 from renderer.jobs.projector import (
     ProjectionProgressFn,
@@ -54,15 +54,6 @@ class GenerateSettings:
             raise UsageError(f"truncation cutoff must be >= 0, not {self.truncation_cutoff}")
         if not math.isfinite(self.truncation_psi):
             raise UsageError(f"truncation psi must be a finite number, not {self.truncation_psi}")
-
-
-def auto_batch_size(device: torch.device) -> int:
-    """Frames per batch when the user gives none.
-
-    On CPU one frame at a time is fastest: the activations of a single frame stay in cache, and
-    batching only adds memory traffic (benchmarks/RESULTS.md). GPUs need batches to fill up.
-    """
-    return 1 if device.type == "cpu" else 16
 
 
 def _seed_batches(

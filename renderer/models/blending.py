@@ -41,7 +41,6 @@ from renderer.errors import UsageError
 from renderer.models.stylegan2 import (
     HALF_PRECISION_CLAMP,
     LRELU_GAIN,
-    LRELU_SLOPE,
     FullyConnectedLayer,
     Generator,
     GeneratorConfig,
@@ -50,6 +49,7 @@ from renderer.models.stylegan2 import (
     SynthesisLayer,
     SynthesisNetwork,
     ToRGBLayer,
+    bias_act,
     conv2d_resample,
     layer_noise,
     noise_bias_act,
@@ -213,20 +213,6 @@ def stacked_demodulation(weight: torch.Tensor, styles: torch.Tensor, mix: torch.
     return ((pairs * norms).sum(1) + 1e-8).rsqrt()
 
 
-def per_frame_bias_act(
-    x: torch.Tensor, bias: torch.Tensor, *, lrelu: bool, gain: float, clamp: float | None
-) -> torch.Tensor:
-    """`bias_act` with one bias per frame: bias [N, C]."""
-    x = x + bias.to(x.dtype).reshape(*bias.shape, *[1] * (x.ndim - 2))
-    if lrelu:
-        x = F.leaky_relu(x, LRELU_SLOPE)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None:
-        x = x.clamp(-clamp, clamp)
-    return x
-
-
 def _count_load(module: nn.Module, incompatible_keys: object) -> None:
     module.edits += 1  # type: ignore[operator]
 
@@ -264,7 +250,7 @@ class BlendedFullyConnectedLayer(StackedModule):
         w = self.weight.to(x.dtype) * self.weight_gain
         b = per_frame(mix, self.bias).to(x.dtype) * self.bias_gain  # [N, O]
         x = combine(mix, torch.einsum("ni,moi->nmo", x, w), dim=1)  # x @ W is linear in W
-        return per_frame_bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
+        return bias_act(x, b, lrelu=self.lrelu, gain=LRELU_GAIN if self.lrelu else 1.0, clamp=None)
 
 
 class BlendedSynthesisLayer(StackedModule):
@@ -332,7 +318,7 @@ class BlendedToRGBLayer(StackedModule):
         styles = self.affine(w.float(), mix) * self.weight_gain
         x = stacked_modulated_conv2d(x, self.weight, styles, mix, up=False, f2=None)
         clamp = self.conv_clamp if self.conv_clamp is not None else clamp_fallback
-        return per_frame_bias_act(x, per_frame(mix, self.bias), lrelu=False, gain=1.0, clamp=clamp)
+        return bias_act(x, per_frame(mix, self.bias), lrelu=False, gain=1.0, clamp=clamp)
 
 
 class BlendedResnetSkip(StackedModule):
@@ -416,7 +402,6 @@ class BlendedSynthesisBlock(StackedModule):
         self.resolution = first.resolution
         self.architecture = first.architecture
         self.is_first = first.is_first
-        self.is_last = first.is_last
         self.has_torgb = first.has_torgb
         self.num_conv = first.num_conv
         self.num_torgb = first.num_torgb

@@ -149,8 +149,12 @@ def bias_act(
     gain: float,
     clamp: float | None,
 ) -> torch.Tensor:
-    """Add a per-channel bias [C] (on axis 1), apply leaky ReLU (or nothing), scale, clamp."""
-    x = x + bias.to(x.dtype).reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
+    """Add a per-channel bias (on axis 1: [C], or one per frame [N, C] for a per-frame blend), apply
+    leaky ReLU (or nothing), scale, clamp."""
+    if bias.ndim == 2:
+        x = x + bias.to(x.dtype).reshape(*bias.shape, *[1] * (x.ndim - 2))
+    else:
+        x = x + bias.to(x.dtype).reshape([-1 if i == 1 else 1 for i in range(x.ndim)])
     if lrelu:
         x = F.leaky_relu(x, LRELU_SLOPE)
     if gain != 1:

@@ -108,14 +108,19 @@ def check_input_file(path: Path, what: str) -> None:
         raise UsageError(f"{what} {path}: cannot read ({e.strerror})") from None
 
 
+def _duration(text: str) -> float | None:
+    """Seconds of the "Duration: h:mm:ss.ss" that ffmpeg prints for an input; None when absent."""
+    m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+
+
 def check_audio(path: Path) -> float | None:
     """The audio's duration in seconds (None when ffmpeg reports none); UsageError when the file is
     missing, EncoderError when ffmpeg finds no audio stream in it."""
     check_input_file(path, "audio file")
     text = describe(path)
     if re.search(r"^\s*Stream #0:\d+\S*: Audio:", text, re.MULTILINE):
-        m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
-        return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)) if m else None
+        return _duration(text)
     if re.search(r"^Input #0", text, re.MULTILINE):
         raise EncoderError(f"audio file {path} has no audio stream")
     raise EncoderError(f"ffmpeg cannot read audio file {path}: {ffmpeg_tail(text)}")
@@ -179,8 +184,8 @@ def parse_probe(text: str, path: Path) -> MediaInfo:
         body = line.strip()
         if indent == 2:
             in_metadata = body == "Metadata:"
-            if m := re.match(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", body):
-                duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+            if body.startswith("Duration:"):
+                duration = _duration(body) or 0.0
             elif (m := re.match(r"Stream #0:\d+\S*: Video: (.*)", body)) and video is None:
                 video = split_top_level(m.group(1))
                 if tag := re.search(r"\(([^()]+?) / 0x[0-9A-Fa-f]+\)", video[0]):

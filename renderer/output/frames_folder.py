@@ -16,7 +16,7 @@ from PIL import Image
 
 from renderer.errors import EncoderError
 from renderer.output.ffmpeg import ffmpeg_rate
-from renderer.output.files import atomic_path, make_folder
+from renderer.output.files import make_folder
 from renderer.output.kind import JoinOptions, SegmentWriter
 from renderer.plan.encoding import EncoderSettings, OutputKind
 
@@ -43,14 +43,13 @@ class FramesFolderWriter:
         frames an earlier render left there; other files in the folder are left alone."""
         output = make_folder(output, error=EncoderError)
         frames = [frame for segment in segments for frame in sorted(Path(segment).glob(FRAME_GLOB))]
-        new = {output / frame.name for frame in frames}
+        new = {frame.name for frame in frames}
         try:
             for old in output.glob(FRAME_GLOB):
-                if old not in new:  # an earlier, longer render's frame
+                if old.name not in new:  # an earlier, longer render's frame
                     old.unlink()
             for frame in frames:
-                if frame.parent.resolve() != output.resolve():  # a segment written elsewhere
-                    os.replace(frame, output / frame.name)
+                os.replace(frame, output / frame.name)  # a segment written into the output stays put
         except OSError as e:
             raise EncoderError(f"cannot write frames into {output}: {e.strerror or e}") from None
         return output
@@ -58,7 +57,8 @@ class FramesFolderWriter:
 
 class FramesFolderSegmentWriter(SegmentWriter):
     """Frames first_frame, first_frame + 1, ... of a video, each its own PNG in the folder path, written
-    as they arrive; abort() keeps the frames already written (each is complete)."""
+    as they arrive. The folder is a segment in the render's work folder, recorded in the journal
+    only once closed, so a frame needs no temporary name of its own."""
 
     def __init__(self, path: Path, *, width: int, height: int, fps: float, first_frame: int = 0) -> None:
         super().__init__(path, width=width, height=height, first_frame=first_frame)
@@ -67,8 +67,11 @@ class FramesFolderSegmentWriter(SegmentWriter):
 
     def _write(self, batch: np.ndarray) -> None:
         for i, frame in enumerate(batch):
-            with atomic_path(self.path / FRAME_NAME.format(self.first_frame + self.frames_written + i), error=EncoderError) as tmp:
-                Image.fromarray(frame).save(tmp, format="PNG")  # not frames.images.save_png: that module needs torch
+            path = self.path / FRAME_NAME.format(self.first_frame + self.frames_written + i)
+            try:
+                Image.fromarray(frame).save(path, format="PNG")  # not frames.images.save_png: that module needs torch
+            except OSError as e:
+                raise EncoderError(f"cannot write {path}: {e.strerror or e}") from None
 
     def _finish(self) -> None:
         pass

@@ -78,7 +78,7 @@ class VideoWriter(FfmpegOutput):
         check_segments(segments, output, fps)
         song = Path(options.audio) if options.audio is not None else None
         if song is not None:
-            check_audio(song)
+            check_audio(song)  # again: the file may have changed during a long render
         meta_args = metadata_args(options.metadata or {}, self.kind)
         cut = ["-t", f"{duration:.6f}"] if duration is not None else []
 

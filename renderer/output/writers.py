@@ -2,7 +2,7 @@
 
 Streamed uint8 frames are written in segments (so a long render can stop and resume), and
 `join_segments` turns the segments into the output: MP4/WebM by stream copy (plus audio and
-metadata), GIF with a palette made from every frame, PNG frames written straight into a folder.
+metadata), GIF with a palette made from every frame, PNG frames moved into their folder.
 Every file appears under its final name only once it is complete (renderer.output.files).
 
 A new output kind is an `OutputWriter` (renderer.output.kind) in a module of its own and one
@@ -50,8 +50,8 @@ def open_segment(
     """Start writing one segment of an output of this kind; its file appears only on close() after success.
 
     Args:
-        path: the segment's file; for "png" the frame folder, where each frame is its own file
-            frame{first_frame + i:06d}.png, written as it arrives (abort() keeps those)
+        path: the segment's file; for "png" a folder, where each frame is its own file
+            frame{first_frame + i:06d}.png, written as it arrives
         width, height: pixels of the frames to write (the video may be padded to the codec's needs)
         fps: frames per second
         first_frame: index in the whole video of the segment's first frame
@@ -76,17 +76,12 @@ def join_segments(
     """Join finished segments into output (atomically), adding audio and metadata; returns output.
 
     Args:
-        segments: files written by open_segment for this kind, in playback order (ignored for "png")
-        output: the final file; for "png" the frame folder the segments already filled
+        segments: files (for "png", folders) written by open_segment for this kind, in playback order
+        output: the final file, or for "png" the frame folder
         the rest: as JoinOptions
     """
     options = JoinOptions(fps, settings, audio, audio_offset, duration, metadata)
     return output_writer(kind).join(segments, Path(output), options)
-
-
-def encoded_size(width: int, height: int, *, kind: OutputKind, settings: EncoderSettings) -> tuple[int, int]:
-    """(width, height) in pixels that the video will have: padded when needed and allowed, else an error."""
-    return output_writer(kind).encoded_size(width, height, settings)
 
 
 def resolve_codec(settings: EncoderSettings, kind: OutputKind) -> list[str]:
@@ -96,6 +91,6 @@ def resolve_codec(settings: EncoderSettings, kind: OutputKind) -> list[str]:
 
 
 __all__ = [
-    "WRITERS", "OutputWriter", "SegmentWriter", "encoded_size", "join_segments", "open_segment", "output_writer",
+    "WRITERS", "OutputWriter", "SegmentWriter", "join_segments", "open_segment", "output_writer",
     "resolve_codec",
 ]
