@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +117,16 @@ class RenderJob:
                  for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict")]
         return rows
 
-    def journal_key(self, keys: ResolvedKeyframes) -> dict[str, Any]:
-        """Hashes of everything that changes the segments' pixels (not the device or batch size).
+    def journal_key(self, keys: ResolvedKeyframes, batching: Mapping[str, Any]) -> dict[str, Any]:
+        """Hashes of everything that changes the segments' pixels.
 
         Args:
             keys: the keyframes as resolved against the models: latents from .npy/.npz files the
                 script only names are hashed by what they hold.
+            batching: the device type and the frames per batch the render runs with. Kernels
+                (matmuls and small convolutions) pick their summation order by problem size and
+                device, so another batch size moves a few pixels by one level: a resume with other
+                batching would mix them into one video.
         """
         script = self.script
         script_hash = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
@@ -142,6 +147,7 @@ class RenderJob:
             "checkpoints": [model_sha256(m, __version__) for m in self.models],
             "keyframes": keyframes.hexdigest(),
             "settings": json_sha256(pixels),
+            "batching": dict(batching),
         }
 
 
