@@ -156,9 +156,12 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
     ScriptError with one line); nothing is loaded or written."""
     out = apply_output_overrides(script.output, settings.output, fps=script.fps, bpm=script.bpm)
     path = output_path(script, out)
-    if settings.resolution is not None and "file" not in settings.output:
-        # A quick low-resolution render never replaces the full render's file.
-        path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
+    tags = [Path(name).stem for name in script.added_presets]
+    if settings.resolution is not None:
+        tags.append(f"{settings.resolution}px")
+    if tags and "file" not in settings.output:
+        # A quick low-resolution render, or one trying presets, never replaces the full render's file.
+        path = path.with_name(f"{path.stem}.{'.'.join(tags)}{path.suffix}")
     segment_frames = max(1, round(out.segment * script.fps))
     return RenderJob(
         script=script, output=out, path=path, kind=output_kind(path), encoder=encoder_settings(out),

@@ -152,6 +152,7 @@ class Script:
     blend: Any = None  # the blend before the first keyframe that sets one; None: the base model (0)
     presets: tuple[str, ...] = ()  # applied in order, under the script's own settings
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
+    added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
 
     @property
     def duration(self) -> float:
@@ -562,7 +563,7 @@ def parse_script(
     own = {k: v for k, v in data.items() if k != "preset"}
     data, origins = merge_settings([*layers, ("script", own)])
     check.origins = origins
-    return dataclasses.replace(_parse_merged(check, data), presets=tuple(names), origins=origins)
+    return dataclasses.replace(_parse_merged(check, data), presets=tuple(names), origins=origins, added_presets=tuple(presets))
 
 
 def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
