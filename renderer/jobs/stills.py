@@ -28,12 +28,12 @@ from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.models.stylegan2 import Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
-from renderer.output.files import atomic_path, make_folder
+from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
 from renderer.plan.script import Script, load_script
 from renderer.plan.seeds import seeds_to_z
-from renderer.plan.timeline import Timeline, concat_chunks
+from renderer.plan.timeline import Timeline
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
@@ -192,26 +192,18 @@ def load_timeline(
 
 
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
-    """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff;
-    for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R])."""
+    """Write the resolved per-frame tracks as .npz: time, z or ws, every track by its name (psi,
+    truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
+    `blend_resolutions` [R], ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
-    tracks = concat_chunks(list(timeline.chunks(chunk_size)))
-    arrays = {
-        "time": tracks.time,
-        "z" if timeline.space == "z" else "ws": tracks.latents,
-        "psi": tracks.psi,
-        "key_frames": timeline.key_frames.astype(np.int64),
-    }
-    if tracks.truncation_cutoff is not None:
-        arrays["truncation_cutoff"] = tracks.truncation_cutoff
-    if tracks.blend is not None:
-        arrays["blend"] = tracks.blend
-        arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)  # to a file object: np.savez would add .npz to another name
-    return path
+    latents = "z" if timeline.space == "z" else "ws"
+    chunks = ({"time": c.time, latents: c.latents, **c.tracks} for c in timeline.chunks(chunk_size))
+    whole = {"key_frames": timeline.key_frames.astype(np.int64)}
+    if timeline.blends:
+        whole["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
+    return write_npz_rows(path, chunks, timeline.num_frames, whole)
 
 
 @dataclasses.dataclass(frozen=True)
