@@ -479,7 +479,11 @@ def validate(
     settings: Annotated[bool, typer.Option("--settings", help="Also list every setting, its resolved value and where it came from.")] = False,
 ) -> None:
     """Check a script and show its frames, duration and keyframes; exit 2 on a mistake."""
-    parsed, resolved = run(lambda: renderer.load_timeline(script, device=device, presets=_presets(preset)))
+    parsed = run(lambda: renderer.load_script(script, presets=_presets(preset)))
+    # Seeds on built-in models leave nothing to check in a model: no torch, an instant answer.
+    resolved = None
+    if timeline is not None or parsed.needs_models_to_check:
+        resolved = run(lambda: renderer.resolve_timeline(parsed, device=device))
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
@@ -520,6 +524,7 @@ def validate(
             rows.add_row(key, escape(shown), origin)
         stdout.print(rows, highlight=False)
     if timeline is not None:
+        assert resolved is not None
         run(lambda: renderer.export_timeline(resolved, timeline))
         stdout.print(str(timeline), highlight=False)
 

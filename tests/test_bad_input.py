@@ -167,3 +167,34 @@ def test_ctrl_c_while_the_command_line_loads_exits_130_quietly(tmp_path: Path) -
 def test_the_console_script_is_the_interrupt_safe_entry() -> None:
     text = (REPO / "pyproject.toml").read_text()
     assert 'renderer = "renderer.__main__:main"' in text  # the same entry as `python -m renderer`
+
+
+@pytest.mark.parametrize(
+    ("args", "heavy"),
+    [
+        (["--help"], ["torch", "scipy.interpolate"]),
+        (["presets"], ["torch", "scipy.interpolate"]),
+        (["presets", "share"], ["torch", "scipy.interpolate"]),
+        # Seeds on built-in models: nothing to check in a model, so no torch.
+        (["validate", str(REPO / "examples" / "calm.toml")], ["torch"]),
+    ],
+    ids=["help", "presets", "presets share", "validate seeds"],
+)
+def test_quick_commands_start_without_the_heavy_imports(args: list[str], heavy: list[str]) -> None:
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom renderer.cli import app\n"
+        f"result = CliRunner().invoke(app, {args!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0 and not done.stderr.strip(), f"imported: {done.stderr}"
+
+
+def test_validate_still_checks_what_needs_a_model(tmp_path: Path) -> None:
+    """A latent file (or a checkpoint file) is checked against the model, so validate loads it."""
+    latent = np.zeros((1, 7), np.float32)
+    np.save(tmp_path / "short.npy", latent)
+    script = tmp_path / "s.toml"
+    script.write_text(GOOD.replace("seed = 2", 'latent = "short.npy"'))
+    assert_one_line_error(invoke("validate", script), 2, "short.npy")

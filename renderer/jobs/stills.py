@@ -187,8 +187,13 @@ def load_timeline(
 ) -> tuple[Script, Timeline]:
     """Read and validate a script (adding `presets` after its own), load its models and resolve its keyframes."""
     script = load_script(script_path, presets=presets)
+    return script, resolve_timeline(script, device=device)
+
+
+def resolve_timeline(script: Script, *, device: str | torch.device = "cpu") -> Timeline:
+    """A parsed script's timeline: its models loaded (and checked) and its keyframes resolved."""
     base, _ = load_models(script, device=device)
-    return script, build_timeline(script, base)
+    return build_timeline(script, base)
 
 
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:

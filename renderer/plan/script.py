@@ -159,6 +159,14 @@ class Script:
         return self.num_frames / self.fps
 
     @property
+    def needs_models_to_check(self) -> bool:
+        """Whether checking the script goes beyond the script: a checkpoint file to read, or latents
+        (files, literals) to check against a model. Seeds on built-in models need neither."""
+        sources = [s for k in self.keyframes for s in (k.source, *(m.source for m in k.mix))]
+        models = [self.base_model, *([self.transfer_model] if self.transfer_model else [])]
+        return any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
+
+    @property
     def num_segments(self) -> int:
         """Keyframe segments: one between each pair of keyframes, and a closing one when looping."""
         return len(self.keyframes) if self.path.loop else len(self.keyframes) - 1
