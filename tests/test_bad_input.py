@@ -96,6 +96,18 @@ CASES = [
     ("preview syntax", "preview {t}/syntax.toml -o {t}/out -q", 2, ["syntax.toml"]),
 ]
 
+# Outputs in a folder no file can be created in, whoever runs the tests (root included): the work
+# fails (exit 1) with one line, and nothing is left behind. Linux's /proc serves as that folder.
+UNWRITABLE = [
+    ("convert unwritable", "convert demo /proc/x.safetensors", 1, ["/proc"]),
+    ("blend unwritable", "blend demo demo-transfer --swap 16 -o /proc/x.safetensors", 1, ["/proc"]),
+    ("validate timeline unwritable", "validate {t}/good.toml --timeline /proc/t.npz", 1, ["/proc"]),
+    ("generate unwritable", "generate -s 1 -o /proc/gen", 1, ["/proc"]),
+    ("render unwritable", "render {t}/good.toml -o /proc/o.mp4 -q", 1, ["/proc"]),
+]
+if Path("/proc/self").is_dir():
+    CASES += UNWRITABLE
+
 # What each command would write: made beforehand with SENTINEL bytes, checked unchanged after.
 OUTPUTS = ("out.safetensors", "out.mp4", "out.npz", "out.txt", "out.xyz")
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from renderer.errors import CheckpointError, EncoderError, UsageError
+from renderer.errors import EncoderError, UsageError
 from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import auto_batch_size, check_generation_options
@@ -130,9 +130,9 @@ def blend_grid(
 
 def save_native(G: Generator, path: str | Path) -> Path:
     """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); CheckpointError naming path when it cannot be written."""
+    partial file); EncoderError naming path when it cannot be written."""
     data = to_safetensors(G)
-    with atomic_path(path, error=CheckpointError) as tmp:
+    with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 

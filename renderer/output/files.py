@@ -176,7 +176,10 @@ class OutputLock:
         except ImportError:  # pragma: no cover - Windows
             return self
         make_folder(self.path.parent)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        except OSError as e:  # os.access can say yes where the file system says no (read-only mounts, /proc)
+            raise RendererError(f"{self.path.parent}: cannot write to the folder ({_reason(e)})") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
