@@ -14,6 +14,7 @@ from renderer.plan.layers import resolve_layers
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
 from renderer.plan.timeline import ResolvedKeyframes, Timeline, plan_timeline
+from renderer.plan.walks import loop_z
 
 PCA_SAMPLES = 10_000
 PCA_SEED = 0
@@ -77,6 +78,9 @@ class _Resolver:
         if source.kind == "seed":
             assert source.seed is not None
             return "z", seed_to_z(source.seed, G.z_dim)[0]
+        if source.kind == "loop":
+            assert source.seed is not None
+            return "z", loop_z(source.seed, G.z_dim, source.phase, source.harmonics)
         if source.kind == "file":
             assert source.file is not None
             try:

@@ -53,14 +53,18 @@ class ScriptError(RendererError):
 class LatentSource:
     """Where a keyframe's latent comes from: exactly one of a seed, a file, or literal values."""
 
-    kind: str  # "seed", "file", "z" or "w"
+    kind: str  # "seed", "file", "z", "w", or "loop" (a generated walk's, renderer.plan.walks)
     seed: int | None = None
     file: Path | None = None
     values: tuple[Any, ...] | None = None  # nested lists as written, for "z" / "w"
+    phase: float = 0.0  # "loop": where on the seeded loop, in periods
+    harmonics: int = 0  # "loop": its Fourier harmonics
 
     def describe(self) -> str:
         if self.kind == "seed":
             return f"seed {self.seed}"
+        if self.kind == "loop":
+            return f"loop {self.seed} at {self.phase:.3f}"
         if self.kind == "file":
             assert self.file is not None
             return f"file {self.file.name}"
@@ -87,13 +91,15 @@ class Keyframe:
     easing: Easing | None
     mix: tuple[StyleMix, ...] = ()
     blend: Any = None  # validated blend spec, used by model blending
+    label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
 
     def where(self) -> str:
-        return f"keyframes[{self.index}] (t={self.time:g}s)"
+        return f"{self.label or f'keyframes[{self.index}]'} (t={self.time:g}s)"
 
     def describe_source(self) -> str:
         """The latent source and its style mixes, as shown to users: "seed 3 + mix seed 7"."""
-        return self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+        text = self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+        return text + (f" ({self.label})" if self.label and self.label.startswith("walks") else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,7 +462,7 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output")
+TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks")
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
@@ -597,9 +603,9 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
     schedules = _parse_tracks(check, check.table(data.get("tracks", {}), "tracks"), fps, bpm)
 
-    raw_keys = data.get("keyframes")
-    if not isinstance(raw_keys, list) or not raw_keys:
-        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry")
+    raw_keys = data.get("keyframes", [] if "walks" in data else None)
+    if not isinstance(raw_keys, list) or not (raw_keys or "walks" in data):
+        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry (or [[walks]])")
     keyframes: list[Keyframe] = []
     for index, raw in enumerate(raw_keys):
         key = _parse_keyframe(check, index, raw, frame_of, fps, transfer)
@@ -611,6 +617,8 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
                 f"at frame {prev.frame} (t={prev.time:g}s)",
             )
         keyframes.append(key)
+    if "walks" in data:
+        keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, transfer, data.get("duration"))
     for name in schedules:
         keyed = [k.index for k in keyframes if getattr(k, name) is not None]
         if keyed:
@@ -652,6 +660,23 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         keyframes=tuple(keyframes),
         schedules=schedules,
     )
+
+
+def _merge_walks(
+    check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float,
+    transfer: str | None, duration: Any,
+) -> list[Keyframe]:
+    """The typed keyframes and those of the [[walks]], in time order, indexed in that order."""
+    from renderer.plan.walks import expand_walks
+
+    frames = round(frame_of(duration, "duration")) if duration is not None else None
+    generated = expand_walks(check, raw, frame_of, duration=frames, loop=path.loop, fps=fps, transfer=transfer)
+    merged = sorted(typed + generated, key=lambda k: k.frame)
+    for a, b in zip(merged, merged[1:], strict=False):
+        if a.frame == b.frame:
+            first, second = sorted((a, b), key=lambda k: k.label is not None and k.label.startswith("walks"))
+            raise check.error(second.where(), f"falls on frame {a.frame}, where {first.where()} is; move one or change the walk's start or every")
+    return [dataclasses.replace(k, index=i, label=k.label or f"keyframes[{k.index}]") for i, k in enumerate(merged)]
 
 
 def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: float) -> OutputSettings:
