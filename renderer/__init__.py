@@ -82,6 +82,11 @@ _EXPORTS = {
     "ProjectSettings": "renderer.jobs.projector",
     "ProjectionStep": "renderer.jobs.projector",
     "FaceNotFoundError": "renderer.jobs.align",
+    "Directions": "renderer.models.directions",
+    "direction_grid": "renderer.jobs.directions",
+    "find_directions": "renderer.jobs.directions",
+    "load_directions": "renderer.jobs.directions",
+    "write_directions": "renderer.jobs.directions",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -111,6 +116,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
+    from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
     from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
@@ -132,6 +138,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     )
     from renderer.models.blending import BlendedGenerator, blend, blend_models, blend_per_frame  # noqa: F401
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
+    from renderer.models.directions import Directions  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
     from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
     from renderer.plan.script import (  # noqa: F401

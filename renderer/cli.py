@@ -255,6 +255,54 @@ def blend_command(
         stdout.print(str(grid), highlight=False)
 
 
+@app.command("directions")
+def directions_command(
+    model: Annotated[str, typer.Argument(help="Checkpoint or 'demo'.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the directions as .npz.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    method: Annotated[str, typer.Option(help="sefa: closed-form factorisation of the style affine weights.")] = "sefa",
+    k: Annotated[int, typer.Option("-k", help="How many directions.")] = 20,
+    layers: Annotated[
+        str | None, typer.Option(help='Layers to factorise (and move): coarse, middle, fine, "4-7" \\[default: all].')
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Show this direction file (.npy/.npz: ours, GANSpace, InterFaceGAN) instead.")
+    ] = None,
+    grid: Annotated[
+        Path | None, typer.Option(help="Write a PNG: a row per direction, a column per amount.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --grid picture.", rich_help_panel=OUTPUT_PANEL)] = 0,
+    amounts: Annotated[str, typer.Option(help="Amounts of the --grid columns.", rich_help_panel=OUTPUT_PANEL)] = "-3,-1.5,0,1.5,3",
+    rows: Annotated[int, typer.Option(help="Directions shown in the --grid.", rich_help_panel=OUTPUT_PANEL)] = 8,
+    psi: Annotated[float, typer.Option("--psi", help="Truncation psi of the --grid picture.", rich_help_panel=OUTPUT_PANEL)] = 0.7,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+) -> None:
+    """Find latent directions (SeFa) of a model, or read a direction file, and show what each does."""
+    if output is None and grid is None:
+        fail(renderer.UsageError("nothing to write: give --output DIRS.npz and/or --grid GRID.png"))
+    if file is not None and output is not None:
+        fail(renderer.UsageError("--file shows an existing direction file; --output writes new ones: give one"))
+    if grid is not None and grid.suffix.lower() != ".png":
+        fail(renderer.UsageError(f"{grid}: the grid must end in .png"))
+    try:
+        steps = [float(a) for a in amounts.split(",") if a.strip()]
+    except ValueError:
+        fail(renderer.UsageError(f"--amounts must be numbers separated by commas, like -3,0,3; not {amounts!r}"))
+    G = run(lambda: renderer.load_generator(model, device=device))
+    if file is not None:
+        found = run(lambda: renderer.load_directions(file, G))
+    else:
+        found = run(lambda: renderer.find_directions(G, method=method, k=k, layers=layers))
+    if output is not None:
+        run(lambda: renderer.write_directions(found, output, method=method))
+        stdout.print(str(output), highlight=False)
+    if grid is not None:
+        sheet = run(lambda: renderer.direction_grid(G, found, seed=seed, amounts=steps, rows=rows, psi=psi, layers=layers))
+        run(lambda: renderer.write_png(sheet, grid))
+        stdout.print(str(grid), highlight=False)
+
+
 @app.command("render")
 def render_command(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],

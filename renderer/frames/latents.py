@@ -9,6 +9,7 @@ import torch
 from numpy.typing import NDArray
 
 from renderer.blendspec import alpha_by_resolution
+from renderer.models.directions import read_directions
 from renderer.models.synthesizer import Synthesizer
 from renderer.plan.layers import resolve_layers
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
@@ -164,7 +165,28 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     return ResolvedKeyframes(
         latents=key_latents, num_ws=G.num_ws, layer_lags=tuple(lags), pca_basis=basis,
         blends=key_blends, blend_resolutions=tuple(resolutions),
+        directions=direction_offsets(script, G, resolver) if script.directions else None,
     )
+
+
+def direction_offsets(script: Script, G: Synthesizer, resolver: _Resolver) -> NDArray[np.float64]:
+    """Each [[directions]] track's unit direction on its layers: [D, num_ws, w_dim] (zero elsewhere)."""
+    offsets = np.zeros((len(script.directions), G.num_ws, G.w_dim))
+    for i, track in enumerate(script.directions):
+        where = f"directions[{i}]"
+        try:
+            found = read_directions(track.file, w_dim=G.w_dim)
+        except ValueError as e:
+            raise resolver.error(f"{where}.file", f"'{track.file.name}' {e}") from None
+        if track.index >= len(found.vectors):
+            raise resolver.error(f"{where}.index", f"{track.index} is past the last of the file's {len(found.vectors)} directions")
+        spec = track.layers if track.layers is not None else found.layers if found.layers is not None else tuple(range(G.num_ws))
+        try:
+            layers = resolve_layers(spec, G.num_ws, G.img_resolution)
+        except ValueError as e:
+            raise resolver.error(f"{where}.layers", str(e)) from None
+        offsets[i, list(layers)] = found.vectors[track.index]
+    return offsets
 
 
 def build_timeline(script: Script, G: Synthesizer) -> Timeline:

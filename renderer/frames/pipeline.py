@@ -250,8 +250,16 @@ class FramePipeline:
         psi = torch.from_numpy(chunk.psi[rows]).to(device)
         cutoff = None if chunk.truncation_cutoff is None else torch.from_numpy(chunk.truncation_cutoff[rows]).to(device)
         if self.timeline.space == "z":
-            return G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
-        return G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+            ws = G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        else:
+            ws = G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        if self.timeline.directions is not None:
+            # Moves along latent directions apply to the truncated ws, so an amount means the
+            # same distance in W whatever psi is.
+            amounts = torch.from_numpy(chunk.tracks["directions"][rows]).to(device)
+            offsets = torch.from_numpy(self.timeline.directions).to(device)
+            ws = ws + torch.einsum("nd,dlw->nlw", amounts, offsets)
+        return ws
 
     @torch.no_grad()
     def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:

@@ -141,6 +141,8 @@ class RenderJob:
         keyframes = hashlib.sha256(keys.latents.tobytes())
         if keys.blends is not None:
             keyframes.update(keys.blends.tobytes())
+        if keys.directions is not None:
+            keyframes.update(keys.directions.tobytes())
         return {
             "script": script_hash,
             "resolved settings": json_sha256(resolved),

@@ -159,6 +159,7 @@ class Script:
     presets: tuple[str, ...] = ()  # applied in order, under the script's own settings
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
+    directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
 
     @property
     def duration(self) -> float:
@@ -462,7 +463,7 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks")
+TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions")
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
@@ -646,7 +647,17 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         if late:
             raise check.error(f"tracks.{name}", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
     output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    directions: tuple[Any, ...] = ()
+    if "directions" in data:
+        from renderer.plan.directions import parse_directions
+
+        directions = parse_directions(check, data["directions"], fps=fps, bpm=bpm)
+        for i, track in enumerate(directions):
+            late = [f for f in track.amount.frames if f >= num_frames]
+            if late:
+                raise check.error(f"directions[{i}].amount", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
     return Script(
+        directions=directions,
         output=output,
         blend=default_blend,
         file=file,

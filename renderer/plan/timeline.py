@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from renderer.plan.paths import Interpolation, KeyframePath
-from renderer.plan.script import Script
+from renderer.plan.script import Schedule, Script
 from renderer.plan.tracks import (
     Column,
     Lagged,
@@ -25,6 +25,7 @@ from renderer.plan.tracks import (
     Renormalized,
     Rounded,
     Smoothed,
+    Stacked,
     Track,
 )
 
@@ -85,6 +86,7 @@ class Timeline:
         key_frames: [K] the keyframes' frames (for plots and exports)
         blend_resolutions: the block resolutions of the "blend" track's columns
         keys: the resolved keyframes it was planned from, if any (what a resume key hashes)
+        directions: [D, num_ws, w_dim] offsets of the "directions" track's D amounts
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class Timeline:
         key_frames: NDArray[np.int64],
         blend_resolutions: Sequence[int] = (),
         keys: ResolvedKeyframes | None = None,
+        directions: NDArray[np.float32] | None = None,
     ) -> None:
         if "psi" not in tracks:
             raise ValueError("a timeline needs a psi track")
@@ -111,6 +114,9 @@ class Timeline:
         self.key_frames = np.asarray(key_frames, dtype=np.int64)
         self.blend_resolutions = tuple(blend_resolutions)
         self.keys = keys
+        # [D, num_ws, w_dim]: what a unit amount of each direction adds to the truncated ws
+        # (zero outside its layers); the "directions" track [n, D] says how much, per frame.
+        self.directions = directions
 
     @property
     def blends(self) -> bool:
@@ -151,6 +157,7 @@ class ResolvedKeyframes:
     pca_basis: NDArray[np.float64] | None = None  # [w_dim, k] orthonormal columns
     blends: NDArray[np.float64] | None = None  # [K, R] transfer alpha per keyframe and resolution
     blend_resolutions: tuple[int, ...] = ()  # the R block resolutions of blends' columns
+    directions: NDArray[np.float64] | None = None  # [D, num_ws, w_dim] per unit amount of each direction track
 
 
 def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
@@ -163,6 +170,8 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         tracks["truncation_cutoff"] = cutoff
     if keys.blends is not None:
         tracks["blend"] = plan.keyed(keys.blends, [script.path.track_interpolation] * plan.segments)
+    if script.directions:
+        tracks["directions"] = Stacked([plan.schedule(d.amount) for d in script.directions])
     tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
     if "truncation_cutoff" in tracks:
         tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
@@ -170,6 +179,7 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         num_frames=script.num_frames, fps=script.fps, loop=script.path.loop, space=script.path.space,
         latents=plan.latents(), tracks=tracks, key_frames=plan.key_frames.astype(np.int64),
         blend_resolutions=keys.blend_resolutions, keys=keys,
+        directions=None if keys.directions is None else keys.directions.astype(np.float32),
     )
 
 
@@ -205,14 +215,7 @@ class _TrackPlan:
         kind = script.path.track_interpolation
         schedule = script.schedules.get(name)
         if schedule is not None:
-            keys = np.array(schedule.frames, dtype=np.float64)
-            values = np.array(schedule.values, dtype=np.float64)[:, None]
-            segments = len(keys) if script.path.loop and len(keys) > 1 else len(keys) - 1
-            path = KeyframePath(
-                keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
-                loop_period=self.period if segments == len(keys) else None,
-            )
-            return Column(path)
+            return self.schedule(schedule)
         if name == "psi":
             values = np.array(script.keyframe_psi(), dtype=np.float64)
         else:
@@ -221,6 +224,18 @@ class _TrackPlan:
                 return None
             values = np.array([self.keys.num_ws if v is None else v for v in given], dtype=np.float64)
         return Column(self.keyed(values[:, None], [kind] * self.segments))
+
+    def schedule(self, schedule: Schedule) -> Track:
+        """A schedule's scalar track [n], with the path's track interpolation and loop."""
+        kind = self.script.path.track_interpolation
+        keys = np.array(schedule.frames, dtype=np.float64)
+        values = np.array(schedule.values, dtype=np.float64)[:, None]
+        segments = len(keys) if self.script.path.loop and len(keys) > 1 else len(keys) - 1
+        path = KeyframePath(
+            keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
+            loop_period=self.period if segments == len(keys) else None,
+        )
+        return Column(path)
 
     def latents(self) -> Track:
         """The latent path: z on the Gaussian shell, or w+ with layer lags and the PCA restriction."""
