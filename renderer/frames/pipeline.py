@@ -18,6 +18,7 @@ from scipy.ndimage import correlate1d
 
 from renderer.errors import RendererError, UsageError
 from renderer.frames.images import to_rgb, to_uint8
+from renderer.frames.noise import FrameNoiseSource
 from renderer.models.blending import alphas_to_model_weights
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.plan.script import OutputSettings
@@ -109,6 +110,7 @@ class FramePipeline:
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
         self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
+        self.noise = None if timeline.noise is None else FrameNoiseSource(timeline.noise, num_ws=G.num_ws, img_resolution=G.img_resolution)
 
     @classmethod
     def for_output(
@@ -267,7 +269,13 @@ class FramePipeline:
         ws = self.ws(chunk, lo, hi)
         weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])  # moved by G
         level = self.resolution if self.stops_early else None
-        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level)
+        extra = {}
+        if self.noise is not None:
+            strength = chunk.tracks.get("noise_strength")
+            extra["noise"] = self.noise.frame_noise(
+                chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device
+            )
+        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
         return to_uint8(img).cpu().numpy()
 
 

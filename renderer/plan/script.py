@@ -160,6 +160,7 @@ class Script:
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
     directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
+    noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
 
     @property
     def duration(self) -> float:
@@ -463,7 +464,7 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions")
+TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions", "noise")
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
@@ -656,7 +657,13 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
             late = [f for f in track.amount.frames if f >= num_frames]
             if late:
                 raise check.error(f"directions[{i}].amount", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
+    noise = None
+    if "noise" in data:
+        from renderer.plan.noise import parse_noise
+
+        noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
     return Script(
+        noise=noise,
         directions=directions,
         output=output,
         blend=default_blend,

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from renderer.plan.noise import NoiseSettings
 from renderer.plan.paths import Interpolation, KeyframePath
 from renderer.plan.script import Schedule, Script
 from renderer.plan.tracks import (
@@ -102,6 +103,7 @@ class Timeline:
         blend_resolutions: Sequence[int] = (),
         keys: ResolvedKeyframes | None = None,
         directions: NDArray[np.float32] | None = None,
+        noise: NoiseSettings | None = None,
     ) -> None:
         if "psi" not in tracks:
             raise ValueError("a timeline needs a psi track")
@@ -117,6 +119,9 @@ class Timeline:
         # [D, num_ws, w_dim]: what a unit amount of each direction adds to the truncated ws
         # (zero outside its layers); the "directions" track [n, D] says how much, per frame.
         self.directions = directions
+        # Animated noise, or strength multipliers per layer group (the "noise_strength" track
+        # [n, G], one column per group of noise.strength); None: the stored maps.
+        self.noise = noise if noise is not None and (noise.animated or noise.strength) else None
 
     @property
     def blends(self) -> bool:
@@ -172,6 +177,9 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         tracks["blend"] = plan.keyed(keys.blends, [script.path.track_interpolation] * plan.segments)
     if script.directions:
         tracks["directions"] = Stacked([plan.schedule(d.amount) for d in script.directions])
+    noise = script.noise
+    if noise is not None and noise.strength:
+        tracks["noise_strength"] = Stacked([plan.schedule(schedule) for _, schedule in noise.strength])
     tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
     if "truncation_cutoff" in tracks:
         tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
@@ -180,6 +188,7 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         latents=plan.latents(), tracks=tracks, key_frames=plan.key_frames.astype(np.int64),
         blend_resolutions=keys.blend_resolutions, keys=keys,
         directions=None if keys.directions is None else keys.directions.astype(np.float32),
+        noise=noise,
     )
 
 
