@@ -48,6 +48,8 @@ _EXPORTS = {
     "BlendedGenerator": "renderer.models.blending",
     "blend": "renderer.models.blending",
     "blend_models": "renderer.models.blending",
+    "blend_with_base": "renderer.models.blending",
+    "parse_alpha_table": "renderer.blendspec",
     "blend_per_frame": "renderer.models.blending",
     "load_generator": "renderer.models.checkpoints",
     "read_checkpoint": "renderer.models.checkpoints",
@@ -104,7 +106,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real imports
-    from renderer.blendspec import describe_blend, make_spec  # noqa: F401
+    from renderer.blendspec import (  # noqa: F401
+        describe_blend,
+        make_spec,
+        parse_alpha_table,  # noqa: F401
+    )
     from renderer.errors import (  # noqa: F401
         CheckpointError,
         EncoderError,
@@ -136,7 +142,13 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         save_seed_images,
         write_png,
     )
-    from renderer.models.blending import BlendedGenerator, blend, blend_models, blend_per_frame  # noqa: F401
+    from renderer.models.blending import (  # noqa: F401
+        BlendedGenerator,
+        blend,
+        blend_models,
+        blend_per_frame,
+        blend_with_base,
+    )
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
     from renderer.models.directions import Directions  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401

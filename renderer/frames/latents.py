@@ -9,8 +9,10 @@ import torch
 from numpy.typing import NDArray
 
 from renderer.blendspec import alpha_by_resolution
+from renderer.models.channels import channel_masks
 from renderer.models.directions import read_directions
 from renderer.models.synthesizer import Synthesizer
+from renderer.plan.blends import component_of
 from renderer.plan.layers import resolve_layers
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
@@ -159,14 +161,41 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
         raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
     blends = script.keyframe_blends()
     resolutions = G.levels
-    key_blends = None
+    key_blends = model_blends = None
+    components: tuple[tuple[str, str | None], ...] = ()
     if blends is not None:  # forms checked by the script parser
-        key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
+        parts = [component_of(spec) for spec in blends]
+        components = tuple(dict.fromkeys(c for keyframe in parts for c, _ in keyframe))
+        if components == (("transfer", None),):  # the two-model blend: alphas of the transfer model
+            components = ()
+            key_blends = np.stack([alpha_by_resolution(keyframe[0][1], resolutions) for keyframe in parts])
+        else:
+            model_blends = np.zeros((len(parts), len(components), len(resolutions)))
+            for k, keyframe in enumerate(parts):
+                for component, form in keyframe:
+                    model_blends[k, components.index(component)] = alpha_by_resolution(form, resolutions)
+            check_masks(script, G, components, resolver)
     return ResolvedKeyframes(
         latents=key_latents, num_ws=G.num_ws, layer_lags=tuple(lags), pca_basis=basis,
         blends=key_blends, blend_resolutions=tuple(resolutions),
+        model_blends=model_blends, blend_components=components,
         directions=direction_offsets(script, G, resolver) if script.directions else None,
     )
+
+
+def check_masks(script: Script, G: Synthesizer, components: tuple[tuple[str, str | None], ...], resolver: _Resolver) -> None:
+    """ScriptError for a mask that does not fit G's channels (masks from model statistics are
+    checked when both models are loaded)."""
+    config = getattr(G, "config", None)
+    for _, name in components:
+        if name is None:
+            continue
+        if config is None:
+            raise resolver.error(f"masks.{name}", f"channel blends need a StyleGAN2 model, not {G.family}")
+        try:
+            channel_masks(script.masks[name], config.channels, base=None, model=None)
+        except ValueError as e:
+            raise resolver.error(f"masks.{name}", str(e)) from None
 
 
 def direction_offsets(script: Script, G: Synthesizer, resolver: _Resolver) -> NDArray[np.float64]:

@@ -92,8 +92,11 @@ class FramePipeline:
         temporal_blur: float = 0.0,
         resolution: int | None = None,
     ) -> None:
-        if timeline.blends and G.num_models < 2:
-            raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
+        if timeline.blends and G.num_models != 1 + max(1, len(timeline.blend_components)):
+            raise ValueError(
+                f"this timeline blends {1 + max(1, len(timeline.blend_components))} models: pass their "
+                f"blend_per_frame (renderer.jobs.stills.load_animation), not one of {G.num_models}"
+            )
         resolution = G.img_resolution if resolution is None else resolution
         if resolution > G.img_resolution:
             raise UsageError(f"resolution {resolution} is above the model's {G.img_resolution} px")
@@ -263,11 +266,18 @@ class FramePipeline:
             ws = ws + torch.einsum("nd,dlw->nlw", amounts, offsets)
         return ws
 
+    def model_weights(self, chunk: TimelineChunk, lo: int = 0, hi: int | None = None) -> torch.Tensor | None:
+        """Each frame's weight of each blended model per level, [n, M, R] (the base first); None: no blend."""
+        if "model_blend" in chunk.tracks:
+            parts = torch.from_numpy(chunk.tracks["model_blend"][lo:hi])  # [n, C, R]
+            return torch.cat([1.0 - parts.sum(dim=1, keepdim=True), parts], dim=1)
+        return None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])
+
     @torch.no_grad()
     def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:
         G = self.G
         ws = self.ws(chunk, lo, hi)
-        weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])  # moved by G
+        weights = self.model_weights(chunk, lo, hi)  # moved by G
         level = self.resolution if self.stops_early else None
         extra = {}
         if self.noise is not None:

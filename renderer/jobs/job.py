@@ -78,9 +78,10 @@ class RenderJob:
 
     @property
     def models(self) -> tuple[str, ...]:
-        """The checkpoints: the base, then the transfer model when the script blends."""
+        """The checkpoints: the base, then the transfer model and the extra models the script names."""
         transfer = self.script.transfer_model
-        return (self.script.base_model,) + ((transfer,) if transfer else ())
+        extras = tuple(path for _, path in self.script.extra_models)
+        return (self.script.base_model,) + ((transfer,) if transfer else ()) + extras
 
     @property
     def num_frames(self) -> int:
@@ -143,6 +144,11 @@ class RenderJob:
             keyframes.update(keys.blends.tobytes())
         if keys.directions is not None:
             keyframes.update(keys.directions.tobytes())
+        if keys.model_blends is not None:
+            keyframes.update(keys.model_blends.tobytes())
+        for mask in script.masks.values():
+            if mask.file is not None:
+                keyframes.update(file_sha256(mask.file).encode())
         return {
             "script": script_hash,
             "resolved settings": json_sha256(resolved),

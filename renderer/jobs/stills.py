@@ -25,13 +25,14 @@ from renderer.jobs.projector import (
     save_projection,
 )
 from renderer.models.blending import blend_per_frame, check_same_architecture
+from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.models.stylegan2 import Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
-from renderer.plan.script import Script, load_script
+from renderer.plan.script import Script, ScriptError, load_script
 from renderer.plan.seeds import seeds_to_z
 from renderer.plan.timeline import Timeline
 
@@ -178,8 +179,37 @@ def load_animation(
     the given precision) and the script's timeline."""
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
-    G = blend_per_frame([base, transfer]) if timeline.blends else base
+    G = base
+    if timeline.blend_components:
+        G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
+    elif timeline.blends:
+        G = blend_per_frame([base, transfer])
     return G.set_precision(precision), timeline
+
+
+def blend_components(
+    script: Script, timeline: Timeline, base: Synthesizer, transfer: Synthesizer | None, *, device: str | torch.device = "cpu"
+) -> list[Synthesizer]:
+    """The base, then each model a named blend names, in the order of the timeline's "model_blend"
+    components; a component with a channel mask is the model's channel-masked copy over the base."""
+    loaded: dict[str, Synthesizer] = {"transfer": transfer} if transfer is not None else {}
+    paths = dict(script.extra_models)
+    models = [base]
+    for name, mask in timeline.blend_components:
+        if name not in loaded:
+            loaded[name] = load_generator(paths[name], device=device)
+            check_same_architecture([base, loaded[name]], ["models.base", f"models.extra.{name}"])  # type: ignore[list-item]
+        model = loaded[name]
+        if mask is not None:
+            if not isinstance(base, Generator) or not isinstance(model, Generator):
+                raise ScriptError(f"masks.{mask}: channel blends need StyleGAN2 models")
+            try:
+                masks = channel_masks(script.masks[mask], base.config.channels, base=base, model=model)
+            except ValueError as e:
+                raise ScriptError(f"{script.file}: masks.{mask}: {e}" if script.file else f"masks.{mask}: {e}") from None
+            model = channel_masked(base, model, masks)
+        models.append(model)
+    return models
 
 
 def load_timeline(
@@ -199,15 +229,19 @@ def resolve_timeline(script: Script, *, device: str | torch.device = "cpu") -> T
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
     """Write the resolved per-frame tracks as .npz: time, z or ws, every track by its name (psi,
     truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
-    `blend_resolutions` [R], ...) and `key_frames`; memory stays one chunk whatever the length."""
+    `blend_resolutions` [R], for direction tracks `directions` [T, D] amounts, for named blends
+    `model_blend` [T, C, R], the weight of each of `blend_components` [C] ("name" or "name:mask"),
+    the base taking the rest, ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
     latents = "z" if timeline.space == "z" else "ws"
     chunks = ({"time": c.time, latents: c.latents, **c.tracks} for c in timeline.chunks(chunk_size))
     whole = {"key_frames": timeline.key_frames.astype(np.int64)}
-    if timeline.blends:
+    if timeline.blends or "model_blend" in timeline.tracks:
         whole["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
+    if "model_blend" in timeline.tracks:
+        whole["blend_components"] = np.array([name if mask is None else f"{name}:{mask}" for name, mask in timeline.blend_components])
     return write_npz_rows(path, chunks, timeline.num_frames, whole)
 
 

@@ -141,6 +141,19 @@ def blend(
     return blend_models([base, transfer], weights, mapping_weights=[1.0 - mapping_alpha, mapping_alpha])
 
 
+def blend_with_base(base: Generator, models: Sequence[Generator], specs: Sequence[BlendSpec]) -> Generator:
+    """A static N-model blend: each of `models` at its spec's weight per resolution, the base at
+    the rest (`1 - sum`), the mapping and w_avg the base's. UsageError for a bad spec."""
+    if len(specs) != len(models):
+        raise UsageError(f"{len(models)} models need {len(models)} weight specs, got {len(specs)}")
+    resolutions = base.config.block_resolutions
+    try:
+        table = np.stack([alpha_by_resolution(spec, resolutions) for spec in specs])
+    except ValueError as e:
+        raise UsageError(f"blend: {e}") from None
+    return blend_models([base, *models], np.concatenate([1.0 - table.sum(axis=0, keepdims=True), table]))
+
+
 # -- per-frame blends: M models stacked, one batched pass ------------------------------------------
 #
 # A per-frame blend never builds N weights nor splits the batch. Ops that are linear in a tensor run

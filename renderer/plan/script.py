@@ -161,6 +161,8 @@ class Script:
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
     directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
     noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
+    extra_models: tuple[tuple[str, str], ...] = ()  # [models] extra: (name, checkpoint) for named blends
+    masks: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # [masks.NAME]: renderer.plan.blends.MaskSpec
 
     @property
     def duration(self) -> float:
@@ -417,6 +419,7 @@ def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
         ("fps", script.fps), ("bpm", script.bpm), ("duration", f"{script.num_frames} frames"),
         ("size", script.size), ("blend", script.blend),
         ("models.base", script.base_model), ("models.transfer", script.transfer_model),
+        *([("models.extra", dict(script.extra_models))] if script.extra_models else []),
     ]
     values += [(f"path.{f.name}", getattr(script.path, f.name)) for f in dataclasses.fields(PathSettings)]
     values += [(f"output.{f.name}", getattr(script.output, f.name)) for f in dataclasses.fields(OutputSettings)]
@@ -464,13 +467,13 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions", "noise")
+TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions", "noise", "masks")
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
 PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
-MODEL_KEYS = ("base", "transfer")
+MODEL_KEYS = ("base", "transfer", "extra")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
 TRACK_KEYS = ("psi", "truncation_cutoff")
@@ -483,6 +486,8 @@ class _Checker:
         self.file = file
         self.base_dir = base_dir
         self.origins: Mapping[str, str] = {}  # setting -> "preset NAME" / "script", once presets are merged
+        self.model_names: tuple[str, ...] = ()  # the models a named blend may name
+        self.masks: Mapping[str, Any] = {}  # [masks.NAME] tables, for channel blends
 
     def error(self, where: str, message: str) -> ScriptError:
         prefix = f"{self.file}: " if self.file else ""
@@ -600,6 +605,15 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         raise check.error("models", "needs 'base': a checkpoint path or a built-in name such as \"demo\"")
     base = check.model(models["base"], "models.base")
     transfer = check.model(models["transfer"], "models.transfer") if "transfer" in models else None
+    extra_models: tuple[tuple[str, str], ...] = ()
+    masks: dict[str, Any] = {}
+    if "extra" in models or "masks" in data:
+        from renderer.plan.blends import parse_extra_models, parse_masks
+
+        extra_models = parse_extra_models(check, models["extra"]) if "extra" in models else ()
+        masks = parse_masks(check, check.table(data.get("masks", {}), "masks"))
+    check.model_names = (("transfer",) if transfer else ()) + tuple(name for name, _ in extra_models)
+    check.masks = masks
 
     default_blend = _parse_blend(check, data["blend"], "blend", transfer) if "blend" in data else None
     path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
@@ -663,6 +677,8 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
 
         noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
     return Script(
+        extra_models=extra_models,
+        masks=masks,
         noise=noise,
         directions=directions,
         output=output,
@@ -890,8 +906,15 @@ def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
 def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) -> Any:
     """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
     {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
+    names = check.model_names
+    words = [str(k) for k in value if not is_resolution(k) and k not in ("swap", "low", "width")] if isinstance(value, Mapping) else []
+    if any(w in names for w in words) or (words and len(names) > 1):  # names models (a misspelt one too)
+        from renderer.plan.blends import parse_model_blend
+
+        return parse_model_blend(check, value, where, names, check.masks)
     if transfer is None:
-        raise check.error(where, "blending needs a transfer model: add models.transfer")
+        more = f" (or name the models: {{{names[0]} = 0.5}})" if names else ""
+        raise check.error(where, f"blending needs a transfer model: add models.transfer{more}")
     spec = value
     if isinstance(value, Mapping):
         spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}

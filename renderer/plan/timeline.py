@@ -125,8 +125,14 @@ class Timeline:
 
     @property
     def blends(self) -> bool:
-        """Whether frames blend models (a "blend" track), so a blended generator must render them."""
-        return "blend" in self.tracks
+        """Whether frames blend models (a "blend" or "model_blend" track), so a blended generator must render them."""
+        return "blend" in self.tracks or "model_blend" in self.tracks
+
+    @property
+    def blend_components(self) -> tuple[tuple[str, str | None], ...]:
+        """The models blended with the base, by name and mask, in the order of "model_blend"'s axis 1
+        (empty for the two-model "blend" track)."""
+        return self.keys.blend_components if self.keys is not None else ()
 
     def chunk(self, start: int, stop: int) -> TimelineChunk:
         """Tracks of frames [start, stop), the same whatever chunking the caller uses."""
@@ -163,6 +169,8 @@ class ResolvedKeyframes:
     blends: NDArray[np.float64] | None = None  # [K, R] transfer alpha per keyframe and resolution
     blend_resolutions: tuple[int, ...] = ()  # the R block resolutions of blends' columns
     directions: NDArray[np.float64] | None = None  # [D, num_ws, w_dim] per unit amount of each direction track
+    model_blends: NDArray[np.float64] | None = None  # [K, C, R] weight of each blend component (N models, channel masks)
+    blend_components: tuple[tuple[str, str | None], ...] = ()  # the C components: (model name, mask name or None)
 
 
 def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
@@ -175,6 +183,9 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         tracks["truncation_cutoff"] = cutoff
     if keys.blends is not None:
         tracks["blend"] = plan.keyed(keys.blends, [script.path.track_interpolation] * plan.segments)
+    if keys.model_blends is not None:
+        # The base's weight is what the components leave: 1 - their sum, whatever the interpolation.
+        tracks["model_blend"] = plan.keyed(keys.model_blends, [script.path.track_interpolation] * plan.segments)
     if script.directions:
         tracks["directions"] = Stacked([plan.schedule(d.amount) for d in script.directions])
     noise = script.noise
