@@ -62,15 +62,15 @@ def test_animated_noise_is_chunk_and_batch_invariant() -> None:
     assert_allclose(whole, render(tl, batch_size=3, splits=(4,)), atol=1)  # batched convs may round differently
     source = FrameNoiseSource(tl.noise, num_ws=small().num_ws, img_resolution=32)
     frames = np.arange(0, 17)
-    at_once = source.maps(frames, 4)
+    at_once = source.maps(frames, 4).numpy()
     fresh = FrameNoiseSource(tl.noise, num_ws=small().num_ws, img_resolution=32)  # another segment's process
-    one_by_one = np.concatenate([fresh.maps(frames[i : i + 1], 4) for i in frames[::-1]])[::-1]
+    one_by_one = np.concatenate([fresh.maps(frames[i : i + 1], 4).numpy() for i in frames[::-1]])[::-1]
     assert np.array_equal(at_once, one_by_one)
 
 
 def test_animated_noise_moves_smoothly_with_the_trained_statistics() -> None:
     source = FrameNoiseSource(NoiseSettings(mode="random", every=8.0, seed=1), num_ws=10, img_resolution=32)
-    maps = source.maps(np.arange(0, 400), 8).reshape(400, -1).astype(np.float64)  # a 32x32 layer
+    maps = source.maps(np.arange(0, 400), 8).reshape(400, -1).double().numpy()  # a 32x32 layer
     assert abs(maps.std() - 1) < 0.02 and abs(maps.mean()) < 0.02
     per_frame_std = maps.std(axis=1)
     assert np.all(np.abs(per_frame_std - 1) < 0.15)  # every frame is unit-variance noise
@@ -92,9 +92,18 @@ def test_noise_loops_with_the_path_or_its_period(noise: dict) -> None:
     frames = np.arange(tl.num_frames)
     assert_allclose(source.maps(frames + int(period), 6), source.maps(frames, 6), atol=1e-6)
     # The seam is as smooth as the rest: the last frame steps into the first like any other step.
-    maps = source.maps(np.arange(int(period) + 1), 6).reshape(int(period) + 1, -1)
+    maps = source.maps(np.arange(int(period) + 1), 6).reshape(int(period) + 1, -1).numpy()
     steps = np.linalg.norm(np.diff(maps, axis=0), axis=1)
     assert steps[-1] <= 1.05 * steps[:-1].max()
+
+
+@pytest.mark.parametrize("keys", [1, 2, 3])
+def test_short_noise_loops_keep_unit_variance(keys: int) -> None:
+    """With fewer than four keys per period, a frame's four B-spline keys repeat; their weights add up."""
+    source = FrameNoiseSource(NoiseSettings(mode="loop", every=8.0, period=8.0 * keys, seed=1), num_ws=10, img_resolution=32)
+    maps = source.maps(np.arange(0, 8 * keys + 1), 8).reshape(8 * keys + 1, -1).numpy()
+    assert np.all(np.abs(maps.std(axis=1) - 1) < 0.15)
+    assert np.array_equal(maps[0], maps[-1])
 
 
 def test_random_noise_without_a_loop_does_not_repeat() -> None:

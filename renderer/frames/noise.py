@@ -11,7 +11,6 @@ not depend on the chunk or segment it is rendered in.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import numpy as np
@@ -56,49 +55,59 @@ class FrameNoiseSource:
             # A whole number of keys per period, so the loop closes exactly.
             self.keys_per_period = max(1, round(settings.period / settings.every))
             self.every = settings.period / self.keys_per_period
-        self.cache: OrderedDict[tuple[int, int], NDArray[np.float32]] = OrderedDict()
+        self.cache: OrderedDict[tuple[int, int], torch.Tensor] = OrderedDict()
 
-    def key_map(self, layer: int, key: int) -> NDArray[np.float32]:
-        """The standard-normal map [H, W] of a conv layer at a key (wrapped into the period)."""
+    def key_map(self, layer: int, key: int, device: torch.device) -> torch.Tensor:
+        """The standard-normal map [H, W] of a conv layer at a key (wrapped into the period), on device.
+
+        Drawn with NumPy from (seed, layer, key), so every device and process gets the same map.
+        """
         if self.keys_per_period is not None:
             key %= self.keys_per_period
         entry = (layer, key)
-        if entry not in self.cache:
+        if entry not in self.cache or self.cache[entry].device != device:
             rng = np.random.default_rng([self.settings.seed, layer, key + (1 << 31)])  # key may be negative
             res = self.resolutions[layer]
-            self.cache[entry] = rng.standard_normal((res, res), dtype=np.float32)
+            self.cache[entry] = torch.from_numpy(rng.standard_normal((res, res), dtype=np.float32)).to(device)
             if len(self.cache) > CACHED_KEYS * len(self.resolutions):
                 self.cache.popitem(last=False)
         else:
             self.cache.move_to_end(entry)
         return self.cache[entry]
 
-    def maps(self, frames: NDArray[np.int64], layer: int) -> NDArray[np.float32]:
-        """Animated noise of one conv layer at the frames: float32 [n, 1, H, W]."""
+    def maps(self, frames: NDArray[np.int64], layer: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Animated noise of one conv layer at the frames: float32 [n, 1, H, W] on device.
+
+        Each frame is the same four multiply-adds in the same order whatever else is in the batch,
+        so its map does not depend on the batch.
+        """
+        device = torch.device(device)
         u = np.asarray(frames, dtype=np.float64) / self.every
         base = np.floor(u).astype(np.int64)
-        weights = bspline_weights(u - base)
-        out = np.empty((len(frames), 1, self.resolutions[layer], self.resolutions[layer]), dtype=np.float32)
-        for i, (j, w) in enumerate(zip(base, weights, strict=True)):
-            keys = [j - 1, j, j + 1, j + 2]
-            if self.keys_per_period is not None:
-                keys = [k % self.keys_per_period for k in keys]
-            combined: dict[int, float] = {}
-            for k, wk in zip(keys, w, strict=True):
-                combined[k] = combined.get(k, 0.0) + float(wk)  # a short loop visits a key twice
-            norm = math.sqrt(sum(v * v for v in combined.values()))
-            acc = np.zeros(out.shape[2:], dtype=np.float64)
-            for k, wk in combined.items():
-                acc += (wk / norm) * self.key_map(layer, k)
-            out[i, 0] = acc
-        return out
+        weights = bspline_weights(u - base)  # [n, 4]
+        keys = base[:, None] + np.arange(-1, 3)[None]  # [n, 4]
+        if self.keys_per_period is not None:
+            keys = keys % self.keys_per_period
+            # A short loop can visit a key twice among the four: its weights add up.
+            same = keys[:, :, None] == keys[:, None, :]
+            norms = np.sqrt(np.einsum("nij,ni,nj->n", same, weights, weights))
+        else:
+            norms = np.sqrt(np.sum(weights**2, axis=1))
+        scaled = torch.from_numpy((weights / norms[:, None]).astype(np.float32)).to(device)
+        unique, index = np.unique(keys, return_inverse=True)
+        index = torch.from_numpy(index.reshape(keys.shape)).to(device)
+        stack = torch.stack([self.key_map(layer, int(k), device) for k in unique])  # [U, H, W]
+        out = scaled[:, 0, None, None] * stack[index[:, 0]]
+        for j in range(1, 4):
+            out = out + scaled[:, j, None, None] * stack[index[:, j]]
+        return out.unsqueeze(1)
 
     def frame_noise(self, frames: NDArray[np.int64], strength: NDArray[np.float32] | None, device: torch.device) -> FrameNoise:
         """The FrameNoise of the frames; strength: the "noise_strength" track's rows [n, G], if any."""
         maps: list[torch.Tensor | None] = []
         gains: list[torch.Tensor | None] = []
         for layer in range(len(self.resolutions)):
-            maps.append(torch.from_numpy(self.maps(frames, layer)).to(device) if self.settings.animated else None)
+            maps.append(self.maps(frames, layer, device) if self.settings.animated else None)
             column = self.strength_column[layer]
             gains.append(None if strength is None or column is None else torch.from_numpy(np.ascontiguousarray(strength[:, column])).to(device))
         return FrameNoise(tuple(maps), tuple(gains))
