@@ -159,5 +159,5 @@ def test_validate_lists_walk_keyframes(tmp_path: Path) -> None:
     )
     result = invoke("validate", tmp_path / "walk.toml")
     assert result.exit_code == 0, result.output
-    assert "loop 1 at 0.125 (walks[0] #1)" in result.output and "seed 4" in result.output
+    assert "loop of seed 1 at 0.125 (walks[0] #1)" in result.output and "seed 4" in result.output
     assert "24 frames" in result.output

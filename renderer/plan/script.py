@@ -64,7 +64,7 @@ class LatentSource:
         if self.kind == "seed":
             return f"seed {self.seed}"
         if self.kind == "loop":
-            return f"loop {self.seed} at {self.phase:.3f}"
+            return f"loop of seed {self.seed} at {self.phase:.3f}"
         if self.kind == "file":
             assert self.file is not None
             return f"file {self.file.name}"
@@ -634,7 +634,7 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
             )
         keyframes.append(key)
     if "walks" in data:
-        keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, transfer, data.get("duration"))
+        keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, data.get("duration"))
     for name in schedules:
         keyed = [k.index for k in keyframes if getattr(k, name) is not None]
         if keyed:
@@ -697,14 +697,13 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
 
 
 def _merge_walks(
-    check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float,
-    transfer: str | None, duration: Any,
+    check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float, duration: Any,
 ) -> list[Keyframe]:
     """The typed keyframes and those of the [[walks]], in time order, indexed in that order."""
     from renderer.plan.walks import expand_walks
 
     frames = round(frame_of(duration, "duration")) if duration is not None else None
-    generated = expand_walks(check, raw, frame_of, duration=frames, loop=path.loop, fps=fps, transfer=transfer)
+    generated = expand_walks(check, raw, frame_of, duration=frames, loop=path.loop, fps=fps)
     merged = sorted(typed + generated, key=lambda k: k.frame)
     for a, b in zip(merged, merged[1:], strict=False):
         if a.frame == b.frame:

@@ -64,7 +64,6 @@ def expand_walks(
     duration: float | None,
     loop: bool,
     fps: float,
-    transfer: str | None,
 ) -> list[Any]:
     """Every `[[walks]]` table's keyframes (renderer.plan.script.Keyframe, unsorted).
 
