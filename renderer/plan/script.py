@@ -171,10 +171,13 @@ class Script:
     @property
     def needs_models_to_check(self) -> bool:
         """Whether checking the script goes beyond the script: a checkpoint file to read, or latents
-        (files, literals) to check against a model. Seeds on built-in models need neither."""
+        (files, literals, loops), directions or channel masks to check against a model. Seeds on
+        built-in models need none of that."""
         sources = [s for k in self.keyframes for s in (k.source, *(m.source for m in k.mix))]
-        models = [self.base_model, *([self.transfer_model] if self.transfer_model else [])]
-        return any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
+        models = [self.base_model, *([self.transfer_model] if self.transfer_model else []),
+                  *(path for _, path in self.extra_models)]
+        return (any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
+                or bool(self.directions) or bool(self.masks))
 
     @property
     def num_segments(self) -> int:
