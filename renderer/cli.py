@@ -567,7 +567,7 @@ def validate(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
     timeline: Annotated[
         Path | None,
-        typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi, blend alphas) to this .npz."),
+        typer.Option("--timeline", help="Write the per-frame tracks (time, z or ws, psi, blend alphas, paced path positions) to this .npz."),
     ] = None,
     device: Annotated[str, typer.Option(help="Device for mapping W-space keyframes.")] = "cpu",
     preset: PresetOption = None,
@@ -586,6 +586,7 @@ def validate(
         f"space {path.space}, {path.interpolation}, easing {path.easing}",
     ]
     facts += ["loop"] if path.loop else []
+    facts += [f"pace {path.pace} (K {path.pace_samples}, {path.pace_resolution} px, {path.pace_distance})"] if path.pace != "latent" else []
     facts += [f"smooth {path.smooth:g}s" + (" (keyframes pinned)" if path.pin_keyframes else "")] if path.smooth else []
     facts += [f"pca {path.pca}"] if path.pca else []
     stdout.print(f"{script}: " + "; ".join(facts), highlight=False, soft_wrap=True)
@@ -607,6 +608,9 @@ def validate(
                *([renderer.describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
     stdout.print(table, highlight=False)
+    if path.pace == "even-walk":
+        moved = ", ".join(str(int(f)) for f in resolved.key_frames)
+        stdout.print(f"pace even-walk shows the keyframes at frames {moved}", highlight=False)
     if parsed.presets:
         stdout.print(f"presets: {', '.join(parsed.presets)}", highlight=False)
     if settings:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from renderer.blendspec import describe_blend
 from renderer.errors import EncoderError, UsageError
 from renderer.frames.images import contact_sheet
+from renderer.frames.pacing import ImageSpeedMeter
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.jobs.stills import load_animation, write_png
 from renderer.models.synthesizer import NoiseMode, Synthesizer
@@ -96,11 +97,15 @@ def default_resolution(G: Synthesizer) -> int:
     return max(r for r in G.levels if r <= limit)
 
 
-def sheet_frames(script: Script, between: int) -> list[tuple[int, int | None]]:
+def sheet_frames(
+    script: Script, between: int, key_frames: Sequence[int] | None = None
+) -> list[tuple[int, int | None]]:
     """(frame, keyframe index or None) of each sheet tile: every keyframe, and `between` frames
-    spread evenly inside each segment (for a loop, the last segment runs back to the first key)."""
+    spread evenly inside each segment (for a loop, the last segment runs back to the first key).
+    key_frames: the frames that show the keyframes, when pacing moved them (default: the script's)."""
     # A keyframe at the end time is shown by the last frame, which is heading to it.
-    keys = [min(k.frame, script.num_frames - 1) for k in script.keyframes]
+    frames = [k.frame for k in script.keyframes] if key_frames is None else [int(f) for f in key_frames]
+    keys = [min(f, script.num_frames - 1) for f in frames]
     # A loop's closing segment runs from the last key to the first key one period later.
     ends = keys[1:] + ([keys[0] + script.num_frames] if script.path.loop else [])
     tiles: list[tuple[int, int | None]] = []
@@ -187,9 +192,10 @@ def plan_preview(script: Script, out_dir: str | Path | None, settings: PreviewSe
     return PreviewPlan(folder=folder, name=name, draft_frames=frames, plot=plot, notes=tuple(notes))
 
 
-def preview_pipeline(script: Script, settings: PreviewSettings) -> FramePipeline:
-    """The script's frames at the preview level (by default, default_resolution of its model)."""
-    G, timeline = load_animation(script, device=settings.device)
+def preview_pipeline(script: Script, settings: PreviewSettings, *, pace_cache: Path | None = None) -> FramePipeline:
+    """The script's frames at the preview level (by default, default_resolution of its model), paced
+    as a render paces them (`pace_cache`: where the pacing pass is kept, renderer.jobs.pacing)."""
+    G, timeline = load_animation(script, device=settings.device, pace_cache=pace_cache)
     level = default_resolution(G) if settings.resolution is None else settings.resolution
     # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
     return FramePipeline.for_output(
@@ -210,7 +216,7 @@ def preview(
     plan = plan_preview(script, out_dir, settings)
     timings: dict[str, float] = {}
     with _timed(timings, "load_s"):
-        pipeline = preview_pipeline(script, settings)
+        pipeline = preview_pipeline(script, settings, pace_cache=plan.folder / f".{plan.name}.pace.npz")
     G, level = pipeline.G, pipeline.resolution
     notes = list(plan.notes)
     if level < G.img_resolution and not pipeline.stops_early:
@@ -221,14 +227,25 @@ def preview(
     if settings.sheet:
         with _timed(timings, "sheet_s"):
             sheet = _write_sheet(script, pipeline, settings.between, plan.folder / f"{plan.name}.sheet.png", report)
-    if plan.plot:
-        with _timed(timings, "plot_s"):
-            report(PreviewProgress("plot", 0, 1))
-            plot = plot_tracks(track_plot_data(script, pipeline), plan.folder / f"{plan.name}.tracks.png")
-            report(PreviewProgress("plot", 1, 1))
+    # The plot's image speed is measured on the preview frames: a draft of every frame gives them.
+    meter = ImageSpeedMeter() if plan.plot else None
+    whole = plan.draft_frames is not None and np.array_equal(plan.draft_frames, np.arange(script.num_frames))
     if plan.draft_frames is not None:
         with _timed(timings, "draft_s"):
-            draft = _write_draft(script, pipeline, plan.draft_frames, settings, plan.folder / f"{plan.name}.draft.mp4", report)
+            draft = _write_draft(
+                script, pipeline, plan.draft_frames, settings, plan.folder / f"{plan.name}.draft.mp4", report,
+                meter=meter if whole else None,
+            )
+    if plan.plot:
+        assert meter is not None
+        with _timed(timings, "plot_s"):
+            report(PreviewProgress("plot", 0, 1))
+            if not whole:
+                for batch in pipeline.frames(0, script.num_frames):
+                    meter.add(batch)
+            data = dataclasses.replace(track_plot_data(script, pipeline), image_speed=meter.speeds)
+            plot = plot_tracks(data, plan.folder / f"{plan.name}.tracks.png")
+            report(PreviewProgress("plot", 1, 1))
     return PreviewResult(
         sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
         stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
@@ -250,7 +267,7 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
         time=tracks.time,
         psi=tracks.psi,
         latent_speed=speed,
-        key_times=[k.time for k in script.keyframes],
+        key_times=[float(f) / script.fps for f in pipeline.timeline.key_frames],
         key_labels=[f"#{k.index}" for k in script.keyframes],
         truncation_cutoff=tracks.truncation_cutoff,
         num_ws=pipeline.G.num_ws,
@@ -264,7 +281,7 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
 def _write_sheet(
     script: Script, pipeline: FramePipeline, between: int, path: Path, report: PreviewProgressFn
 ) -> Path:
-    tiles_at = sheet_frames(script, between)
+    tiles_at = sheet_frames(script, between, pipeline.timeline.key_frames)
     indices = np.unique([f for f, _ in tiles_at])  # increasing: a loop's last in-betweens wrap around
     report(PreviewProgress("sheet", 0, len(indices)))
     rendered: list[NDArray[np.uint8]] = []
@@ -296,7 +313,7 @@ def _write_sheet(
 
 def _write_draft(
     script: Script, pipeline: FramePipeline, frames: NDArray[np.int64], settings: PreviewSettings, path: Path,
-    report: PreviewProgressFn,
+    report: PreviewProgressFn, meter: ImageSpeedMeter | None = None,
 ) -> Path:
     encoder = dataclasses.replace(
         encoder_settings(script.output), codec="h264", crf=settings.crf, preset=settings.preset, even_size="pad",
@@ -311,6 +328,8 @@ def _write_draft(
             batches = pipeline.frames(int(frames[0]), int(frames[-1]) + 1) if every_frame else pipeline.frames_at(frames)
             for batch in batches:
                 writer.write(batch)
+                if meter is not None:
+                    meter.add(batch)
                 done += len(batch)
                 report(PreviewProgress("draft", done, len(frames)))
         offset = script.output.audio_offset + frames[0] / script.fps

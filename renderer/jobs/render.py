@@ -26,8 +26,9 @@ from renderer import __version__
 from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.frames.pipeline import FramePipeline
 from renderer.jobs.job import RenderJob, RenderSettings, resolve_job
+from renderer.jobs.pacing import Pacing, pace_cache_path
 from renderer.jobs.runner import Segment, SegmentRunner, generation_threads
-from renderer.jobs.stills import load_animation
+from renderer.jobs.stills import load_paced_animation
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import OutputLock, make_folder
@@ -83,12 +84,17 @@ def render(
     warnings = check_output(job)
     # Held until the output is complete: a second render to it refuses instead of mixing in.
     with OutputLock(job.path):
-        G, timeline = load_animation(job.script, device=job.device, precision=job.precision)
+        G, timeline, pacing = load_paced_animation(
+            job.script, device=job.device, precision=job.precision, noise_mode=job.noise_mode,
+            pace_cache=pace_cache_path(job.path),
+        )
         frames = FrameSource.for_job(job, G, timeline, writer)
         clock["loaded"] = time.perf_counter()
 
         assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
         key = job.journal_key(timeline.keys, frames.batching)
+        if pacing is not None:
+            key["pace"] = pacing.key
         journal, discarded = open_journal(job, key)
         reused = len(journal.done)
         done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
@@ -113,7 +119,9 @@ def render(
             "join_s": clock["joined"] - clock["generated"],
             "total_s": clock["joined"] - clock["start"],
         }
-        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings))
+        if pacing is not None:
+            timings["pace_s"] = pacing.seconds  # part of load_s; 0 when the cached pacing was reused
+        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing))
         shutil.rmtree(job.work_folder, ignore_errors=True)
         report(RenderProgress("done", job.num_frames, job.num_frames))
         return RenderResult(
@@ -267,9 +275,19 @@ def join_output(job: RenderJob, journal: Journal, writer: OutputWriter, key: dic
 # ---------------------------------------------------------------------------------------------
 
 
-def sidecar(job: RenderJob, key: dict[str, Any], G: Synthesizer, frames: FrameSource, timings: dict[str, float]) -> dict[str, Any]:
+def sidecar(
+    job: RenderJob, key: dict[str, Any], G: Synthesizer, frames: FrameSource, timings: dict[str, float],
+    pacing: Pacing | None = None,
+) -> dict[str, Any]:
     """The sidecar JSON: what was rendered, from what, how, with which versions, how fast."""
     script, out = job.script, job.output
+    extra: dict[str, Any] = {}
+    if pacing is not None:
+        path = script.path
+        extra["pace"] = {
+            "pace": path.pace, "samples_per_frame": path.pace_samples, "resolution": path.pace_resolution,
+            "distance": path.pace_distance, "sha256": pacing.key, "cache": str(pacing.cache), "reused": pacing.reused,
+        }
     return {
         "output": str(job.path),
         "script": {"file": str(script.file) if script.file else None, "sha256": key["script"],
@@ -290,6 +308,7 @@ def sidecar(job: RenderJob, key: dict[str, Any], G: Synthesizer, frames: FrameSo
             "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(), "ffmpeg_exe": Path(ffmpeg_exe()).name,
         },
         "timings": timings,
+        **extra,
     }
 
 

@@ -16,6 +16,8 @@ from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import auto_batch_size, check_generation_options
 from renderer.jobs.align import load_image, prepare_target
+from renderer.jobs.job import output_path
+from renderer.jobs.pacing import Pacing, pace_cache_path, pace_timeline
 from renderer.jobs.projector import (
     ProjectionProgressFn,
     ProjectionStep,
@@ -32,6 +34,7 @@ from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
+from renderer.plan.retime import PACE_DISTANCES
 from renderer.plan.script import Script, ScriptError, load_script
 from renderer.plan.seeds import seeds_to_z
 from renderer.plan.timeline import Timeline
@@ -173,18 +176,51 @@ def load_models(script: Script, *, device: str | torch.device = "cpu") -> tuple[
 
 
 def load_animation(
-    script: Script, *, device: str | torch.device = "cpu", precision: Precision = "fp32"
+    script: Script, *, device: str | torch.device = "cpu", precision: Precision = "fp32", pace_cache: Path | None = None,
 ) -> tuple[Synthesizer, Timeline]:
     """The generator that renders a script's frames (blend_per_frame of its models when it blends, at
-    the given precision) and the script's timeline."""
+    the given precision) and the script's timeline (paced when path.pace asks; `pace_cache` keeps
+    the pacing pass, see renderer.jobs.pacing)."""
+    G, timeline, _ = load_paced_animation(script, device=device, precision=precision, pace_cache=pace_cache)
+    return G, timeline
+
+
+def load_paced_animation(
+    script: Script,
+    *,
+    device: str | torch.device = "cpu",
+    precision: Precision = "fp32",
+    noise_mode: NoiseMode = "const",
+    pace_cache: Path | None = None,
+    speed: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Synthesizer, Timeline, Pacing | None]:
+    """load_animation, and how the timeline was paced (None with path.pace "latent").
+
+    Args:
+        speed: a target speed curve for even pacing, float [T] (None: flat)
+        progress: (samples done, total) during the pacing pass
+    """
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
+    keys = timeline.keys
+    assert keys is not None
     G = base
     if timeline.blend_components:
         G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
     elif timeline.blends:
         G = blend_per_frame([base, transfer])
-    return G.set_precision(precision), timeline
+    pacing = None
+    if script.path.pace != "latent":
+        # Measured in fp32, before any half precision: the timing must not depend on the device.
+        distance = script.path.pace_distance
+        features = None if distance in PACE_DISTANCES else load_perceptual(distance, device=G.device).features
+        models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
+        timeline, pacing = pace_timeline(
+            script, keys, G, models=models, cache=pace_cache, features=features, speed=speed,
+            noise_mode=noise_mode, progress=progress,
+        )
+    return G.set_precision(precision), timeline, pacing
 
 
 def blend_components(
@@ -213,15 +249,25 @@ def blend_components(
 
 
 def load_timeline(
-    script_path: str | Path, *, device: str | torch.device = "cpu", presets: Sequence[str] = ()
+    script_path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    presets: Sequence[str] = (),
+    pace_cache: Path | None = None,
 ) -> tuple[Script, Timeline]:
-    """Read and validate a script (adding `presets` after its own), load its models and resolve its keyframes."""
+    """Read and validate a script (adding `presets` after its own), load its models and resolve its
+    keyframes (and pace them, when the script asks, which synthesises the path's proxy images; the
+    pacing is kept where a render of the script keeps it, unless `pace_cache` says elsewhere)."""
     script = load_script(script_path, presets=presets)
-    return script, resolve_timeline(script, device=device)
+    return script, resolve_timeline(script, device=device, pace_cache=pace_cache)
 
 
-def resolve_timeline(script: Script, *, device: str | torch.device = "cpu") -> Timeline:
-    """A parsed script's timeline: its models loaded (and checked) and its keyframes resolved."""
+def resolve_timeline(script: Script, *, device: str | torch.device = "cpu", pace_cache: Path | None = None) -> Timeline:
+    """A parsed script's timeline: its models loaded (and checked) and its keyframes resolved (and
+    paced when the script asks; the pacing is kept where a render keeps it, unless `pace_cache`)."""
+    if script.path.pace != "latent":
+        cache = pace_cache or pace_cache_path(output_path(script, script.output))
+        return load_animation(script, device=device, pace_cache=cache)[1]
     base, _ = load_models(script, device=device)
     return build_timeline(script, base)
 
@@ -231,12 +277,17 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
     `blend_resolutions` [R], for direction tracks `directions` [T, D] amounts, for named blends
     `model_blend` [T, C, R], the weight of each of `blend_components` [C] ("name" or "name:mask"),
-    the base taking the rest, ...) and `key_frames`; memory stays one chunk whatever the length."""
+    the base taking the rest, for a paced path `path_position` [T], ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
     latents = "z" if timeline.space == "z" else "ws"
-    chunks = ({"time": c.time, latents: c.latents, **c.tracks} for c in timeline.chunks(chunk_size))
+    warp = timeline.warp  # even pacing: each frame's position on the path (keyframe frames, before easing)
+    chunks = (
+        {"time": c.time, latents: c.latents, **c.tracks,
+         **({"path_position": warp(c.frames.astype(np.float64))} if warp is not None else {})}
+        for c in timeline.chunks(chunk_size)
+    )
     whole = {"key_frames": timeline.key_frames.astype(np.int64)}
     if timeline.blends or "model_blend" in timeline.tracks:
         whole["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)

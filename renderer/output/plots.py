@@ -32,6 +32,7 @@ class TrackPlotData:
     blend: NDArray[np.float32] | None = None  # [T, R] transfer-model alpha per block resolution
     blend_resolutions: Sequence[int] = ()  # [R]
     bpm: float | None = None  # adds a beat axis
+    image_speed: NDArray[np.float32] | None = None  # [T - 1] mean |pixel change| of consecutive preview frames
     title: str = ""
 
 
@@ -49,7 +50,8 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
 
     Panels, sharing the time axis: psi (and the truncation cutoff on a right-hand axis), the blend
     alphas as a heat map (rows are block resolutions, coarse at the bottom) when the script blends,
-    and the latent speed, whose spikes show jerky transitions. Keyframes are dashed lines.
+    and the latent speed, whose spikes show jerky transitions, with the image speed measured on the
+    preview frames beside it when given (what the viewer sees). Keyframes are dashed lines.
     """
     try:
         import matplotlib
@@ -107,7 +109,16 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
         median = float(np.median(speed))
         ax.axhline(median, color="0.5", lw=0.8, ls=":", label=f"median {median:.3g}")
         ax.legend(loc="upper right", fontsize=8, frameon=False)
-    ax.set_ylabel("latent speed\n|w(t+1) - w(t)|")
+    ax.set_ylabel("latent speed\n|w(t+1) - w(t)|", color="tab:green")
+    image = None if data.image_speed is None else np.asarray(data.image_speed, dtype=np.float64)
+    if image is not None and len(image) and len(t) > 1:
+        # What the viewer sees: the picture's change per frame, on its own axis beside the latent's.
+        right = ax.twinx()
+        right.plot(t[:-1] + 0.5 * (t[1] - t[0]), image, color="tab:purple", lw=1.2)
+        right.set_ylabel("image speed\nmean |pixel change|", color="tab:purple")
+        right.set_ylim(0, max(float(np.max(image)) * 1.1, 1e-6))
+        median = float(np.median(image))
+        right.axhline(median, color="tab:purple", lw=0.8, ls=":", alpha=0.6)
     ax.set_xlabel("time (s)")
     ax.set_xlim(float(t[0]), end)
 

@@ -23,6 +23,7 @@ from renderer.errors import RendererError
 from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.plan.retime import PACE_DISTANCES, PACES, Pace
 from renderer.plan.seeds import MAX_SEED
 
 if sys.version_info >= (3, 11):
@@ -92,6 +93,7 @@ class Keyframe:
     mix: tuple[StyleMix, ...] = ()
     blend: Any = None  # validated blend spec, used by model blending
     label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
+    in_beats: bool = False  # its time was written in beats ("16b"): pacing must not move it
 
     def where(self) -> str:
         return f"{self.label or f'keyframes[{self.index}]'} (t={self.time:g}s)"
@@ -113,6 +115,10 @@ class PathSettings:
     pca: int | None = None  # keep motion between keyframes in the top-k directions of W
     lag: tuple[tuple[str | tuple[int, ...], float], ...] = ()  # (layers, lag in frames)
     track_interpolation: Interpolation = "pchip"  # psi and truncation-cutoff tracks
+    pace: Pace = "latent"  # "even": frames placed so the image changes evenly (renderer.plan.retime)
+    pace_samples: int = 4  # pacing pass: samples per output frame
+    pace_resolution: int = 64  # pacing pass: proxy image size in px (a level of the model)
+    pace_distance: str = "pixel"  # "pixel", "features", or the path of a perceptual network (.pt)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -477,7 +483,12 @@ OUTPUT_KEYS = (
 )
 PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
 MODEL_KEYS = ("base", "transfer", "extra")
-PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
+PATH_KEYS = (
+    "space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation",
+    "pace", "pace_samples", "pace_resolution", "pace_distance",
+)
+MAX_PACE_SAMPLES = 64
+
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
 TRACK_KEYS = ("psi", "truncation_cutoff")
 
@@ -638,6 +649,11 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         keyframes.append(key)
     if "walks" in data:
         keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, data.get("duration"))
+    if path.pace == "even-walk" and any(k.in_beats for k in keyframes):
+        key = next(k for k in keyframes if k.in_beats)
+        raise check.error(
+            "path.pace", f"\"even-walk\" moves keyframe times, but {key.where()} is timed in beats; use pace = \"even\""
+        )
     for name in schedules:
         keyed = [k.index for k in keyframes if getattr(k, name) is not None]
         if keyed:
@@ -832,10 +848,39 @@ def _parse_path(check: _Checker, table: dict[str, Any], frame_of: Any) -> PathSe
         track_interpolation=check.choice(  # type: ignore[arg-type]
             table.get("track_interpolation", defaults.track_interpolation), INTERPOLATIONS, "path.track_interpolation"
         ),
+        **_parse_pace(check, table, defaults),
     )
     if settings.space == "z" and (settings.lag or settings.pca):
         raise check.error("path", "lag and pca act on per-layer w; they need space = \"w\"")
     return settings
+
+
+def _parse_pace(check: _Checker, table: dict[str, Any], defaults: PathSettings) -> dict[str, Any]:
+    """The path's pacing keys: pace, and how the pacing pass measures (samples, proxy size, distance)."""
+    values: dict[str, Any] = {"pace": check.choice(table.get("pace", defaults.pace), PACES, "path.pace")}
+    if "pace_samples" in table:
+        values["pace_samples"] = check.integer(table["pace_samples"], "path.pace_samples", minimum=1, maximum=MAX_PACE_SAMPLES)
+    if "pace_resolution" in table:
+        size = check.integer(table["pace_resolution"], "path.pace_resolution", minimum=4, maximum=MAX_SIZE)
+        if size & (size - 1):
+            raise check.error("path.pace_resolution", f"must be a power of two >= 4 (a level of the model), got {size}")
+        values["pace_resolution"] = size
+    if "pace_distance" in table:
+        distance = table["pace_distance"]
+        if not isinstance(distance, str) or not distance:
+            raise check.error("path.pace_distance", f"must be {', '.join(PACE_DISTANCES)} or the path of a perceptual network (.pt)")
+        if distance not in PACE_DISTANCES:
+            if not distance.endswith(".pt"):
+                raise check.error(
+                    "path.pace_distance",
+                    f"{distance!r} is not accepted; use {', '.join(PACE_DISTANCES)} or a perceptual network file (.pt, like vgg16.pt)",
+                )
+            network = check.base_dir / distance
+            if not network.is_file():
+                raise check.error("path.pace_distance", f"perceptual network '{distance}' not found (looked in {check.base_dir})")
+            distance = str(network)
+        values["pace_distance"] = distance
+    return values
 
 
 def _parse_tracks(check: _Checker, table: dict[str, Any], fps: float, bpm: float | None) -> dict[str, Schedule]:
@@ -893,7 +938,14 @@ def _parse_keyframe(
         easing=easing,  # type: ignore[arg-type]
         mix=tuple(mixes),
         blend=blend,
+        in_beats=_in_beats(table["time"]),
     )
+
+
+def _in_beats(value: Any) -> bool:
+    """Whether a time is written in beats ("16b")."""
+    match = _TIME_UNIT.match(value) if isinstance(value, str) else None
+    return bool(match and match.group(2) == "b")
 
 
 def _signed_frames(frame_of: Any, value: Any, where: str) -> float:

@@ -15,7 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from renderer.plan.noise import NoiseSettings
-from renderer.plan.paths import Interpolation, KeyframePath
+from renderer.plan.paths import Easing, Interpolation, KeyframePath
+from renderer.plan.retime import FrameWarp
 from renderer.plan.script import Schedule, Script
 from renderer.plan.tracks import (
     Column,
@@ -24,6 +25,7 @@ from renderer.plan.tracks import (
     PcaRestricted,
     Pinned,
     Renormalized,
+    Retimed,
     Rounded,
     Smoothed,
     Stacked,
@@ -88,6 +90,7 @@ class Timeline:
         blend_resolutions: the block resolutions of the "blend" track's columns
         keys: the resolved keyframes it was planned from, if any (what a resume key hashes)
         directions: [D, num_ws, w_dim] offsets of the "directions" track's D amounts
+        warp: the pacing (renderer.plan.retime) that places its frames on the path, if any
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class Timeline:
         keys: ResolvedKeyframes | None = None,
         directions: NDArray[np.float32] | None = None,
         noise: NoiseSettings | None = None,
+        warp: FrameWarp | None = None,
     ) -> None:
         if "psi" not in tracks:
             raise ValueError("a timeline needs a psi track")
@@ -122,6 +126,7 @@ class Timeline:
         # Animated noise, or strength multipliers per layer group (the "noise_strength" track
         # [n, G], one column per group of noise.strength); None: the stored maps.
         self.noise = noise if noise is not None and (noise.animated or noise.strength) else None
+        self.warp = warp
 
     @property
     def blends(self) -> bool:
@@ -142,6 +147,15 @@ class Timeline:
         f = frames.astype(np.float64)
         tracks = {name: _stored(track(f)) for name, track in self.tracks.items()}
         return TimelineChunk(frames=frames, time=f / self.fps, latents=self.latents(f).astype(np.float32), tracks=tracks)
+
+    def at(self, positions: NDArray[np.float64]) -> TimelineChunk:
+        """Tracks at any positions (fractional frames, as a pacing pass samples them); `frames`
+        holds the positions rounded down. Smoothed tracks take whole frames only."""
+        f = np.asarray(positions, dtype=np.float64)
+        tracks = {name: _stored(track(f)) for name, track in self.tracks.items()}
+        return TimelineChunk(
+            frames=np.floor(f).astype(np.int64), time=f / self.fps, latents=self.latents(f).astype(np.float32), tracks=tracks,
+        )
 
     def chunks(self, size: int = 256) -> Iterator[TimelineChunk]:
         """The whole timeline, `size` frames at a time (memory independent of video length)."""
@@ -173,11 +187,15 @@ class ResolvedKeyframes:
     blend_components: tuple[tuple[str, str | None], ...] = ()  # the C components: (model name, mask name or None)
 
 
-def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
-    """The script's timeline: one track per control, built once from the resolved keyframes."""
+def plan_timeline(script: Script, keys: ResolvedKeyframes, *, warp: FrameWarp | None = None) -> Timeline:
+    """The script's timeline: one track per control, built once from the resolved keyframes.
+
+    With a `warp` (even pacing, renderer.plan.retime), every keyframed track is played on its
+    clock (the warp holds the easing) and keyframes are shown at its frames; schedules keep theirs.
+    """
     if keys.blends is not None and keys.blends.shape != (len(script.keyframes), len(keys.blend_resolutions)):
         raise ValueError(f"blends must be [keyframes, resolutions], got {list(keys.blends.shape)}")
-    plan = _TrackPlan(script, keys)
+    plan = _TrackPlan(script, keys, warp)
     tracks: dict[str, Track] = {"psi": plan.scalar("psi")}
     if (cutoff := plan.scalar("truncation_cutoff")) is not None:
         tracks["truncation_cutoff"] = cutoff
@@ -199,25 +217,28 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         latents=plan.latents(), tracks=tracks, key_frames=plan.key_frames.astype(np.int64),
         blend_resolutions=keys.blend_resolutions, keys=keys,
         directions=None if keys.directions is None else keys.directions.astype(np.float32),
-        noise=noise,
+        noise=noise, warp=warp,
     )
 
 
 class _TrackPlan:
     """The script's path settings turned into tracks."""
 
-    def __init__(self, script: Script, keys: ResolvedKeyframes) -> None:
-        self.script, self.keys = script, keys
-        self.key_frames = np.array([k.frame for k in script.keyframes], dtype=np.float64)
+    def __init__(self, script: Script, keys: ResolvedKeyframes, warp: FrameWarp | None = None) -> None:
+        self.script, self.keys, self.warp = script, keys, warp
+        self.path_frames = np.array([k.frame for k in script.keyframes], dtype=np.float64)
+        # The frames that show the keyframes: where they are on the path, unless pacing moved them.
+        self.key_frames = self.path_frames if warp is None else warp.key_frames()
         self.segments = script.num_segments
         self.interpolation = script.segment_interpolation()
-        self.easing = script.segment_easing()
+        self.easing: list[Easing] = script.segment_easing() if warp is None else ["linear"] * self.segments
         self.period = float(script.num_frames) if script.path.loop else None
         self.sigma = script.path.smooth * script.fps
 
-    def keyed(self, values: NDArray, kinds: Sequence[Interpolation]) -> KeyframePath:
-        """A path through the keyframes with the script's easings and the given kinds."""
-        return KeyframePath(self.key_frames, values, interpolation=kinds, easing=self.easing, loop_period=self.period)
+    def keyed(self, values: NDArray, kinds: Sequence[Interpolation]) -> Track:
+        """A path through the keyframes with the script's easings (or its pacing) and the given kinds."""
+        path = KeyframePath(self.path_frames, values, interpolation=kinds, easing=self.easing, loop_period=self.period)
+        return path if self.warp is None else Retimed(path, self.warp)
 
     def smoothed(self, raw: Track) -> Track:
         """The script's temporal smoothing of a track (and its keyframe pinning), or the track itself."""

@@ -158,6 +158,17 @@ class Pinned:
         return values + self.correction(frames).reshape(len(frames), *self.error_shape)
 
 
+class Retimed:
+    """The track on another clock: frame f shows the track at `warp(f)` (a FrameWarp, see
+    renderer.plan.retime), a pure function of f, so the radius is the track's."""
+
+    def __init__(self, track: Track, warp: Track) -> None:
+        self.track, self.warp, self.radius = track, warp, track.radius
+
+    def __call__(self, frames: NDArray[np.float64]) -> NDArray:
+        return self.track(self.warp(frames))
+
+
 class Rounded:
     """Whole, non-negative values of a track (a layer count such as the truncation cutoff): int64."""
 
@@ -168,4 +179,4 @@ class Rounded:
         return np.clip(np.rint(self.track(frames)), 0, None).astype(np.int64)
 
 
-__all__ = ["Column", "LayerGroups", "Lagged", "PcaRestricted", "Pinned", "Renormalized", "Rounded", "Smoothed", "Stacked", "Track"]
+__all__ = ["Column", "LayerGroups", "Lagged", "PcaRestricted", "Pinned", "Renormalized", "Retimed", "Rounded", "Smoothed", "Stacked", "Track"]
