@@ -58,6 +58,7 @@ def test_keyframes_stay_on_their_frames_exactly():
     assert np.array_equal(warp(np.array([-3.0, 125.0])), np.array([-3.0, 125.0]))
 
 
+@settings(max_examples=20, deadline=None)
 @given(st.sampled_from(EASINGS), st.integers(0, 4))
 def test_easing_applies_to_the_arc_length(easing, segment):
     arc = measured(KNOTS, crawl_and_lurch)
