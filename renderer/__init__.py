@@ -60,9 +60,11 @@ _EXPORTS = {
     "FramePipeline": "renderer.frames.pipeline",
     "RenderJob": "renderer.jobs.job",
     "RenderSettings": "renderer.jobs.job",
+    "RayOptions": "renderer.jobs.job",
     "resolve_job": "renderer.jobs.job",
     "RenderProgress": "renderer.jobs.render",
     "RenderResult": "renderer.jobs.render",
+    "WorkerProgress": "renderer.jobs.render",
     "render": "renderer.jobs.render",
     "PreviewProgress": "renderer.jobs.preview",
     "PreviewResult": "renderer.jobs.preview",
@@ -123,10 +125,10 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
     from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
-    from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
+    from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
-    from renderer.jobs.render import RenderProgress, RenderResult, render  # noqa: F401
+    from renderer.jobs.render import RenderProgress, RenderResult, WorkerProgress, render  # noqa: F401
     from renderer.jobs.stills import (  # noqa: F401
         GenerateSettings,
         PhotoProjection,

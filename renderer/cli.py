@@ -35,6 +35,7 @@ MODEL_PANEL = "Model"
 LATENT_PANEL = "Latents"
 OUTPUT_PANEL = "Output"
 DEVICE_PANEL = "Device and speed"
+RAY_PANEL = "Distributed (Ray)"
 
 T = TypeVar("T")
 
@@ -376,8 +377,21 @@ def render_command(
     audio_strict: Annotated[
         bool, typer.Option("--audio-strict", help="Refuse audio that does not cover the video (instead of a warning).", rich_help_panel=OUTPUT_PANEL)
     ] = False,
+    backend: Annotated[str, typer.Option(help="local, or ray: segments rendered by Ray workers on many GPUs and hosts.", rich_help_panel=RAY_PANEL)] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: auto (started with `ray start` on this host) or ray://host:10001 \\[default: a local Ray].", rich_help_panel=RAY_PANEL)
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray workers \\[default: as many as the cluster's GPUs, or CPUs, hold].", rich_help_panel=RAY_PANEL)] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(help="GPUs each Ray worker reserves \\[default: 1 when the cluster has GPUs, else 0].", rich_help_panel=RAY_PANEL)
+    ] = None,
+    cpus_per_worker: Annotated[float, typer.Option(help="CPUs each Ray worker reserves.", rich_help_panel=RAY_PANEL)] = 1.0,
+    segment_storage: Annotated[
+        str, typer.Option(help="shared: workers write segments into the work folder (a shared file system); bytes: they send them back; auto: shared where the folder is visible.", rich_help_panel=RAY_PANEL)
+    ] = "auto",
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each Ray worker's speed beside the bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
 ) -> None:
     """Render a keyframe script to a video (resumable; Ctrl-C keeps the finished segments)."""
@@ -396,6 +410,11 @@ def render_command(
             resume=resume,
             resolution=res,
             audio_strict=audio_strict,
+            backend=backend,  # type: ignore[arg-type]
+            ray=renderer.RayOptions(
+                address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                segment_storage=segment_storage,  # type: ignore[arg-type]
+            ),
             output=overrides,
         )
     )
@@ -406,11 +425,12 @@ def render_command(
         MofNCompleteColumn(),
         TextColumn("{task.fields[fps]}"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[workers]}"),
         console=stderr,
         disable=quiet,
         transient=True,
     ) as bar:
-        task = bar.add_task("loading", total=parsed.num_frames, fps="")
+        task = bar.add_task("loading", total=parsed.num_frames, fps="", workers="")
         started = False
 
         def on_progress(p: renderer.RenderProgress) -> None:
@@ -421,6 +441,8 @@ def render_command(
             bar.update(task, completed=p.frames_done, description=p.stage)
             speed = bar.tasks[task].speed
             bar.update(task, fps=f"{speed:.1f} fps" if speed else "")
+            if verbose and p.workers:
+                bar.update(task, workers=escape(" · ".join(f"{w.name} {w.fps:.1f} fps" for w in p.workers)))
 
         result = run(
             lambda: renderer.render(parsed, settings, progress=on_progress),
