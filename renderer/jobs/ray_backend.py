@@ -440,6 +440,8 @@ class WorkerPool:
                 if ready:
                     ready, _ = ray.wait(list(self.refs), num_returns=len(self.refs), timeout=0)
                 for ref in ready:
+                    if ref not in self.refs:  # a dead worker's other segment, handed back already
+                        continue
                     worker, kind = self.refs.pop(ref)
                     if kind == "load":
                         self._loaded(worker, ref)
