@@ -392,6 +392,7 @@ class WorkerPool:
         self.retried: list[dict[str, Any]] = []
         self.segment_stats: list[dict[str, Any]] = []
         self.last_death: str | None = None
+        self.submitted: dict[Any, float] = {}  # ObjectRef -> when the segment was handed out
         self._timeline: Any = None
         self._probe: Path | None = None
         for _ in range(count):
@@ -465,6 +466,7 @@ class WorkerPool:
                     break
                 ref = worker.handle.render_segment.remote(segment.index, segment.start, segment.stop, worker.shared)
                 worker.in_flight[ref] = segment
+                self.submitted[ref] = time.perf_counter()
                 self.refs[ref] = (worker, "segment")
 
     def _depth(self) -> int:
@@ -512,6 +514,7 @@ class WorkerPool:
 
         segment = worker.in_flight.pop(ref)
         worker.progress.pop(segment.index, None)
+        submitted = self.submitted.pop(ref, time.perf_counter())
         try:
             result = ray.get(ref)
         except ray.exceptions.RayTaskError as e:
@@ -526,7 +529,9 @@ class WorkerPool:
         self.journal.record(segment.index, result["name"])
         worker.segments += 1
         self.done_frames += segment.stop - segment.start
-        self.segment_stats.append({k: v for k, v in result.items() if k != "data"} | {"worker": worker.number})
+        # roundtrip_s - wall_s: what Ray, the transfer and this loop add to the worker's own time
+        stats = {k: v for k, v in result.items() if k != "data"}
+        self.segment_stats.append(stats | {"worker": worker.number, "roundtrip_s": time.perf_counter() - submitted})
         self._report()
 
     def _failed(self, worker: _Worker, segment: Segment, cause: BaseException) -> None:
@@ -552,6 +557,7 @@ class WorkerPool:
         lost = sorted(worker.in_flight.values())
         for ref in worker.in_flight:
             self.refs.pop(ref, None)
+            self.submitted.pop(ref, None)
         worker.in_flight.clear()
         worker.progress.clear()
         for segment in reversed(lost):
