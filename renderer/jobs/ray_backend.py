@@ -113,6 +113,7 @@ def render_on_ray(job: RenderJob, report: RenderProgressFn) -> RenderResult:
             "ray_connect_s": clock["connected"] - clock["start"],
             "load_s": clock["loaded"] - clock["start"],
             "workers_ready_s": (pool.first_ready or clock["generated"]) - clock["start"],
+            "rendering_s": clock["generated"] - (pool.first_ready or clock["generated"]),  # from the first worker ready
             "generate_s": sum(s["generate_s"] for s in pool.segment_stats),
             "generate_and_encode_s": clock["generated"] - clock["loaded"],
             "join_s": clock["joined"] - clock["generated"],
@@ -190,6 +191,7 @@ class SegmentWorker:
         self.job = job
         self.writer = output_writer(job.kind)
         self.source: FrameSource | None = None
+        self.work_folder = job.work_folder
         self.generate_lock = threading.Lock()
         self.state_lock = threading.Lock()
         self.stopping = threading.Event()
@@ -199,10 +201,17 @@ class SegmentWorker:
         self.started: float | None = None  # when the first segment started generating
         self.scratch = Path(tempfile.mkdtemp(prefix="renderer-segments-"))  # segments sent back as bytes
 
-    def load(self, timeline: Timeline, probe: str | None) -> dict[str, Any]:
+    def load(self, timeline: Timeline, probe: str | None, cwd: str) -> dict[str, Any]:
         """Load the models onto this worker's device; returns where it runs and whether it sees the
-        driver's work folder (the probe file the driver wrote there)."""
+        driver's work folder (the probe file the driver wrote there).
+
+        Relative paths in the job (checkpoints, the output) mean what they mean to the driver, in
+        its folder `cwd`, wherever that folder exists too.
+        """
         t0 = time.perf_counter()
+        if Path(cwd).is_dir():
+            os.chdir(cwd)
+        self.work_folder = self.job.work_folder.absolute()
         job = self.job
         base, transfer = load_models(job.script, device=job.device)
         G = (blend_per_frame([base, transfer]) if timeline.blends else base).set_precision(job.precision)
@@ -210,7 +219,7 @@ class SegmentWorker:
         if self.source.torch_threads is not None:  # set once: segments run on several threads
             torch.set_num_threads(self.source.torch_threads)
         device = str(G.device) + (f" ({torch.cuda.get_device_name(G.device)})" if G.device.type == "cuda" else "")
-        sees = probe is not None and Path(probe).is_file() and os.access(job.work_folder, os.W_OK | os.X_OK)
+        sees = probe is not None and Path(probe).is_file() and os.access(self.work_folder, os.W_OK | os.X_OK)
         return {
             "host": socket.gethostname(), "pid": os.getpid(), "device": device, "shared": sees,
             "encoder": self.source.encoder, "load_s": time.perf_counter() - t0,
@@ -222,7 +231,7 @@ class SegmentWorker:
         assert self.source is not None, "load() first"
         source = self.source
         name = segment_name(index, self.writer.segment_suffix)
-        target = (self.job.work_folder if shared else self.scratch) / name
+        target = (self.work_folder if shared else self.scratch) / name
         t_call = time.perf_counter()
         timing = {"wait_s": 0.0, "generate_s": 0.0, "last_batch": t_call}
         held = [False]
@@ -407,7 +416,7 @@ class WorkerPool:
 
     def _load(self, worker: _Worker) -> None:
         probe = str(self._probe) if self._probe is not None else None
-        self.refs[worker.handle.load.remote(self._timeline, probe)] = (worker, "load")
+        self.refs[worker.handle.load.remote(self._timeline, probe, os.getcwd())] = (worker, "load")
         worker.state = "loading"
 
     # -- the render --------------------------------------------------------------------------
@@ -424,7 +433,7 @@ class WorkerPool:
             return
         self._timeline = ray.put(timeline)  # once, for every worker: the keyframes and tracks, not frames
         if self.job.ray.segment_storage != "bytes":
-            self._probe = self.job.work_folder / f".probe-{uuid.uuid4().hex}"
+            self._probe = self.job.work_folder.absolute() / f".probe-{uuid.uuid4().hex}"
             self._probe.write_text("the driver's work folder\n")
         for worker in self.workers:
             self._load(worker)
