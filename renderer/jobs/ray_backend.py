@@ -197,7 +197,6 @@ class SegmentWorker:
         self.stopping = threading.Event()
         self.in_flight: dict[int, int] = {}  # segment index -> frames generated
         self.frames = 0
-        self.generate_s = 0.0
         self.started: float | None = None  # when the first segment started generating
         self.scratch = Path(tempfile.mkdtemp(prefix="renderer-segments-"))  # segments sent back as bytes
 
@@ -253,7 +252,6 @@ class SegmentWorker:
                     with self.state_lock:
                         self.in_flight[index] += len(batch)
                         self.frames += len(batch)
-                        self.generate_s += now - t0
                     timing["generate_s"] += now - t0
                     yield batch
                     t0 = time.perf_counter()
@@ -286,7 +284,7 @@ class SegmentWorker:
         if not shared:
             result["data"] = _read_segment(target)
             result["bytes"] = _size(result["data"])
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+            _remove(target)
         result["wall_s"] = time.perf_counter() - t_call
         return result
 
@@ -306,6 +304,13 @@ def _read_segment(path: Path) -> bytes | list[tuple[str, bytes]]:
     if path.is_dir():
         return [(p.name, p.read_bytes()) for p in sorted(path.iterdir()) if p.is_file()]
     return path.read_bytes()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _size(data: bytes | list[tuple[str, bytes]]) -> int:
@@ -632,7 +637,7 @@ class WorkerPool:
             with contextlib.suppress(Exception):  # an actor that is gone already
                 ray.kill(worker.handle)
         for stale in self.job.work_folder.glob(".segment*.partial*"):  # of workers killed mid-segment
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            _remove(stale)
 
     def describe(self) -> dict[str, Any]:
         """The sidecar's account of the workers and segments."""
