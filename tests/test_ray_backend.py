@@ -207,7 +207,7 @@ def test_a_checkpoint_missing_on_the_workers_is_one_line(tmp_path: Path, monkeyp
     result = CliRunner().invoke(
         app, ["render", str(script), "-o", str(out), "--device", "cpu", "--backend", "ray", "--workers", "2", "-q"],
     )
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a checkpoint is the user's input
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: worker ") and str(model) in lines[0], result.output
     assert not out.exists()

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from renderer.errors import RendererError, UsageError
+from renderer.frames.pipeline import auto_batch_size
 from renderer.jobs.job import RayOptions, RenderJob, require_ray
 from renderer.jobs.render import (
     FrameSource,
@@ -47,8 +48,7 @@ from renderer.jobs.render import (
     sidecar,
 )
 from renderer.jobs.runner import Segment, SegmentRunner
-from renderer.jobs.stills import load_animation, load_models
-from renderer.models.blending import blend_per_frame
+from renderer.jobs.stills import animation_generator, load_animation, load_models
 from renderer.output.files import OutputLock, atomic_path
 from renderer.output.manifest import Journal, write_json_atomic
 from renderer.output.writers import output_writer
@@ -74,6 +74,13 @@ def driver_device(device: str) -> str:
     return device
 
 
+def worker_batching(job: RenderJob, gpus_per_worker: float) -> dict[str, Any]:
+    """The batching every worker renders with: the job's device type (auto: CUDA on workers that
+    reserve GPUs, else the CPU) and its batch size, or that device's automatic one."""
+    device = torch.device(job.device) if job.device != "auto" else torch.device("cuda" if gpus_per_worker else "cpu")
+    return {"device": device.type, "batch_size": job.batch_size or auto_batch_size(device)}
+
+
 def render_on_ray(job: RenderJob, report: RenderProgressFn) -> RenderResult:
     """`render` of a job whose backend is "ray" (see renderer.jobs.render.render for what it raises)."""
     require_ray()
@@ -88,14 +95,18 @@ def render_on_ray(job: RenderJob, report: RenderProgressFn) -> RenderResult:
             frames = FrameSource.for_job(job, G, timeline, writer)  # odd sizes: an error before any work
             clock["loaded"] = time.perf_counter()
             assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
-            key = job.journal_key(timeline.keys)
+            # Every worker batches as the key says (device type and frames per batch move pixels by a level).
+            batching = worker_batching(job, pool.gpus)
+            job = dataclasses.replace(job, batch_size=batching["batch_size"])
+            pool.job = job
+            key = job.journal_key(timeline.keys, batching)
             journal, discarded = open_journal(job, key)
             reused = len(journal.done)
             done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
             report(RenderProgress("generating", done, job.num_frames))
             todo = [Segment(i, a, b) for i, (a, b) in enumerate(job.segments) if i not in journal.done]
             try:
-                pool.render(todo, timeline, journal, writer.segment_suffix, done, report)
+                pool.render(todo, timeline, journal, writer.segment_suffix, done, report, batching)
             except Exception:
                 if not journal.done:  # nothing worth resuming: no hidden folder either
                     shutil.rmtree(job.work_folder, ignore_errors=True)
@@ -200,7 +211,7 @@ class SegmentWorker:
         self.started: float | None = None  # when the first segment started generating
         self.scratch = Path(tempfile.mkdtemp(prefix="renderer-segments-"))  # segments sent back as bytes
 
-    def load(self, timeline: Timeline, probe: str | None, cwd: str) -> dict[str, Any]:
+    def load(self, timeline: Timeline, probe: str | None, cwd: str, batching: dict[str, Any]) -> dict[str, Any]:
         """Load the models onto this worker's device; returns where it runs and whether it sees the
         driver's work folder (the probe file the driver wrote there).
 
@@ -213,8 +224,13 @@ class SegmentWorker:
         self.work_folder = self.job.work_folder.absolute()
         job = self.job
         base, transfer = load_models(job.script, device=job.device)
-        G = (blend_per_frame([base, transfer]) if timeline.blends else base).set_precision(job.precision)
+        G = animation_generator(job.script, timeline, base, transfer, device=job.device, precision=job.precision)
         self.source = FrameSource.for_job(job, G, timeline, self.writer)
+        if self.source.batching != batching:  # the journal's key says how every segment is batched
+            raise UsageError(
+                f"this worker renders on {self.source.batching['device']} where the render expects "
+                f"{batching['device']}; give --device {batching['device']} or run the workers where it exists"
+            )
         if self.source.torch_threads is not None:  # set once: segments run on several threads
             torch.set_num_threads(self.source.torch_threads)
         device = str(G.device) + (f" ({torch.cuda.get_device_name(G.device)})" if G.device.type == "cuda" else "")
@@ -384,6 +400,7 @@ class WorkerPool:
             )
         if options.cpus_per_worker > cluster.cpus:
             raise UsageError(f"each worker asks for {options.cpus_per_worker:g} CPUs and the Ray cluster has {cluster.cpus:g}")
+        self.gpus = gpus
         fit = int(cluster.gpus // gpus) if gpus else int(cluster.cpus // options.cpus_per_worker)
         count = options.workers or max(1, fit)
         count = max(1, min(count, len(job.segments)))
@@ -421,18 +438,19 @@ class WorkerPool:
 
     def _load(self, worker: _Worker) -> None:
         probe = str(self._probe) if self._probe is not None else None
-        self.refs[worker.handle.load.remote(self._timeline, probe, os.getcwd())] = (worker, "load")
+        self.refs[worker.handle.load.remote(self._timeline, probe, os.getcwd(), self.batching)] = (worker, "load")
         worker.state = "loading"
 
     # -- the render --------------------------------------------------------------------------
 
     def render(
-        self, todo: list[Segment], timeline: Timeline, journal: Journal, suffix: str, done: int, report: RenderProgressFn
+        self, todo: list[Segment], timeline: Timeline, journal: Journal, suffix: str, done: int, report: RenderProgressFn,
+        batching: dict[str, Any],
     ) -> None:
         """Render every segment of `todo` on the workers, recording each in the journal as it arrives."""
         import ray
 
-        self.journal, self.suffix, self.report = journal, suffix, report
+        self.journal, self.suffix, self.report, self.batching = journal, suffix, report, batching
         self.done_frames = done
         if not todo:
             return
