@@ -11,45 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.io import wavfile
-from scipy.signal import butter, sosfilt
 
 from renderer.audio.decode import Audio, load_audio
 from renderer.audio.envelope import EnvelopeSettings, attack_decay, normalize, shape_envelope, smooth
 from renderer.audio.features import PITCH_CLASSES, analyze, analyze_file, check_bands
 from renderer.errors import AudioError
+from tests.audio_signals import RATE, click_track, kicks_and_hats
 
-RATE = 22_050
 FPS = 30
-
-
-def click_track(bpm: float = 128.0, seconds: float = 30.0, start: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Short 1 kHz clicks on every beat; returns samples and the beat times."""
-    x = np.zeros(int(seconds * RATE), np.float32)
-    t = np.arange(int(0.02 * RATE)) / RATE
-    click = (np.sin(2 * np.pi * 1000 * t) * np.exp(-t * 300)).astype(np.float32)
-    beats = np.arange(start, seconds - 0.1, 60.0 / bpm)
-    for b in beats:
-        i = int(round(b * RATE))
-        x[i : i + len(click)] += click[: len(x) - i]
-    return x, beats
-
-
-def kicks_and_hats() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """60 Hz kick bursts and 8 kHz band-limited noise hats at known, irregular times."""
-    x = np.zeros(int(12 * RATE))
-    kicks = np.array([1.0, 2.5, 4.0, 6.2, 8.1, 10.3])
-    hats = np.array([1.7, 3.3, 5.1, 7.0, 9.4, 11.0])
-    t = np.arange(int(0.4 * RATE)) / RATE
-    kick = np.sin(2 * np.pi * 60 * t) * np.exp(-t * 12) * np.minimum(1, t / 0.005) * np.minimum(1, (0.4 - t) / 0.05)
-    for k in kicks:
-        x[int(k * RATE) : int(k * RATE) + len(kick)] += 0.8 * kick
-    band = butter(4, [6500, 9500], btype="band", fs=RATE, output="sos")
-    rng = np.random.RandomState(0)
-    th = np.arange(int(0.06 * RATE)) / RATE
-    for h in hats:
-        noise = sosfilt(band, rng.standard_normal(len(th))) * np.exp(-th * 60) * np.minimum(1, th / 0.002)
-        x[int(h * RATE) : int(h * RATE) + len(th)] += 0.5 * noise / np.abs(noise).max()
-    return x.astype(np.float32), kicks, hats
 
 
 def features_of(x: np.ndarray, **kwargs: object):

@@ -1,6 +1,7 @@
 """Shape a per-frame feature into a control signal: normalise, gamma, attack/decay, smooth, clip.
 
-Every step works on a whole feature [T] (or [T, C], each column alone) sampled at `fps`; times
+Every step works on a whole feature [T] (or a vector feature [T, C] such as chroma: normalised as
+one, so the columns keep their proportions; the later steps act on each column) sampled at `fps`; times
 are in seconds, so a shape does not depend on the frame rate. `shape_envelope` applies them in a
 fixed order: percentile normalisation to [0, 1], gamma, attack/decay, Gaussian smoothing, clip.
 """
@@ -32,11 +33,14 @@ class EnvelopeSettings:
 
 
 def normalize(x: NDArray, percentile: float = 99.0) -> NDArray[np.float64]:
-    """x / (its `percentile`-th percentile), per column; a column that is all zero stays zero."""
+    """x / (its `percentile`-th percentile over all values), so the percentile becomes 1 and 0 stays 0;
+    when that percentile is 0 (a sparse feature), x / its maximum; all zero stays zero."""
     x = np.asarray(x, dtype=np.float64)
-    scale = np.percentile(x, percentile, axis=0) if len(x) else np.ones(x.shape[1:])
-    scale = np.where(scale > 0, scale, np.max(x, axis=0) if len(x) else 1.0)
-    return np.divide(x, scale, out=np.zeros_like(x), where=scale > 0)
+    if x.size == 0:
+        return x.copy()
+    scale = float(np.percentile(x, percentile))
+    scale = scale if scale > 0 else float(np.max(x))
+    return x / scale if scale > 0 else np.zeros_like(x)
 
 
 def attack_decay(x: NDArray, *, fps: float, attack: float = 0.0, decay: float = 0.0) -> NDArray[np.float64]:
