@@ -81,6 +81,9 @@ _EXPORTS = {
     "ProjectSettings": "renderer.jobs.projector",
     "ProjectionStep": "renderer.jobs.projector",
     "FaceNotFoundError": "renderer.jobs.align",
+    "AudioError": "renderer.errors",
+    "SongAnalysis": "renderer.jobs.analyze",
+    "analyze_song": "renderer.jobs.analyze",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -109,7 +112,9 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.images import image_grid, to_uint8  # noqa: F401
     from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
+    from renderer.errors import AudioError  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
+    from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401

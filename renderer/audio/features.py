@@ -176,7 +176,10 @@ def analyze(
     rms_inner = np.sqrt(power.sum(axis=1))
     band_rms_inner = np.stack([np.sqrt(power[:, m].sum(axis=1)) for m in in_band])
     flux = _flux(magnitude)
-    onset_inner = flux.mean(axis=1)
+    # Each octave counts the same (as mel bands do), so a kick's few low bins weigh as much as a
+    # hat's many high ones.
+    octaves = [(freqs >= lo) & (freqs < 2 * lo) for lo in 27.5 * 2.0 ** np.arange(9)]
+    onset_inner = np.mean([flux[:, m].mean(axis=1) for m in octaves if m.any()], axis=0)
     band_onset_inner = np.stack([flux[:, m].mean(axis=1) if m.any() else np.zeros(len(flux)) for m in in_band])
     perc_flux = _flux(percussive_part(magnitude))
     band_perc_inner = np.stack([perc_flux[:, m].mean(axis=1) if m.any() else np.zeros(len(flux)) for m in in_band])

@@ -193,7 +193,8 @@ def load_timeline(
 
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
     """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff;
-    for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R])."""
+    for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R]; for each
+    audio reaction, its mapped values `reaction<i>.<target>` [T], or [T, 12] for chroma)."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
@@ -209,6 +210,7 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     if tracks.blend is not None:
         arrays["blend"] = tracks.blend
         arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
+    arrays.update({name: values for name, values in tracks.tracks.items() if name.startswith("reaction")})
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)  # to a file object: np.savez would add .npz to another name
     return path
