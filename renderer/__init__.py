@@ -103,6 +103,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.blendspec import describe_blend, make_spec  # noqa: F401
     from renderer.errors import (  # noqa: F401
+        AudioError,
         CheckpointError,
         EncoderError,
         RendererError,
@@ -112,7 +113,6 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.images import image_grid, to_uint8  # noqa: F401
     from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
-    from renderer.errors import AudioError  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
     from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401

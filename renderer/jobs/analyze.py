@@ -79,8 +79,9 @@ def suggest_keyframes(features: AudioFeatures, audio_name: str, *, bars: int = S
     """TOML keyframes on the detected beats: one every `bars` bars and one at each section start,
     each with its own seed, ready to paste under a script's [models]."""
     beats = features.beats
-    lines = [f"# {audio_name}: {features.duration:.2f} s, {features.tempo:.2f} bpm, {len(beats)} beats, "
-             f"{len(features.sections)} section boundaries at {', '.join(f'{s:.2f}' for s in features.sections) or '-'} s"]
+    sections = ", ".join(f"{s:.2f}" for s in features.sections) or "-"
+    lines = [(f"# {audio_name}: {features.duration:.2f} s, {features.tempo:.2f} bpm, {len(beats)} beats, "
+              f"{len(features.sections)} section boundaries at {sections} s")]
     if len(beats) < 2:
         return "\n".join([*lines, "# no steady beat: time keyframes in seconds instead",
                           f'fps = {features.fps:g}', "", "[output]", f'audio = "{audio_name}"'])

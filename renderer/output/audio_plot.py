@@ -51,7 +51,7 @@ def plot_analysis(features: AudioFeatures, path: str | Path, *, title: str = "",
     ax.legend(loc="upper right", fontsize=8, frameon=False, ncol=len(features.bands))
 
     ax = axes[2]
-    for i, band in enumerate(features.bands):
+    for i in range(len(features.bands)):
         ax.plot(t, _unit(features.band_onset[i]) + i * 1.1, color=BAND_COLORS[i % len(BAND_COLORS)], lw=0.9)
     ax.set_yticks([i * 1.1 + 0.5 for i in range(len(features.bands))], list(features.bands))
     ax.set_ylabel("onsets (spectral flux)")
