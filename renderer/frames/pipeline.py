@@ -259,7 +259,9 @@ class FramePipeline:
         ws = self.ws(chunk, lo, hi)
         weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])  # moved by G
         level = self.resolution if self.stops_early else None
-        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level)
+        noise = chunk.tracks.get("noise")  # an audio reaction on the noise strengths: [n, num_ws]
+        extra = {} if noise is None else {"noise_scale": torch.from_numpy(noise[lo:hi]).to(G.device)}
+        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
         return to_uint8(img).cpu().numpy()
 
 

@@ -210,7 +210,7 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     if tracks.blend is not None:
         arrays["blend"] = tracks.blend
         arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
-    arrays.update({name: values for name, values in tracks.tracks.items() if name.startswith("reaction")})
+    arrays.update({name: values for name, values in tracks.tracks.items() if name.startswith("reaction") or name == "noise"})
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)  # to a file object: np.savez would add .npz to another name
     return path

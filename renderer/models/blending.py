@@ -280,6 +280,7 @@ class BlendedSynthesisLayer(StackedModule):
         gain: float = 1.0,
         clamp_fallback: float | None = None,
         mix: torch.Tensor,  # [N, M]
+        noise_scale: torch.Tensor | None = None,  # [N]: each frame's factor on the noise strength
     ) -> torch.Tensor:
         styles = self.affine(w.float(), mix)
         weight = self.weight
@@ -295,6 +296,8 @@ class BlendedSynthesisLayer(StackedModule):
 
             noise = layer_noise(x, noise_mode, self.resolution, stored)
             strength = per_frame(mix, self.noise_strength).to(x.dtype).reshape(-1, 1, 1, 1)
+            if noise_scale is not None:
+                strength = strength * noise_scale.to(x.dtype).reshape(-1, 1, 1, 1)
         return noise_bias_act(
             x, dcoefs, per_frame(mix, self.bias).to(x.dtype)[:, :, None, None], noise, strength,
             gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
@@ -426,26 +429,29 @@ class BlendedSynthesisBlock(StackedModule):
         noise_mode: str,
         dtype: torch.dtype,
         mix: BlockMix,
+        noise_scale: torch.Tensor | None = None,  # [N, num_conv + num_torgb], as ws
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        extra = {} if noise_scale is None else {"noise_scale": noise_scale}
         if mix.constant is not None:
-            return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
+            return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype, **extra)
         weights = mix.weights
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp, "mix": weights}
+        scale = [None, None] if noise_scale is None else [noise_scale[:, 0], noise_scale[:, 1]]
         if self.is_first:
             x = per_frame(weights, self.const).to(dtype)  # [N, C, 4, 4]
-            x = self.conv1(x, ws[:, 0], f2, **layer)
+            x = self.conv1(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
                 y = self.skip(x, f2, gain=math.sqrt(0.5), mix=weights)
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
+                x = self.conv0(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), noise_scale=scale[1], **layer)
                 x = y + x
             else:
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, **layer)
+                x = self.conv0(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
+                x = self.conv1(x, ws[:, 1], f2, noise_scale=scale[1], **layer)
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
@@ -470,12 +476,13 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
         noise_mode: NoiseMode = "const",
         max_resolution: int | None = None,
         model_weights: torch.Tensor | None = None,
+        noise_scale: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Synthesize images, each frame with its own blend.
 
         Args:
             ws: [N, num_ws, w_dim]
-            noise_mode, max_resolution: as SynthesisNetwork's
+            noise_mode, max_resolution, noise_scale: as SynthesisNetwork's
             model_weights: [N, M, num_blocks], each frame's weight of each model at each block resolution
         Returns:
             img: float32 [N, img_channels, R, R]
@@ -485,9 +492,11 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
-        for (block, block_ws), mix in zip(self.split_ws(ws, stop), mixes, strict=False):  # may stop early
+        scales = self.split_noise_scale(noise_scale, ws, stop)
+        for (block, block_ws), mix, scale in zip(self.split_ws(ws, stop), mixes, scales, strict=False):  # may stop early
             dtype = self.block_dtype(block.resolution, ws.device)
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix)
+            extra = {} if scale is None else {"noise_scale": scale}
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix, **extra)
         assert img is not None
         return img
 

@@ -392,6 +392,7 @@ class SynthesisLayer(nn.Module):
         noise_mode: str,
         gain: float = 1.0,
         clamp_fallback: float | None = None,
+        noise_scale: torch.Tensor | None = None,  # [N]: each frame's factor on the noise strength
     ) -> torch.Tensor:
         styles = self.affine(w.float())
         weight = self.weight
@@ -403,6 +404,8 @@ class SynthesisLayer(nn.Module):
         if self.use_noise and noise_mode != "none":
             noise = layer_noise(x, noise_mode, self.resolution, lambda: self.noise_const.to(x.dtype))
             strength = self.noise_strength.to(x.dtype).reshape(1, 1, 1, 1)
+            if noise_scale is not None:
+                strength = strength * noise_scale.to(x.dtype).reshape(-1, 1, 1, 1)
         return noise_bias_act(
             x, dcoefs, self.bias.to(x.dtype).reshape(1, -1, 1, 1), noise, strength,
             gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
@@ -493,23 +496,25 @@ class SynthesisBlock(nn.Module):
         *,
         noise_mode: str,
         dtype: torch.dtype,
+        noise_scale: torch.Tensor | None = None,  # [N, num_conv + num_torgb], as ws
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp}
+        scale = [None, None] if noise_scale is None else [noise_scale[:, 0], noise_scale[:, 1]]
         if self.is_first:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], f2, **layer)
+            x = self.conv1(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
                 y = self.skip(x, f2, gain=math.sqrt(0.5))
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
+                x = self.conv0(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), noise_scale=scale[1], **layer)
                 x = y + x
             else:
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, **layer)
+                x = self.conv0(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
+                x = self.conv1(x, ws[:, 1], f2, noise_scale=scale[1], **layer)
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
@@ -547,6 +552,7 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,
         noise_mode: NoiseMode = "const",
         max_resolution: int | None = None,
+        noise_scale: torch.Tensor | None = None,
         **blend: Any,
     ) -> torch.Tensor:
         """Synthesize images.
@@ -554,6 +560,8 @@ class SynthesisNetwork(nn.Module):
         Args:
             ws: [N, num_ws, w_dim]
             noise_mode: "const" (stored noise buffers), "random" or "none"
+            noise_scale: [N, num_ws] factors on the noise strength of the conv layer each w drives
+                (an audio reaction); None: the trained strengths
             max_resolution: stop after this block and return the RGB accumulated so far, a
                 faithful low-resolution image (skip architecture only; the blocks above are never
                 computed). None: the full image.
@@ -566,9 +574,11 @@ class SynthesisNetwork(nn.Module):
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
-        for block, block_ws in self.split_ws(ws, stop):
+        scales = self.split_noise_scale(noise_scale, ws, stop)
+        for (block, block_ws), scale in zip(self.split_ws(ws, stop), scales, strict=True):
             dtype = self.block_dtype(block.resolution, ws.device)
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype)
+            extra = {} if scale is None else {"noise_scale": scale}
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, **extra)
         assert img is not None
         return img
 
@@ -590,6 +600,17 @@ class SynthesisNetwork(nn.Module):
         if not self.has_intermediate_rgb:
             raise ValueError(f"a {self.architecture} network has no RGB below {self.img_resolution} px; render in full and downscale")
         return max_resolution
+
+    def split_noise_scale(
+        self, noise_scale: torch.Tensor | None, ws: torch.Tensor, stop: int
+    ) -> list[torch.Tensor | None]:
+        """Each block's columns of a noise scale [N, num_ws] (as split_ws splits ws), or Nones."""
+        blocks = self.split_ws(ws, stop)
+        if noise_scale is None:
+            return [None] * len(blocks)
+        if tuple(noise_scale.shape) != (ws.shape[0], self.num_ws):
+            raise ValueError(f"noise_scale must be [N, num_ws] = {[ws.shape[0], self.num_ws]}, got {list(noise_scale.shape)}")
+        return [part[:, :, 0] for _, part in self.split_ws(noise_scale[:, :, None].to(ws.device), stop)]
 
     def split_ws(self, ws: torch.Tensor, stop: int) -> list[tuple[SynthesisBlock, torch.Tensor]]:
         """The blocks up to resolution `stop`, each with its ws [N, num_conv + num_torgb, w_dim]

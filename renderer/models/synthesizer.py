@@ -66,6 +66,7 @@ class Synthesis(Protocol):
         ws: torch.Tensor,  # [N, num_ws, w_dim]
         noise_mode: NoiseMode = "const",  # "const" (the stored maps), "random" or "none"
         max_resolution: int | None = None,  # one of `levels`: stop there (see can_stop_early)
+        noise_scale: torch.Tensor | None = None,  # [N, num_ws] factors on the noise strengths
         **blend: Any,  # model_weights [N, num_models, len(levels)] when num_models > 1
     ) -> torch.Tensor:  # img: float32 [N, img_channels, R, R], about [-1, 1]
         ...

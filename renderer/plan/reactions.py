@@ -15,6 +15,7 @@ Targets, each composed on top of the keyframe path:
 - speed: the path advances between keyframes at the mapped speed (renderer.plan.retime), and
   keyframes stay on their frames;
 - blend: the transfer model's alpha gains the mapped value at the resolutions of `layers`;
+- noise: the StyleGAN2 noise inputs of `layers` are scaled by the mapped value (1: as trained);
 - chroma: w moves toward the mix of 12 latents (`seeds`, C to B) weighted by the chroma vector.
 
 Every envelope is a fixed array over the whole video, computed once, so reactions are exact in
@@ -35,7 +36,7 @@ from renderer.audio.envelope import EnvelopeSettings, shape_envelope
 from renderer.audio.features import DEFAULT_BANDS, FEATURE_FORMS, analyze_file, check_bands, feature_names
 from renderer.plan.tracks import Track
 
-REACTION_TARGETS = ("psi", "pulse", "speed", "blend", "chroma")
+REACTION_TARGETS = ("psi", "pulse", "speed", "blend", "noise", "chroma")
 ENVELOPE_KEYS = ("percentile", "gamma", "attack", "decay", "smooth", "causal", "clip")
 COMMON_KEYS = ("feature", "audio", "range", "layers", *ENVELOPE_KEYS)
 TARGET_KEYS: dict[str, tuple[str, ...]] = {
@@ -43,12 +44,16 @@ TARGET_KEYS: dict[str, tuple[str, ...]] = {
     "pulse": (*COMMON_KEYS, "seed", "latent", "z", "w"),
     "speed": COMMON_KEYS,
     "blend": COMMON_KEYS,
+    "noise": COMMON_KEYS,
     "chroma": (*COMMON_KEYS, "seeds"),
 }
 DEFAULT_RANGE: dict[str, tuple[float, float]] = {
-    "psi": (0.5, 1.0), "pulse": (0.0, 0.5), "speed": (0.25, 2.0), "blend": (0.0, 1.0), "chroma": (0.0, 0.5),
+    "psi": (0.5, 1.0), "pulse": (0.0, 0.5), "speed": (0.25, 2.0), "blend": (0.0, 1.0), "noise": (0.0, 2.0),
+    "chroma": (0.0, 0.5),
 }
-DEFAULT_FEATURE = {"psi": "low.onset", "pulse": "low.onset", "speed": "rms", "blend": "mid.onset", "chroma": "chroma"}
+DEFAULT_FEATURE = {
+    "psi": "low.onset", "pulse": "low.onset", "speed": "rms", "blend": "mid.onset", "noise": "high.onset", "chroma": "chroma",
+}
 HITS = ("onset", "percussive", "beat", "section")  # features made of hits: a release by default
 DEFAULT_DECAY = 0.25  # seconds: a hit eases back over about a quarter second
 DEFAULT_SMOOTH = {"rms": 0.1, "chroma": 0.25}  # seconds: loudness and harmony are smoothed a little
@@ -125,6 +130,8 @@ def parse_reactions(
         value_range = _range(check, spec.get("range", list(DEFAULT_RANGE[target])), f"{where}.range")
         if target in ("pulse", "chroma", "blend") and not all(0 <= v <= 1 for v in value_range):
             raise check.error(f"{where}.range", f"is an amount from 0 to 1, got {list(value_range)}")
+        if target == "noise" and min(value_range) < 0:
+            raise check.error(f"{where}.range", f"noise factors must be >= 0 (1 is the trained strength), got {list(value_range)}")
         if target == "speed" and min(value_range) <= 0:
             raise check.error(f"{where}.range", f"speeds must be > 0 (1 is the keyframes' own pace), got {list(value_range)}")
         layers = None

@@ -63,6 +63,11 @@ class TimelineChunk:
         """[n, R] alpha of the transfer model per block resolution; None: no blend."""
         return self.tracks.get("blend")
 
+    @property
+    def noise(self) -> NDArray[np.float32] | None:
+        """[n, num_ws] factors on the noise strength of the conv layer each w drives; None: as trained."""
+        return self.tracks.get("noise")
+
 
 def chunk_rows(chunk: TimelineChunk, rows: NDArray[np.int64]) -> TimelineChunk:
     """The chunk's frames at the given row positions."""
@@ -227,6 +232,10 @@ def _react(plan: _TrackPlan, latents: Track, tracks: dict[str, Track]) -> Track:
                 tracks["psi"] = LayersSet(tracks["psi"], values, resolved.layers, keys.num_ws)
         elif reaction.target == "blend":
             tracks["blend"] = AddToColumns(tracks["blend"], values, resolved.columns)
+        elif reaction.target == "noise":
+            assert keys.num_ws is not None
+            base = tracks.get("noise", FrameValues(np.ones((1, keys.num_ws)), loop=False))
+            tracks["noise"] = LayersSet(base, values, resolved.layers, keys.num_ws)
         elif reaction.target == "pulse":
             assert resolved.target is not None
             latents = TowardTarget(latents, values, resolved.target, resolved.layers)
