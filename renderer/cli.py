@@ -523,7 +523,7 @@ def validate(
         segment = ""
         if key.index < parsed.num_segments:
             segment = f"{kinds[key.index]}, {easings[key.index]}"
-        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{round(beat, 3):g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
                *([renderer.describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
