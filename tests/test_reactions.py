@@ -47,18 +47,19 @@ def script_with(song: Path, reactions: list[dict], **top):
     return parse_script(data, base_dir=song.parent)
 
 
-def expected_values(song: Path, script, feature: str, value_range: tuple[float, float], **envelope) -> np.ndarray:
-    features = analyze_file(song, fps=FPS, num_frames=script.num_frames)
+def expected_values(song: Path, script, feature: str, value_range: tuple[float, float]) -> np.ndarray:
+    features = analyze_file(song, fps=FPS, num_frames=script.num_frames, percussive=True)
     reaction = script.reactions[0]
     env = shape_envelope(features.feature(feature), reaction.envelope, fps=FPS)
     return value_range[0] + (value_range[1] - value_range[0]) * env
 
 
-def test_psi_equals_the_mapped_feature_at_every_frame(song: Path) -> None:
-    script = script_with(song, [{"psi": {"feature": "low.onset", "range": [0.5, 1.0]}}])
+@pytest.mark.parametrize("feature", ["low.onset", "low.percussive"])
+def test_psi_equals_the_mapped_feature_at_every_frame(song: Path, feature: str) -> None:
+    script = script_with(song, [{"psi": {"feature": feature, "range": [0.5, 1.0]}}])
     tl = build_timeline(script, demo())
     psi = tl.chunk(0, tl.num_frames).psi
-    expected = expected_values(song, script, "low.onset", (0.5, 1.0))
+    expected = expected_values(song, script, feature, (0.5, 1.0))
     np.testing.assert_allclose(psi, expected.astype(np.float32), rtol=0, atol=1e-7)
     kick_frames = np.rint(np.array([1.0, 2.5, 4.0, 6.2, 8.1]) * FPS).astype(int)
     assert np.all(psi[kick_frames] > 0.8) and psi[kick_frames - 3].max() < 0.55  # pulses on the kicks

@@ -57,7 +57,7 @@ class AudioFeatures:
     onset: NDArray[np.float32]  # [T] spectral flux over all frequencies
     band_rms: NDArray[np.float32]  # [B, T]
     band_onset: NDArray[np.float32]  # [B, T]
-    band_percussive: NDArray[np.float32]  # [B, T] spectral flux of the percussive part (HPSS)
+    band_percussive: NDArray[np.float32] | None  # [B, T] flux of the percussive part (HPSS); None: not measured
     chroma: NDArray[np.float32]  # [T, 12] C, C#, ..., B; each frame's strongest class is 1
     waveform: NDArray[np.float32]  # [T, 2] min and max sample in each frame's span (plots)
     tempo: float  # bpm, 0 when no beat was found
@@ -91,13 +91,17 @@ class AudioFeatures:
             impulses[_event_frames(times, self.offset, self.fps, self.num_frames)] = 1.0
             return impulses
         band, _, kind = name.rpartition(".")
+        if kind == "percussive" and self.band_percussive is None:
+            raise KeyError(f"{name!r}: the percussive part was not measured (analyze with percussive=True)")
         if not band and kind in SCALAR_KINDS:
             if kind == "percussive":
+                assert self.band_percussive is not None
                 return self.band_percussive.sum(axis=0).astype(np.float64)
             return getattr(self, kind).astype(np.float64)
         if band in self.bands and kind in SCALAR_KINDS:
             row = list(self.bands).index(band)
             table = {"rms": self.band_rms, "onset": self.band_onset, "percussive": self.band_percussive}[kind]
+            assert table is not None
             return table[row].astype(np.float64)
         raise KeyError(f"unknown feature {name!r}; accepted: {', '.join(feature_names(self.bands))}")
 
@@ -112,7 +116,8 @@ class AudioFeatures:
         for i, band in enumerate(self.bands):
             out[f"{band}.rms"] = self.band_rms[i]
             out[f"{band}.onset"] = self.band_onset[i]
-            out[f"{band}.percussive"] = self.band_percussive[i]
+            if self.band_percussive is not None:
+                out[f"{band}.percussive"] = self.band_percussive[i]
         return out
 
 
@@ -142,6 +147,100 @@ def check_bands(bands: Mapping[str, tuple[float, float]], rate: int = RATE) -> d
     return checked
 
 
+@dataclasses.dataclass(frozen=True)
+class SongMeasures:
+    """A song measured once at the internal hop, before pooling to any frame rate (see measure)."""
+
+    duration: float  # seconds
+    rate: int  # Hz of `samples`
+    samples: NDArray[np.float32]  # [n] mono
+    bands: Mapping[str, tuple[float, float]]
+    inner_t: NDArray[np.float64]  # [m] seconds of the STFT frames
+    rms: NDArray[np.float64]  # [m]
+    band_rms: NDArray[np.float64]  # [B, m]
+    onset: NDArray[np.float64]  # [m]
+    band_onset: NDArray[np.float64]  # [B, m]
+    band_percussive: NDArray[np.float64] | None  # [B, m]; None: not measured
+    chroma_t: NDArray[np.float64]  # [c] seconds
+    chroma: NDArray[np.float64]  # [c, 12]
+    section_t: NDArray[np.float64]  # [s] seconds
+    novelty: NDArray[np.float64]  # [s]
+    tempo: float
+    beats: NDArray[np.float64]
+    sections: NDArray[np.float64]
+
+
+def measure(audio: Audio, *, bands: Mapping[str, tuple[float, float]] = DEFAULT_BANDS, percussive: bool = True) -> SongMeasures:
+    """Every feature of a song at the internal hop, and its tempo, beats and sections.
+
+    percussive: also the onsets of the median-filter percussive part (most of the time it takes).
+    """
+    bands = check_bands(bands, audio.rate)
+    x = audio.mono.astype(np.float32)
+    rate = audio.rate
+
+    magnitude = stft_magnitude(x, n_fft=N_FFT, hop=HOP)
+    freqs = bin_frequencies(N_FFT, rate)
+    in_band = [(freqs >= lo) & (freqs < hi) if hi < rate / 2 else (freqs >= lo) for lo, hi in bands.values()]
+    window_power = float(np.sum(np.hanning(N_FFT + 1)[:-1] ** 2))
+    weights = np.where((freqs > 0) & (freqs < rate / 2), 2.0, 1.0) / (window_power * N_FFT)
+    power = magnitude.astype(np.float64) ** 2 * weights  # mean square per bin (Parseval)
+    rms = np.sqrt(power.sum(axis=1))
+    band_rms = np.stack([np.sqrt(power[:, m].sum(axis=1)) for m in in_band])
+    del power
+    flux = _flux(magnitude)
+    # Each octave counts the same (as mel bands do), so a kick's few low bins weigh as much as a
+    # hat's many high ones.
+    octaves = [(freqs >= lo) & (freqs < 2 * lo) for lo in 27.5 * 2.0 ** np.arange(9)]
+    onset = np.mean([flux[:, m].mean(axis=1) for m in octaves if m.any()], axis=0)
+    band_onset = _band_means(flux, in_band)
+    del flux
+    band_percussive = _band_means(_flux(percussive_part(magnitude)), in_band) if percussive else None
+
+    inner_rate = rate / HOP
+    tempo0 = estimate_tempo(onset, inner_rate)
+    beats = track_beats(onset, inner_rate, tempo0) + ONSET_DELAY * RATE / rate
+    tempo = beat_tempo(beats, tempo0)
+
+    chroma_t, chroma, timbre = _chroma_and_timbre(x, rate)
+    section_t = np.arange(0, audio.duration, 1.0 / SECTION_RATE)
+    section_features = np.concatenate(
+        [_interp_columns(section_t, chroma_t, chroma), _interp_columns(section_t, chroma_t, timbre)], axis=1
+    )
+    novelty = novelty_curve(section_features, SECTION_RATE)
+    return SongMeasures(
+        duration=audio.duration, rate=rate, samples=x, bands=bands, inner_t=np.arange(len(magnitude)) / inner_rate,
+        rms=rms, band_rms=band_rms, onset=onset, band_onset=band_onset, band_percussive=band_percussive,
+        chroma_t=chroma_t, chroma=chroma, section_t=section_t, novelty=novelty,
+        tempo=float(tempo), beats=beats, sections=find_boundaries(novelty, SECTION_RATE),
+    )
+
+
+def at_frames(song: SongMeasures, *, fps: float, offset: float = 0.0, num_frames: int | None = None) -> AudioFeatures:
+    """A measured song pooled to video frames: frame i is the audio at offset + i / fps seconds;
+    num_frames None: every frame the audio covers from `offset`."""
+    if num_frames is None:
+        num_frames = max(1, int(np.floor((song.duration - offset) * fps + 1e-6)))
+    video_t = offset + np.arange(num_frames) / fps
+    spans = _spans(song.inner_t, video_t, fps)
+    onset_spans = _spans(song.inner_t + ONSET_DELAY * RATE / song.rate, video_t, fps)
+    inside = (video_t >= -0.5 / fps) & (video_t <= song.duration + 0.5 / fps)
+    as_frames = functools.partial(_mask, inside)
+    percussive = song.band_percussive
+    return AudioFeatures(
+        fps=fps, offset=offset, duration=song.duration, bands=song.bands,
+        rms=as_frames(_pool_rms(song.rms, spans)),
+        onset=as_frames(_pool_max(song.onset, onset_spans)),
+        band_rms=np.stack([as_frames(_pool_rms(r, spans)) for r in song.band_rms]),
+        band_onset=np.stack([as_frames(_pool_max(o, onset_spans)) for o in song.band_onset]),
+        band_percussive=None if percussive is None else np.stack([as_frames(_pool_max(o, onset_spans)) for o in percussive]),
+        chroma=as_frames(_interp_columns(video_t, song.chroma_t, song.chroma)),
+        waveform=as_frames(_waveform(song.samples, song.rate, video_t, fps)),
+        tempo=song.tempo, beats=song.beats, sections=song.sections,
+        novelty=as_frames(np.interp(video_t, song.section_t, song.novelty) if len(song.section_t) else np.zeros(num_frames)),
+    )
+
+
 def analyze(
     audio: Audio,
     *,
@@ -149,8 +248,9 @@ def analyze(
     offset: float = 0.0,
     num_frames: int | None = None,
     bands: Mapping[str, tuple[float, float]] = DEFAULT_BANDS,
+    percussive: bool = True,
 ) -> AudioFeatures:
-    """Measure a song at a video frame rate.
+    """Measure a song at a video frame rate (measure, then at_frames).
 
     Args:
         audio: decoded audio (its channels are mixed to mono here)
@@ -158,71 +258,9 @@ def analyze(
         offset: seconds into the audio where frame 0 is (negative: the video starts before the audio)
         num_frames: frames to measure; None: every frame the audio covers from `offset`
         bands: name -> (low, high) Hz
+        percussive: also the percussive onsets (HPSS)
     """
-    bands = check_bands(bands, audio.rate)
-    x = audio.mono.astype(np.float32)
-    rate = audio.rate
-    if num_frames is None:
-        num_frames = max(1, int(np.floor((audio.duration - offset) * fps + 1e-6)))
-    video_t = offset + np.arange(num_frames) / fps
-
-    # Loudness and onsets at the internal hop.
-    magnitude = stft_magnitude(x, n_fft=N_FFT, hop=HOP)
-    freqs = bin_frequencies(N_FFT, rate)
-    in_band = [(freqs >= lo) & (freqs < hi) if hi < rate / 2 else (freqs >= lo) for lo, hi in bands.values()]
-    window_power = float(np.sum(np.hanning(N_FFT + 1)[:-1] ** 2))
-    weights = np.where((freqs > 0) & (freqs < rate / 2), 2.0, 1.0) / (window_power * N_FFT)
-    power = magnitude.astype(np.float64) ** 2 * weights  # mean square per bin (Parseval)
-    rms_inner = np.sqrt(power.sum(axis=1))
-    band_rms_inner = np.stack([np.sqrt(power[:, m].sum(axis=1)) for m in in_band])
-    flux = _flux(magnitude)
-    # Each octave counts the same (as mel bands do), so a kick's few low bins weigh as much as a
-    # hat's many high ones.
-    octaves = [(freqs >= lo) & (freqs < 2 * lo) for lo in 27.5 * 2.0 ** np.arange(9)]
-    onset_inner = np.mean([flux[:, m].mean(axis=1) for m in octaves if m.any()], axis=0)
-    band_onset_inner = np.stack([flux[:, m].mean(axis=1) if m.any() else np.zeros(len(flux)) for m in in_band])
-    perc_flux = _flux(percussive_part(magnitude))
-    band_perc_inner = np.stack([perc_flux[:, m].mean(axis=1) if m.any() else np.zeros(len(flux)) for m in in_band])
-    del power, flux, perc_flux
-
-    inner_rate = rate / HOP
-    inner_t = np.arange(len(magnitude)) / inner_rate
-    tempo0 = estimate_tempo(onset_inner, inner_rate)
-    beats = track_beats(onset_inner, inner_rate, tempo0) + ONSET_DELAY * RATE / rate
-    tempo = beat_tempo(beats, tempo0)
-
-    chroma_t, chroma_inner, timbre = _chroma_and_timbre(x, rate)
-    section_t = np.arange(0, audio.duration, 1.0 / SECTION_RATE)
-    section_features = np.concatenate(
-        [_interp_columns(section_t, chroma_t, chroma_inner), _interp_columns(section_t, chroma_t, timbre)], axis=1
-    )
-    novelty_inner = novelty_curve(section_features, SECTION_RATE)
-    sections = find_boundaries(novelty_inner, SECTION_RATE)
-
-    spans = _spans(inner_t, video_t, fps)
-    onset_spans = _spans(inner_t + ONSET_DELAY * RATE / rate, video_t, fps)
-    inside = (video_t >= -0.5 / fps) & (video_t <= audio.duration + 0.5 / fps)
-    as_frames = functools.partial(_mask, inside)
-    return AudioFeatures(
-        fps=fps, offset=offset, duration=audio.duration, bands=bands,
-        rms=as_frames(_pool_rms(rms_inner, spans)),
-        onset=as_frames(_pool_max(onset_inner, onset_spans)),
-        band_rms=np.stack([as_frames(_pool_rms(r, spans)) for r in band_rms_inner]),
-        band_onset=np.stack([as_frames(_pool_max(o, onset_spans)) for o in band_onset_inner]),
-        band_percussive=np.stack([as_frames(_pool_max(o, onset_spans)) for o in band_perc_inner]),
-        chroma=as_frames(_interp_columns(video_t, chroma_t, chroma_inner)),
-        waveform=as_frames(_waveform(x, rate, video_t, fps)),
-        tempo=float(tempo), beats=beats, sections=sections,
-        novelty=as_frames(np.interp(video_t, section_t, novelty_inner) if len(section_t) else np.zeros(num_frames)),
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _analyze_cached(
-    path: Path, mtime: int, size: int, fps: float, offset: float, num_frames: int | None,
-    bands: tuple[tuple[str, tuple[float, float]], ...],
-) -> AudioFeatures:
-    return analyze(load_audio(path), fps=fps, offset=offset, num_frames=num_frames, bands=dict(bands))
+    return at_frames(measure(audio, bands=bands, percussive=percussive), fps=fps, offset=offset, num_frames=num_frames)
 
 
 def analyze_file(
@@ -232,9 +270,10 @@ def analyze_file(
     offset: float = 0.0,
     num_frames: int | None = None,
     bands: Mapping[str, tuple[float, float]] = DEFAULT_BANDS,
+    percussive: bool = False,
 ) -> AudioFeatures:
-    """`analyze` of an audio file, remembered for the process (a script's reactions and its beats
-    read the same song once).
+    """`analyze` of an audio file; its measures are remembered for the process, so a script's
+    beats and reactions read a song once (percussive: also the HPSS onsets, which cost most).
     Raises:
         AudioError naming the file: missing, not audio, silent, or shorter than the frames asked for
     """
@@ -243,7 +282,8 @@ def analyze_file(
         raise AudioError(f"audio file {path}: no such file")
     stat = path.stat()
     key = tuple((name, (float(lo), float(hi))) for name, (lo, hi) in check_bands(bands).items())
-    features = _analyze_cached(path.resolve(), stat.st_mtime_ns, stat.st_size, float(fps), float(offset), num_frames, key)
+    song = _measured(path.resolve(), stat.st_mtime_ns, stat.st_size, key, percussive)
+    features = at_frames(song, fps=fps, offset=offset, num_frames=num_frames)
     if num_frames is not None:
         needed = offset + (num_frames - 1) / fps
         if features.duration + 0.5 / fps < needed:
@@ -256,6 +296,26 @@ def analyze_file(
 
 # ---------------------------------------------------------------------------------------------
 # Internals
+
+_MEASURES: dict[tuple[object, ...], SongMeasures] = {}  # the songs measured in this process, newest last
+MEASURES_KEPT = 8
+
+
+def _measured(path: Path, mtime: int, size: int, bands: tuple[object, ...], percussive: bool) -> SongMeasures:
+    """measure() of a file, remembered: a song measured with its percussive part serves any request."""
+    key = (path, mtime, size, bands)
+    song = _MEASURES.get(key)
+    if song is None or (percussive and song.band_percussive is None):
+        song = measure(load_audio(path), bands=dict(bands), percussive=percussive)  # type: ignore[arg-type]
+    _MEASURES.pop(key, None)
+    _MEASURES[key] = song
+    while len(_MEASURES) > MEASURES_KEPT:
+        _MEASURES.pop(next(iter(_MEASURES)))
+    return song
+
+
+def _band_means(flux: NDArray, in_band: list[NDArray[np.bool_]]) -> NDArray[np.float64]:
+    return np.stack([flux[:, m].mean(axis=1) if m.any() else np.zeros(len(flux)) for m in in_band])
 
 
 def _flux(magnitude: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -348,8 +408,11 @@ __all__ = [
     "FEATURE_FORMS",
     "PITCH_CLASSES",
     "AudioFeatures",
+    "SongMeasures",
     "analyze",
     "analyze_file",
+    "at_frames",
+    "measure",
     "check_bands",
     "feature_names",
 ]

@@ -61,7 +61,7 @@ def analyze_song(
     bands = parse_bands(bands) if isinstance(bands, str) else dict(bands or DEFAULT_BANDS)
     if not (fps > 0 and np.isfinite(fps)):
         raise UsageError(f"fps must be a positive number, not {fps}")
-    features = analyze_file(song, fps=fps, bands=bands)
+    features = analyze_file(song, fps=fps, bands=bands, percussive=True)
     folder = Path(out_dir) if out_dir is not None else song.parent
     make_folder(folder, error=EncoderError)
     npz = folder / f"{song.stem}.features.npz"

@@ -213,7 +213,10 @@ def reaction_envelope(
     reaction: Reaction, *, fps: float, num_frames: int, bands: Mapping[str, tuple[float, float]]
 ) -> NDArray[np.float64]:
     """The reaction's shaped feature in [0, 1] (with clip) over the video: [T], or [T, 12] for chroma."""
-    features = analyze_file(reaction.audio, fps=fps, offset=reaction.offset, num_frames=num_frames, bands=bands)
+    percussive = reaction.feature.endswith("percussive")
+    features = analyze_file(
+        reaction.audio, fps=fps, offset=reaction.offset, num_frames=num_frames, bands=bands, percussive=percussive
+    )
     return shape_envelope(features.feature(reaction.feature), reaction.envelope, fps=fps)
 
 
