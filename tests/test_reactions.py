@@ -298,3 +298,16 @@ def test_noise_scales_the_noise_inputs_of_its_layers(song: Path) -> None:
     assert (to_uint8(plain).float() - to_uint8(scaled).float()).abs().mean() > 1.0
     ones = G.synthesis(ws, noise_mode="const", max_resolution=64, noise_scale=torch.ones(1, G.num_ws))
     assert torch.equal(ones, plain)  # a factor of 1 is the trained strength, bit for bit
+
+
+def test_a_resume_key_changes_with_the_song_a_reaction_reads(tmp_path: Path) -> None:
+    from renderer.frames.latents import resolve_keyframes
+    from renderer.jobs.job import RenderSettings, resolve_job
+
+    x, _, _ = kicks_and_hats()
+    song = write_wav(tmp_path / "song.wav", x)
+    script = script_with(song, [{"psi": {}}])
+    keys = resolve_keyframes(script, demo())
+    before = resolve_job(script, RenderSettings(device="cpu")).journal_key(keys)
+    write_wav(song, x * 0.5)
+    assert resolve_job(script, RenderSettings(device="cpu")).journal_key(keys) != before

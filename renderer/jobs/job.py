@@ -136,13 +136,16 @@ class RenderJob:
         keyframes = hashlib.sha256(keys.latents.tobytes())
         if keys.blends is not None:
             keyframes.update(keys.blends.tobytes())
-        return {
+        key = {
             "script": script_hash,
             "resolved settings": json_sha256(resolved),
             "checkpoints": [model_sha256(m, __version__) for m in self.models],
             "keyframes": keyframes.hexdigest(),
             "settings": json_sha256(pixels),
         }
+        if script.reactions:  # the songs that drive the frames, by what they hold
+            key["audio"] = [file_sha256(Path(song)) for song in sorted({str(r.audio) for r in script.reactions})]
+        return key
 
 
 def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> RenderJob:
