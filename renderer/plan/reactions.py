@@ -191,9 +191,8 @@ def _envelope(check: Any, spec: Mapping[str, Any], feature: str, where: str) -> 
         "decay": DEFAULT_DECAY if kind in HITS else 0.0,
         "smooth": DEFAULT_SMOOTH.get(kind, 0.0),
     }
-    for key in ("gamma",):
-        if key in spec:
-            values[key] = check.number(spec[key], f"{where}.{key}", positive=True)
+    if "gamma" in spec:
+        values["gamma"] = check.number(spec["gamma"], f"{where}.gamma", positive=True)
     if "percentile" in spec:
         values["percentile"] = check.number(spec["percentile"], f"{where}.percentile", positive=True, maximum=100)
     for key in ("attack", "decay", "smooth"):
