@@ -48,6 +48,8 @@ _EXPORTS = {
     "BlendedGenerator": "renderer.models.blending",
     "blend": "renderer.models.blending",
     "blend_models": "renderer.models.blending",
+    "blend_with_base": "renderer.models.blending",
+    "parse_alpha_table": "renderer.blendspec",
     "blend_per_frame": "renderer.models.blending",
     "load_generator": "renderer.models.checkpoints",
     "read_checkpoint": "renderer.models.checkpoints",
@@ -74,6 +76,7 @@ _EXPORTS = {
     "generate_images": "renderer.jobs.stills",
     "load_animation": "renderer.jobs.stills",
     "load_timeline": "renderer.jobs.stills",
+    "resolve_timeline": "renderer.jobs.stills",
     "save_seed_images": "renderer.jobs.stills",
     "write_png": "renderer.jobs.stills",
     "PhotoProjection": "renderer.jobs.stills",
@@ -84,6 +87,11 @@ _EXPORTS = {
     "AudioError": "renderer.errors",
     "SongAnalysis": "renderer.jobs.analyze",
     "analyze_song": "renderer.jobs.analyze",
+    "Directions": "renderer.models.directions",
+    "direction_grid": "renderer.jobs.directions",
+    "find_directions": "renderer.jobs.directions",
+    "load_directions": "renderer.jobs.directions",
+    "write_directions": "renderer.jobs.directions",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -101,7 +109,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real imports
-    from renderer.blendspec import describe_blend, make_spec  # noqa: F401
+    from renderer.blendspec import (  # noqa: F401
+        describe_blend,
+        make_spec,
+        parse_alpha_table,  # noqa: F401
+    )
     from renderer.errors import (  # noqa: F401
         AudioError,
         CheckpointError,
@@ -115,6 +127,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
     from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
+    from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
     from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
@@ -129,12 +142,20 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         load_animation,
         load_timeline,
         project_photo,
+        resolve_timeline,
         save_native,
         save_seed_images,
         write_png,
     )
-    from renderer.models.blending import BlendedGenerator, blend, blend_models, blend_per_frame  # noqa: F401
+    from renderer.models.blending import (  # noqa: F401
+        BlendedGenerator,
+        blend,
+        blend_models,
+        blend_per_frame,
+        blend_with_base,
+    )
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
+    from renderer.models.directions import Directions  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
     from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
     from renderer.plan.script import (  # noqa: F401

@@ -200,7 +200,9 @@ def generate(
 @app.command("blend")
 def blend_command(
     base: Annotated[str, typer.Argument(help="Base checkpoint (its mapping and w_avg are kept) or 'demo'.")],
-    transfer: Annotated[str, typer.Argument(help="Checkpoint fine-tuned from the base, or 'demo-transfer'.")],
+    transfers: Annotated[
+        list[str], typer.Argument(help="Checkpoints fine-tuned from the base ('demo-transfer'); several: give --weight for each.")
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the blend as .safetensors.", rich_help_panel=OUTPUT_PANEL)
     ] = None,
@@ -215,6 +217,10 @@ def blend_command(
         str | None, typer.Option(help='Transfer alpha per resolution, e.g. "4=1,8=1,16=0.5" (others interpolated).')
     ] = None,
     alpha: Annotated[float | None, typer.Option(help="One transfer alpha for every resolution.")] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option("--weight", help='With several models: each one\'s weight, in order, e.g. 0.3 or "4=1,64=0" (the base takes the rest).'),
+    ] = None,
     mapping_alpha: Annotated[
         float, typer.Option(help="Transfer alpha of the mapping network and w_avg (0: the base's, as in the paper).")
     ] = 0.0,
@@ -226,7 +232,12 @@ def blend_command(
     psi: Annotated[float, typer.Option("--psi", help="Truncation psi of the --grid rows.", rich_help_panel=OUTPUT_PANEL)] = 0.7,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
 ) -> None:
-    """Blend a base model and a model fine-tuned from it per resolution (Pinkney & Adler 2020)."""
+    """Blend a base model and models fine-tuned from it per resolution (Pinkney & Adler 2020)."""
+    if len(transfers) > 1 or weight:
+        _blend_many(base, transfers, weight or [], output, grid, seeds, psi, device,
+                    given=[n for n, v in (("--swap", swap), ("--alphas", alphas), ("--alpha", alpha)) if v is not None])
+        return
+    transfer = transfers[0]
     if output is None and grid is None:
         fail(renderer.UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
     if output is not None and output.suffix != ".safetensors":
@@ -251,6 +262,90 @@ def blend_command(
             column_labels=["base", f"blend: {renderer.describe_blend(spec)}", "transfer"],
             row_labels=[f"seed {s}" for s in seed_list],
         )
+        run(lambda: renderer.write_png(sheet, grid))
+        stdout.print(str(grid), highlight=False)
+
+
+def _blend_many(
+    base: str, models: list[str], weights: list[str], output: Path | None, grid: Path | None,
+    seeds: str, psi: float, device: str, *, given: list[str],
+) -> None:
+    """`renderer blend BASE A B ... --weight WA --weight WB ...`: a static N-model blend."""
+    if given:
+        fail(renderer.UsageError(f"{', '.join(given)} shape a two-model blend; with several models give --weight for each"))
+    if len(weights) != len(models):
+        fail(renderer.UsageError(f"{len(models)} models need {len(models)} --weight values (one each, in order), got {len(weights)}"))
+    if output is None and grid is None:
+        fail(renderer.UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
+    if output is not None and output.suffix != ".safetensors":
+        fail(renderer.UsageError(f"{output}: the output must end in .safetensors"))
+    if grid is not None and grid.suffix.lower() != ".png":
+        fail(renderer.UsageError(f"{grid}: the grid must end in .png"))
+    specs = []
+    for text in weights:
+        try:
+            specs.append(float(text) if "=" not in text else renderer.parse_alpha_table(text))
+        except ValueError as e:
+            fail(renderer.UsageError(f"--weight {text!r}: {e}"))
+    seed_list = run(lambda: renderer.parse_seeds(seeds))
+    G_base = run(lambda: renderer.load_generator(base, device=device))
+    others = [run(lambda m=m: renderer.load_generator(m, device=device)) for m in models]
+    G = run(lambda: renderer.blend_with_base(G_base, others, specs))
+    if output is not None:
+        run(lambda: renderer.save_native(G, output))
+        stdout.print(str(output), highlight=False)
+    if grid is not None:
+        rows = renderer.blend_grid([G_base, G, *others], seed_list, renderer.GenerateSettings(truncation_psi=psi))
+        labels = ["base", "blend", *[Path(m).stem for m in models]]
+        sheet = renderer.image_grid(rows, column_labels=labels, row_labels=[f"seed {s}" for s in seed_list])
+        run(lambda: renderer.write_png(sheet, grid))
+        stdout.print(str(grid), highlight=False)
+
+
+@app.command("directions")
+def directions_command(
+    model: Annotated[str, typer.Argument(help="Checkpoint or 'demo'.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the directions as .npz.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    method: Annotated[str, typer.Option(help="sefa: closed-form factorisation of the style affine weights.")] = "sefa",
+    k: Annotated[int, typer.Option("-k", help="How many directions.")] = 20,
+    layers: Annotated[
+        str | None, typer.Option(help='Layers to factorise (and move): coarse, middle, fine, "4-7" \\[default: all].')
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Show this direction file (.npy/.npz: ours, GANSpace, InterFaceGAN) instead.")
+    ] = None,
+    grid: Annotated[
+        Path | None, typer.Option(help="Write a PNG: a row per direction, a column per amount.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --grid picture.", rich_help_panel=OUTPUT_PANEL)] = 0,
+    amounts: Annotated[str, typer.Option(help="Amounts of the --grid columns.", rich_help_panel=OUTPUT_PANEL)] = "-3,-1.5,0,1.5,3",
+    rows: Annotated[int, typer.Option(help="Directions shown in the --grid.", rich_help_panel=OUTPUT_PANEL)] = 8,
+    psi: Annotated[float, typer.Option("--psi", help="Truncation psi of the --grid picture.", rich_help_panel=OUTPUT_PANEL)] = 0.7,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+) -> None:
+    """Find latent directions (SeFa) of a model, or read a direction file, and show what each does."""
+    if output is None and grid is None:
+        fail(renderer.UsageError("nothing to write: give --output DIRS.npz and/or --grid GRID.png"))
+    if file is not None and output is not None:
+        fail(renderer.UsageError("--file shows an existing direction file; --output writes new ones: give one"))
+    if grid is not None and grid.suffix.lower() != ".png":
+        fail(renderer.UsageError(f"{grid}: the grid must end in .png"))
+    try:
+        steps = [float(a) for a in amounts.split(",") if a.strip()]
+    except ValueError:
+        fail(renderer.UsageError(f"--amounts must be numbers separated by commas, like -3,0,3; not {amounts!r}"))
+    G = run(lambda: renderer.load_generator(model, device=device))
+    if file is not None:
+        found = run(lambda: renderer.load_directions(file, G))
+    else:
+        found = run(lambda: renderer.find_directions(G, method=method, k=k, layers=layers))
+    if output is not None:
+        run(lambda: renderer.write_directions(found, output, method=method))
+        stdout.print(str(output), highlight=False)
+    if grid is not None:
+        sheet = run(lambda: renderer.direction_grid(G, found, seed=seed, amounts=steps, rows=rows, psi=psi, layers=layers))
         run(lambda: renderer.write_png(sheet, grid))
         stdout.print(str(grid), highlight=False)
 
@@ -499,7 +594,11 @@ def validate(
     settings: Annotated[bool, typer.Option("--settings", help="Also list every setting, its resolved value and where it came from.")] = False,
 ) -> None:
     """Check a script and show its frames, duration and keyframes; exit 2 on a mistake."""
-    parsed, resolved = run(lambda: renderer.load_timeline(script, device=device, presets=_presets(preset)))
+    parsed = run(lambda: renderer.load_script(script, presets=_presets(preset)))
+    # Seeds on built-in models leave nothing to check in a model: no torch, an instant answer.
+    resolved = None
+    if timeline is not None or parsed.needs_models_to_check:
+        resolved = run(lambda: renderer.resolve_timeline(parsed, device=device))
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
@@ -548,6 +647,7 @@ def validate(
             rows.add_row(key, escape(shown), origin)
         stdout.print(rows, highlight=False)
     if timeline is not None:
+        assert resolved is not None
         run(lambda: renderer.export_timeline(resolved, timeline))
         stdout.print(str(timeline), highlight=False)
 

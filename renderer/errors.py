@@ -10,7 +10,12 @@ class RendererError(Exception):
 
 
 class CheckpointError(RendererError):
-    """A checkpoint is missing, unreadable, unsafe or not a StyleGAN2 generator."""
+    """A checkpoint is missing, unreadable, unsafe or not a StyleGAN2 generator.
+
+    The file is the user's input, so this is bad input (exit 2) whether the CLI named it or a script did.
+    """
+
+    exit_code = 2
 
 
 class UnsafeCheckpointError(CheckpointError):

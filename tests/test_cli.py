@@ -102,20 +102,20 @@ def test_generate_demo_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_missing_checkpoint(tmp_path: Path) -> None:
     missing = tmp_path / "nope.pkl"
-    assert_one_line_error(invoke("inspect", missing), 1, str(missing), "no such file")
-    assert_one_line_error(invoke("generate", "-m", missing, "-o", tmp_path), 1, "no such file")
+    assert_one_line_error(invoke("inspect", missing), 2, str(missing), "no such file")
+    assert_one_line_error(invoke("generate", "-m", missing, "-o", tmp_path), 2, "no such file")
 
 
 def test_unsafe_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "evil.pkl"
     path.write_bytes(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00trueh\x00\x85R.")
-    assert_one_line_error(invoke("inspect", path), 1, "'os.system'", "refused")
+    assert_one_line_error(invoke("inspect", path), 2, "'os.system'", "refused")
 
 
 def test_corrupt_checkpoint(fixtures: Path, tmp_path: Path) -> None:
     path = tmp_path / "half.pkl"
     path.write_bytes((fixtures / "nvidia_base.pkl").read_bytes()[:100_000])
-    assert_one_line_error(invoke("inspect", path), 1, str(path), "truncated or corrupt")
+    assert_one_line_error(invoke("inspect", path), 2, str(path), "truncated or corrupt")
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

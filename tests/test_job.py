@@ -58,10 +58,14 @@ def test_a_job_is_picklable_and_equal_after_the_round_trip(tmp_path: Path) -> No
 def test_the_resume_key_changes_with_what_changes_pixels_only(tmp_path: Path) -> None:
     parsed = script(tmp_path)
     keys = ResolvedKeyframes(latents=np.zeros((2, 512)))
-    base = resolve_job(parsed, RenderSettings(device="cpu")).journal_key(keys)
-    assert resolve_job(parsed, RenderSettings(device="cuda", batch_size=7)).journal_key(keys) == base
-    assert resolve_job(parsed, RenderSettings(device="cpu", output={"blur": 1.0})).journal_key(keys) != base
-    assert resolve_job(parsed, RenderSettings(device="cpu")).journal_key(ResolvedKeyframes(latents=np.ones((2, 512)))) != base
+    cpu1 = {"device": "cpu", "batch_size": 1}
+    base = resolve_job(parsed, RenderSettings(device="cpu")).journal_key(keys, cpu1)
+    assert resolve_job(parsed, RenderSettings(device="cpu", encoders=3)).journal_key(keys, cpu1) == base
+    assert resolve_job(parsed, RenderSettings(device="cpu", output={"blur": 1.0})).journal_key(keys, cpu1) != base
+    assert resolve_job(parsed, RenderSettings(device="cpu")).journal_key(ResolvedKeyframes(latents=np.ones((2, 512))), cpu1) != base
+    # Batching moves pixels by a level (kernels sum in another order), so it is part of the key.
+    assert resolve_job(parsed, RenderSettings(device="cpu")).journal_key(keys, {"device": "cpu", "batch_size": 2}) != base
+    assert resolve_job(parsed, RenderSettings(device="cpu")).journal_key(keys, {"device": "cuda", "batch_size": 1}) != base
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from renderer import CheckpointError, load_generator, save_native
+from renderer import CheckpointError, EncoderError, load_generator, save_native
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_truncated_native_file(fixtures: Path, tmp_path: Path) -> None:
 
 def test_unwritable_destination_leaves_nothing(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_bytes(b"")  # a folder path through a file cannot be created
-    with pytest.raises(CheckpointError, match="cannot create the folder .*a-file"):
+    with pytest.raises(EncoderError, match="cannot create the folder .*a-file"):
         save_native(load_generator("demo"), tmp_path / "a-file" / "m.safetensors")
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 

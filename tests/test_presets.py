@@ -12,7 +12,7 @@ import torch
 from renderer.errors import UsageError
 from renderer.frames.images import to_uint8
 from renderer.frames.pipeline import FramePipeline
-from renderer.jobs.job import RenderSettings, output_path
+from renderer.jobs.job import RenderSettings, output_path, resolve_job
 from renderer.jobs.render import render
 from renderer.jobs.stills import load_animation
 from renderer.models.blending import blend
@@ -140,8 +140,22 @@ def test_cli_flags_beat_presets_and_a_changed_preset_blocks_resume(tmp_path: Pat
 
     with pytest.raises(KeyboardInterrupt):
         render(load_script(path), RenderSettings(device="cpu", batch_size=1), progress=stop)
+    path.write_text(path.read_text().replace('preset = "draft"', 'preset = ["draft", "calm"]'))
     with pytest.raises(UsageError, match="resolved settings"):
-        render(load_script(path, presets=["calm"]), RenderSettings(device="cpu", resume=True))
+        render(load_script(path), RenderSettings(device="cpu", resume=True))
+
+
+def test_presets_added_on_the_command_line_render_to_their_own_file(tmp_path: Path) -> None:
+    path = tmp_path / "clip.toml"
+    path.write_text('fps = 8\nsize = 32\n[models]\nbase = "demo"\n[[keyframes]]\ntime = 0\nseed = 1\n[[keyframes]]\ntime = 1\nseed = 2\n')
+    full = tmp_path / "clip.mp4"
+    full.write_bytes(b"the full render")
+    result = invoke("render", str(path), "-p", "preview", "-p", "draft", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert full.read_bytes() == b"the full render"  # trying presets never replaces the full render
+    assert (tmp_path / "clip.preview.draft.mp4").is_file()
+    # Naming the file is the way to write over it.
+    assert resolve_job(load_script(path, presets=["preview"]), RenderSettings(output={"file": full})).path == full
 
 
 def test_cli_presets_lists_and_shows() -> None:

@@ -289,15 +289,23 @@ def test_noise_scales_the_noise_inputs_of_its_layers(song: Path) -> None:
     pipeline = FramePipeline(tl, G, batch_size=2, resolution=64)
     frames = np.concatenate(list(pipeline.frames_at(np.array([hat]))))
     ws = pipeline.ws(tl.chunk(hat, hat + 1))
-    plain = G.synthesis(ws, noise_mode="const", max_resolution=64)
-    scaled = G.synthesis(ws, noise_mode="const", max_resolution=64,
-                         noise_scale=torch.from_numpy(chunk.noise[hat : hat + 1]))
     from renderer.frames.images import to_uint8
+    from renderer.models.synthesizer import FrameNoise
 
+    def with_gains(factors: np.ndarray) -> FrameNoise:
+        # Conv layer c reads w index c: its strength is scaled by column c.
+        layers = G.num_ws - 1
+        return FrameNoise((None,) * layers, tuple(torch.from_numpy(factors[:, c].astype(np.float32)) for c in range(layers)))
+
+    plain = G.synthesis(ws, noise_mode="const", max_resolution=64)
+    scaled = G.synthesis(ws, noise_mode="const", max_resolution=64, noise=with_gains(chunk.noise[hat : hat + 1]))
     assert np.array_equal(frames[0], to_uint8(scaled)[0].cpu().numpy())
     assert (to_uint8(plain).float() - to_uint8(scaled).float()).abs().mean() > 1.0
-    ones = G.synthesis(ws, noise_mode="const", max_resolution=64, noise_scale=torch.ones(1, G.num_ws))
+    ones = G.synthesis(ws, noise_mode="const", max_resolution=64, noise=with_gains(np.ones((1, G.num_ws))))
     assert torch.equal(ones, plain)  # a factor of 1 is the trained strength, bit for bit
+
+
+CPU1 = {"device": "cpu", "batch_size": 1}
 
 
 def test_a_resume_key_changes_with_the_song_a_reaction_reads(tmp_path: Path) -> None:
@@ -308,6 +316,6 @@ def test_a_resume_key_changes_with_the_song_a_reaction_reads(tmp_path: Path) -> 
     song = write_wav(tmp_path / "song.wav", x)
     script = script_with(song, [{"psi": {}}])
     keys = resolve_keyframes(script, demo())
-    before = resolve_job(script, RenderSettings(device="cpu")).journal_key(keys)
+    before = resolve_job(script, RenderSettings(device="cpu")).journal_key(keys, CPU1)
     write_wav(song, x * 0.5)
-    assert resolve_job(script, RenderSettings(device="cpu")).journal_key(keys) != before
+    assert resolve_job(script, RenderSettings(device="cpu")).journal_key(keys, CPU1) != before

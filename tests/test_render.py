@@ -105,7 +105,8 @@ def test_renders_an_mp4_with_audio_that_decodes_to_the_generators_frames(fixture
 def test_an_interrupted_render_resumes_to_the_same_video(tmp_path: Path) -> None:
     script_path = write_script(tmp_path, "demo", size=64)
     script = load_script(script_path)
-    reference = render(script, RenderSettings(device="cpu", output={"file": tmp_path / "whole.mp4"}))
+    # Batching moves a few pixels by one level, so the reference uses the interrupted render's.
+    reference = render(script, RenderSettings(device="cpu", batch_size=2, output={"file": tmp_path / "whole.mp4"}))
     assert reference.segments_rendered == 3  # 12, 12 and 13 frames: the 1-frame tail joins the last
 
     def interrupt_in_third_segment(p) -> None:
@@ -121,10 +122,15 @@ def test_an_interrupted_render_resumes_to_the_same_video(tmp_path: Path) -> None
     leftovers = [p.name for p in (tmp_path / ".clip.mp4.parts").iterdir()]
     assert sorted(leftovers) == ["manifest.json", "segment00000.mp4", "segment00001.mp4"]
 
+    # Another batch size would change pixels in the segments still to come: refused, naming both.
+    with pytest.raises(UsageError, match=r"batching \(batch_size 2 device cpu then, batch_size 3 device cpu now\)"):
+        render(script, RenderSettings(device="cpu", batch_size=3, resume=True))
+    # Naming none, the resume takes the partial render's batch size.
     resumed = render(script, RenderSettings(device="cpu", resume=True))
     assert (resumed.segments_reused, resumed.segments_rendered) == (2, 1)
     a, b = list(read_frames(reference.output)), list(read_frames(resumed.output))
     assert len(a) == len(b) == 37 and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert json.loads(resumed.sidecar.read_text())["batch_size"] == 2
 
 
 def test_resume_refuses_a_changed_script(tmp_path: Path) -> None:

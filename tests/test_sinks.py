@@ -270,7 +270,7 @@ def test_audio_file_without_sound_is_an_encoder_error_and_leaves_nothing(tmp_pat
     segments = write_segments(tmp_path, "mp4", [4], settings)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(EncoderError, match=r"audio file .*segment0\.mp4 has no audio stream"):
+    with pytest.raises(UsageError, match=r"audio file .*segment0\.mp4 has no audio stream"):
         join(segments, out / "out.mp4", settings, audio=segments[0], duration=4 / 24)
     assert list(out.iterdir()) == []
 
@@ -280,7 +280,7 @@ def test_audio_file_ffmpeg_cannot_read_fails_with_ffmpegs_reason(tmp_path: Path)
     segments = write_segments(tmp_path, "mp4", [4], settings)
     notes = tmp_path / "song.mp3"
     notes.write_text("not a song\n")
-    with pytest.raises(EncoderError, match=r"cannot read audio file .*song\.mp3: .*Invalid data found"):
+    with pytest.raises(UsageError, match=r"cannot read audio file .*song\.mp3: .*Invalid data found"):
         join(segments, tmp_path / "out.mp4", settings, audio=notes, duration=4 / 24)
     assert not (tmp_path / "out.mp4").exists()
 

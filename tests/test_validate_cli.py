@@ -111,3 +111,33 @@ def test_a_folder_given_as_a_model_names_the_key(tmp_path: Path) -> None:
     script.write_text('[models]\nbase = "models"\n[[keyframes]]\ntime = 0\nseed = 1\n')
     with pytest.raises(ScriptError, match=r"models\.base: 'models' is a folder; give a checkpoint file"):
         load_script(script)
+
+
+def test_a_long_timeline_exports_in_constant_memory(tmp_path: Path) -> None:
+    """An hours-long script's tracks stream into the .npz a chunk at a time (np.savez would hold
+    all of them, twice): equal values, and peak memory far below the file's size."""
+    import tracemalloc
+
+    from renderer.jobs.stills import export_timeline, load_timeline
+
+    script = tmp_path / "long.toml"
+    script.write_text('fps = 30\n[models]\nbase = "demo"\n[path]\nspace = "z"\n[[keyframes]]\ntime = 0\nseed = 1\npsi = 0.5\n'
+                      '[[keyframes]]\ntime = "40:00"\nseed = 2\npsi = 1.0\n')
+    _, timeline = load_timeline(script)
+    assert timeline.num_frames == 72_001
+    out = tmp_path / "long.npz"
+    tracemalloc.start()
+    try:
+        export_timeline(timeline, out, chunk_size=1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    data = np.load(out)
+    assert data["z"].shape == (72_001, 128) and data["z"].nbytes > 30e6
+    assert peak < data["z"].nbytes / 4, f"peak {peak / 1e6:.1f} MB"
+    whole = timeline.chunk(0, timeline.num_frames)
+    np.testing.assert_array_equal(data["z"], whole.latents)
+    np.testing.assert_array_equal(data["psi"], whole.psi)
+    np.testing.assert_array_equal(data["time"], whole.time)
+    assert data["key_frames"].tolist() == [0, 72_000]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.npz", "long.toml"]  # no temporaries left

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
 from renderer.errors import AudioError
 
@@ -93,6 +92,8 @@ def resample(samples: NDArray[np.float32], source_rate: int, rate: int) -> NDArr
     if source_rate == rate:
         return np.ascontiguousarray(samples, dtype=np.float32)
     g = gcd(int(source_rate), int(rate))
+    from scipy.signal import resample_poly  # scipy.signal takes a second to import: scripts load without it
+
     return resample_poly(samples, rate // g, source_rate // g, axis=-1).astype(np.float32)
 
 

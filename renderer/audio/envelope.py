@@ -14,7 +14,6 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import lfilter
 
 TRUNCATE = 4.0  # the Gaussian reaches 4 sigma each way, as renderer.plan.smoothing
 
@@ -74,6 +73,8 @@ def smooth(x: NDArray, sigma: float, *, fps: float, causal: bool = False) -> NDA
     kernel = np.exp(-0.5 * (np.arange(radius + 1) / s) ** 2)
     kernel /= kernel.sum()
     padded = np.concatenate([np.repeat(x[:1], radius, axis=0), x])
+    from scipy.signal import lfilter  # scipy.signal takes a second to import: scripts load without it
+
     return lfilter(kernel, [1.0], padded, axis=0)[radius:]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
-from scipy.signal import find_peaks
 
 KERNEL_SECONDS = 2.0  # half-width of the checkerboard kernel: seconds compared on each side
 MIN_GAP_SECONDS = 4.0  # boundaries at least this far apart
@@ -55,6 +54,8 @@ def find_boundaries(novelty: NDArray, rate: float, *, min_gap: float = MIN_GAP_S
     if not np.any(x > 0):
         return np.zeros(0)
     height = max(x.mean() + x.std(), 0.2 * x.max())
+    from scipy.signal import find_peaks  # scipy.signal takes a second to import: scripts load without it
+
     peaks, _ = find_peaks(x, height=height, distance=max(1, int(round(min_gap * rate))))
     return peaks / rate
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,10 @@ class RenderJob:
 
     @property
     def models(self) -> tuple[str, ...]:
-        """The checkpoints: the base, then the transfer model when the script blends."""
+        """The checkpoints: the base, then the transfer model and the extra models the script names."""
         transfer = self.script.transfer_model
-        return (self.script.base_model,) + ((transfer,) if transfer else ())
+        extras = tuple(path for _, path in self.script.extra_models)
+        return (self.script.base_model,) + ((transfer,) if transfer else ()) + extras
 
     @property
     def num_frames(self) -> int:
@@ -116,12 +118,16 @@ class RenderJob:
                  for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict")]
         return rows
 
-    def journal_key(self, keys: ResolvedKeyframes) -> dict[str, Any]:
-        """Hashes of everything that changes the segments' pixels (not the device or batch size).
+    def journal_key(self, keys: ResolvedKeyframes, batching: Mapping[str, Any]) -> dict[str, Any]:
+        """Hashes of everything that changes the segments' pixels.
 
         Args:
             keys: the keyframes as resolved against the models: latents from .npy/.npz files the
                 script only names are hashed by what they hold.
+            batching: the device type and the frames per batch the render runs with. Kernels
+                (matmuls and small convolutions) pick their summation order by problem size and
+                device, so another batch size moves a few pixels by one level: a resume with other
+                batching would mix them into one video.
         """
         script = self.script
         script_hash = file_sha256(script.file) if script.file is not None else json_sha256(dataclasses.asdict(script))
@@ -136,12 +142,20 @@ class RenderJob:
         keyframes = hashlib.sha256(keys.latents.tobytes())
         if keys.blends is not None:
             keyframes.update(keys.blends.tobytes())
+        if keys.directions is not None:
+            keyframes.update(keys.directions.tobytes())
+        if keys.model_blends is not None:
+            keyframes.update(keys.model_blends.tobytes())
+        for mask in script.masks.values():
+            if mask.file is not None:
+                keyframes.update(file_sha256(mask.file).encode())
         key = {
             "script": script_hash,
             "resolved settings": json_sha256(resolved),
             "checkpoints": [model_sha256(m, __version__) for m in self.models],
             "keyframes": keyframes.hexdigest(),
             "settings": json_sha256(pixels),
+            "batching": dict(batching),
         }
         if script.reactions:  # the songs that drive the frames, by what they hold
             key["audio"] = [file_sha256(Path(song)) for song in sorted({str(r.audio) for r in script.reactions})]
@@ -153,9 +167,12 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
     ScriptError with one line); nothing is loaded or written."""
     out = apply_output_overrides(script.output, settings.output, fps=script.fps, bpm=script.bpm)
     path = output_path(script, out)
-    if settings.resolution is not None and "file" not in settings.output:
-        # A quick low-resolution render never replaces the full render's file.
-        path = path.with_name(f"{path.stem}.{settings.resolution}px{path.suffix}")
+    tags = [Path(name).stem for name in script.added_presets]
+    if settings.resolution is not None:
+        tags.append(f"{settings.resolution}px")
+    if tags and "file" not in settings.output:
+        # A quick low-resolution render, or one trying presets, never replaces the full render's file.
+        path = path.with_name(f"{path.stem}.{'.'.join(tags)}{path.suffix}")
     segment_frames = max(1, round(out.segment * script.fps))
     return RenderJob(
         script=script, output=out, path=path, kind=output_kind(path), encoder=encoder_settings(out),

@@ -76,7 +76,7 @@ def render(
         RendererError / EncoderError: unreadable models, unwritable output, ffmpeg failures
         KeyboardInterrupt: after aborting the segment in progress and flushing the journal
     """
-    job = script if isinstance(script, RenderJob) else resolve_job(script, settings)
+    job = resumed_batching(script if isinstance(script, RenderJob) else resolve_job(script, settings))
     report = progress or (lambda _: None)
     clock = {"start": time.perf_counter()}
     writer = output_writer(job.kind)
@@ -88,7 +88,7 @@ def render(
         clock["loaded"] = time.perf_counter()
 
         assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
-        key = job.journal_key(timeline.keys)
+        key = job.journal_key(timeline.keys, frames.batching)
         journal, discarded = open_journal(job, key)
         reused = len(journal.done)
         done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
@@ -125,6 +125,15 @@ def render(
 
 # ---------------------------------------------------------------------------------------------
 # The steps
+
+
+def resumed_batching(job: RenderJob) -> RenderJob:
+    """A resume that names no batch size takes the partial render's, so its frames match the
+    segments already made (batching moves a few pixels by one level)."""
+    if not job.resume or job.batch_size is not None:
+        return job
+    saved = Journal.saved_key(job.work_folder).get("batching", {}).get("batch_size")
+    return dataclasses.replace(job, batch_size=saved) if isinstance(saved, int) and saved > 0 else job
 
 
 def check_output(job: RenderJob) -> tuple[str, ...]:
@@ -169,6 +178,11 @@ class FrameSource:
     def size(self) -> tuple[int, int]:
         height, width = self.pipeline.frame_shape[:2]
         return width, height
+
+    @property
+    def batching(self) -> dict[str, Any]:
+        """What of the execution changes pixels (see RenderJob.journal_key)."""
+        return {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size}
 
     @classmethod
     def for_job(cls, job: RenderJob, G: Synthesizer, timeline: Timeline, writer: OutputWriter) -> FrameSource:
@@ -267,6 +281,7 @@ def sidecar(job: RenderJob, key: dict[str, Any], G: Synthesizer, frames: FrameSo
         "encoder": dataclasses.asdict(frames.encoder),
         "audio": {"file": str(out.audio), "offset_s": out.audio_offset} if out.audio else None,
         "device": str(G.device) + (f" ({torch.cuda.get_device_name(G.device)})" if G.device.type == "cuda" else ""),
+        "batch_size": frames.pipeline.batch_size,  # with the device, it moves pixels by a level
         "precision": job.precision,
         "noise_mode": job.noise_mode,
         "versions": {

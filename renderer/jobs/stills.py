@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from renderer.errors import CheckpointError, EncoderError, UsageError
+from renderer.errors import EncoderError, UsageError
 from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import auto_batch_size, check_generation_options
@@ -25,15 +25,16 @@ from renderer.jobs.projector import (
     save_projection,
 )
 from renderer.models.blending import blend_per_frame, check_same_architecture
+from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.models.stylegan2 import Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
-from renderer.output.files import atomic_path, make_folder
+from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
-from renderer.plan.script import Script, load_script
+from renderer.plan.script import Script, ScriptError, load_script
 from renderer.plan.seeds import seeds_to_z
-from renderer.plan.timeline import Timeline, concat_chunks
+from renderer.plan.timeline import Timeline
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
 
@@ -130,9 +131,9 @@ def blend_grid(
 
 def save_native(G: Generator, path: str | Path) -> Path:
     """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); CheckpointError naming path when it cannot be written."""
+    partial file); EncoderError naming path when it cannot be written."""
     data = to_safetensors(G)
-    with atomic_path(path, error=CheckpointError) as tmp:
+    with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
@@ -178,8 +179,37 @@ def load_animation(
     the given precision) and the script's timeline."""
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
-    G = blend_per_frame([base, transfer]) if timeline.blends else base
+    G = base
+    if timeline.blend_components:
+        G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
+    elif timeline.blends:
+        G = blend_per_frame([base, transfer])
     return G.set_precision(precision), timeline
+
+
+def blend_components(
+    script: Script, timeline: Timeline, base: Synthesizer, transfer: Synthesizer | None, *, device: str | torch.device = "cpu"
+) -> list[Synthesizer]:
+    """The base, then each model a named blend names, in the order of the timeline's "model_blend"
+    components; a component with a channel mask is the model's channel-masked copy over the base."""
+    loaded: dict[str, Synthesizer] = {"transfer": transfer} if transfer is not None else {}
+    paths = dict(script.extra_models)
+    models = [base]
+    for name, mask in timeline.blend_components:
+        if name not in loaded:
+            loaded[name] = load_generator(paths[name], device=device)
+            check_same_architecture([base, loaded[name]], ["models.base", f"models.extra.{name}"])  # type: ignore[list-item]
+        model = loaded[name]
+        if mask is not None:
+            if not isinstance(base, Generator) or not isinstance(model, Generator):
+                raise ScriptError(f"masks.{mask}: channel blends need StyleGAN2 models")
+            try:
+                masks = channel_masks(script.masks[mask], base.config.channels, base=base, model=model)
+            except ValueError as e:
+                raise ScriptError(f"{script.file}: masks.{mask}: {e}" if script.file else f"masks.{mask}: {e}") from None
+            model = channel_masked(base, model, masks)
+        models.append(model)
+    return models
 
 
 def load_timeline(
@@ -187,33 +217,32 @@ def load_timeline(
 ) -> tuple[Script, Timeline]:
     """Read and validate a script (adding `presets` after its own), load its models and resolve its keyframes."""
     script = load_script(script_path, presets=presets)
+    return script, resolve_timeline(script, device=device)
+
+
+def resolve_timeline(script: Script, *, device: str | torch.device = "cpu") -> Timeline:
+    """A parsed script's timeline: its models loaded (and checked) and its keyframes resolved."""
     base, _ = load_models(script, device=device)
-    return script, build_timeline(script, base)
+    return build_timeline(script, base)
 
 
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
-    """Write the resolved per-frame tracks as .npz: time, z or ws, psi (and truncation_cutoff;
-    for blends, `blend` [T, R] alphas of the transfer model at `blend_resolutions` [R]; for each
-    audio reaction, its mapped values `reaction<i>.<target>` [T], or [T, 12] for chroma)."""
+    """Write the resolved per-frame tracks as .npz: time, z or ws, every track by its name (psi,
+    truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
+    `blend_resolutions` [R], for direction tracks `directions` [T, D] amounts, for named blends
+    `model_blend` [T, C, R], the weight of each of `blend_components` [C] ("name" or "name:mask"),
+    the base taking the rest, ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
-    tracks = concat_chunks(list(timeline.chunks(chunk_size)))
-    arrays = {
-        "time": tracks.time,
-        "z" if timeline.space == "z" else "ws": tracks.latents,
-        "psi": tracks.psi,
-        "key_frames": timeline.key_frames.astype(np.int64),
-    }
-    if tracks.truncation_cutoff is not None:
-        arrays["truncation_cutoff"] = tracks.truncation_cutoff
-    if tracks.blend is not None:
-        arrays["blend"] = tracks.blend
-        arrays["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
-    arrays.update({name: values for name, values in tracks.tracks.items() if name.startswith("reaction") or name == "noise"})
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)  # to a file object: np.savez would add .npz to another name
-    return path
+    latents = "z" if timeline.space == "z" else "ws"
+    chunks = ({"time": c.time, latents: c.latents, **c.tracks} for c in timeline.chunks(chunk_size))
+    whole = {"key_frames": timeline.key_frames.astype(np.int64)}
+    if timeline.blends or "model_blend" in timeline.tracks:
+        whole["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
+    if "model_blend" in timeline.tracks:
+        whole["blend_components"] = np.array([name if mask is None else f"{name}:{mask}" for name, mask in timeline.blend_components])
+    return write_npz_rows(path, chunks, timeline.num_frames, whole)
 
 
 @dataclasses.dataclass(frozen=True)

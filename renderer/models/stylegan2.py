@@ -25,6 +25,7 @@ from torch import nn
 from renderer.models.synthesizer import (
     NOISE_MODES,
     PRECISIONS,
+    FrameNoise,
     ModelInfo,
     NoiseMode,
     Precision,
@@ -356,6 +357,23 @@ def layer_noise(
     return torch.randn((x.shape[0], 1, resolution, resolution), device=x.device, dtype=x.dtype)
 
 
+def per_frame_noise(
+    noise: torch.Tensor,
+    strength: torch.Tensor,
+    frame_noise: tuple[torch.Tensor | None, torch.Tensor | None] | None,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's noise and strength with the frames' own maps [N, 1, H, W] and strength gains [N], if given."""
+    if frame_noise is None:
+        return noise, strength
+    maps, gains = frame_noise
+    if maps is not None:
+        noise = maps.to(dtype)
+    if gains is not None:
+        strength = strength * gains.to(dtype).reshape(-1, 1, 1, 1)
+    return noise, strength
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally 2x upsampling), noise, bias, leaky ReLU, clamp."""
 
@@ -392,7 +410,7 @@ class SynthesisLayer(nn.Module):
         noise_mode: str,
         gain: float = 1.0,
         clamp_fallback: float | None = None,
-        noise_scale: torch.Tensor | None = None,  # [N]: each frame's factor on the noise strength
+        frame_noise: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         styles = self.affine(w.float())
         weight = self.weight
@@ -404,8 +422,7 @@ class SynthesisLayer(nn.Module):
         if self.use_noise and noise_mode != "none":
             noise = layer_noise(x, noise_mode, self.resolution, lambda: self.noise_const.to(x.dtype))
             strength = self.noise_strength.to(x.dtype).reshape(1, 1, 1, 1)
-            if noise_scale is not None:
-                strength = strength * noise_scale.to(x.dtype).reshape(-1, 1, 1, 1)
+            noise, strength = per_frame_noise(noise, strength, frame_noise, x.dtype)
         return noise_bias_act(
             x, dcoefs, self.bias.to(x.dtype).reshape(1, -1, 1, 1), noise, strength,
             gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
@@ -496,25 +513,25 @@ class SynthesisBlock(nn.Module):
         *,
         noise_mode: str,
         dtype: torch.dtype,
-        noise_scale: torch.Tensor | None = None,  # [N, num_conv + num_torgb], as ws
+        noise: Sequence[tuple[torch.Tensor | None, torch.Tensor | None]] | None = None,  # per conv
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp}
-        scale = [None, None] if noise_scale is None else [noise_scale[:, 0], noise_scale[:, 1]]
+        conv_noise = [{"frame_noise": n} for n in noise] if noise is not None else [{}] * self.num_conv
         if self.is_first:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
+            x = self.conv1(x, ws[:, 0], f2, **layer, **conv_noise[0])
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
                 y = self.skip(x, f2, gain=math.sqrt(0.5))
-                x = self.conv0(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
-                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), noise_scale=scale[1], **layer)
+                x = self.conv0(x, ws[:, 0], f2, **layer, **conv_noise[0])
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer, **conv_noise[1])
                 x = y + x
             else:
-                x = self.conv0(x, ws[:, 0], f2, noise_scale=scale[0], **layer)
-                x = self.conv1(x, ws[:, 1], f2, noise_scale=scale[1], **layer)
+                x = self.conv0(x, ws[:, 0], f2, **layer, **conv_noise[0])
+                x = self.conv1(x, ws[:, 1], f2, **layer, **conv_noise[1])
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
@@ -552,7 +569,7 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,
         noise_mode: NoiseMode = "const",
         max_resolution: int | None = None,
-        noise_scale: torch.Tensor | None = None,
+        noise: FrameNoise | None = None,
         **blend: Any,
     ) -> torch.Tensor:
         """Synthesize images.
@@ -560,11 +577,10 @@ class SynthesisNetwork(nn.Module):
         Args:
             ws: [N, num_ws, w_dim]
             noise_mode: "const" (stored noise buffers), "random" or "none"
-            noise_scale: [N, num_ws] factors on the noise strength of the conv layer each w drives
-                (an audio reaction); None: the trained strengths
             max_resolution: stop after this block and return the RGB accumulated so far, a
                 faithful low-resolution image (skip architecture only; the blocks above are never
                 computed). None: the full image.
+            noise: per-frame noise maps and strength gains, one entry per conv layer (animated noise)
             blend: the Synthesizer protocol's blend arguments; a single model takes none (or None)
         Returns:
             img: float32 [N, img_channels, R, R], raw (about [-1, 1]); R = max_resolution or img_resolution
@@ -574,11 +590,9 @@ class SynthesisNetwork(nn.Module):
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
-        scales = self.split_noise_scale(noise_scale, ws, stop)
-        for (block, block_ws), scale in zip(self.split_ws(ws, stop), scales, strict=True):
+        for block, block_ws, block_noise in self.split_noise(self.split_ws(ws, stop), noise):
             dtype = self.block_dtype(block.resolution, ws.device)
-            extra = {} if scale is None else {"noise_scale": scale}
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, **extra)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, **block_noise)
         assert img is not None
         return img
 
@@ -601,16 +615,21 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"a {self.architecture} network has no RGB below {self.img_resolution} px; render in full and downscale")
         return max_resolution
 
-    def split_noise_scale(
-        self, noise_scale: torch.Tensor | None, ws: torch.Tensor, stop: int
-    ) -> list[torch.Tensor | None]:
-        """Each block's columns of a noise scale [N, num_ws] (as split_ws splits ws), or Nones."""
-        blocks = self.split_ws(ws, stop)
-        if noise_scale is None:
-            return [None] * len(blocks)
-        if tuple(noise_scale.shape) != (ws.shape[0], self.num_ws):
-            raise ValueError(f"noise_scale must be [N, num_ws] = {[ws.shape[0], self.num_ws]}, got {list(noise_scale.shape)}")
-        return [part[:, :, 0] for _, part in self.split_ws(noise_scale[:, :, None].to(ws.device), stop)]
+    @property
+    def num_conv_layers(self) -> int:
+        return self.num_ws - 1
+
+    def split_noise(self, blocks: list[tuple[Any, torch.Tensor]], noise: FrameNoise | None) -> list[tuple[Any, torch.Tensor, dict[str, Any]]]:
+        """Each block with its ws and its convs' share of `noise` (as the keyword block forward takes)."""
+        if noise is None:
+            return [(block, block_ws, {}) for block, block_ws in blocks]
+        if len(noise.maps) != self.num_conv_layers or len(noise.gains) != self.num_conv_layers:
+            raise ValueError(f"noise needs one entry per conv layer ({self.num_conv_layers})")
+        out, at = [], 0
+        for block, block_ws in blocks:
+            out.append((block, block_ws, {"noise": [noise.layer(at + j) for j in range(block.num_conv)]}))
+            at += block.num_conv
+        return out
 
     def split_ws(self, ws: torch.Tensor, stop: int) -> list[tuple[SynthesisBlock, torch.Tensor]]:
         """The blocks up to resolution `stop`, each with its ws [N, num_conv + num_torgb, w_dim]

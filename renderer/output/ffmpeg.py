@@ -115,15 +115,15 @@ def _duration(text: str) -> float | None:
 
 
 def check_audio(path: Path) -> float | None:
-    """The audio's duration in seconds (None when ffmpeg reports none); UsageError when the file is
-    missing, EncoderError when ffmpeg finds no audio stream in it."""
+    """The audio's duration in seconds (None when ffmpeg reports none); UsageError (bad input) when
+    the file is missing, unreadable or has no audio stream."""
     check_input_file(path, "audio file")
     text = describe(path)
     if re.search(r"^\s*Stream #0:\d+\S*: Audio:", text, re.MULTILINE):
         return _duration(text)
     if re.search(r"^Input #0", text, re.MULTILINE):
-        raise EncoderError(f"audio file {path} has no audio stream")
-    raise EncoderError(f"ffmpeg cannot read audio file {path}: {ffmpeg_tail(text)}")
+        raise UsageError(f"audio file {path} has no audio stream")
+    raise UsageError(f"ffmpeg cannot read audio file {path}: {ffmpeg_tail(text)}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,9 +12,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
+
+import numpy as np
+from numpy.typing import NDArray
 
 from renderer.errors import RendererError, UsageError
 
@@ -108,6 +113,48 @@ def atomic_path(path: str | Path, *, error: type[RendererError] = RendererError)
 
 
 
+def write_npz_rows(
+    path: str | Path, chunks: Iterable[Mapping[str, NDArray]], num_rows: int, whole: Mapping[str, NDArray] | None = None
+) -> Path:
+    """Write an .npz of arrays stacked from chunks of rows, one chunk in memory at a time.
+
+    An hours-long timeline's latents are gigabytes: np.savez would need them (twice) in memory.
+    Each array is streamed into a hidden temporary .npy beside the output, then the .npy files are
+    stored (uncompressed, as np.savez does) in the zip, which np.load reads as usual.
+
+    Args:
+        chunks: dicts name -> [n, ...], the next n rows of each array (every chunk the same names)
+        num_rows: rows in all, the arrays' first dimension
+        whole: arrays stored as they are
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp, tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as parts:
+        files: dict[str, IO[bytes]] = {}
+        rows = 0
+        try:
+            for chunk in chunks:
+                for name, values in chunk.items():
+                    if name not in files:
+                        files[name] = open(Path(parts) / f"{name}.npy", "wb")  # noqa: SIM115 (closed below)
+                        header = {"descr": np.lib.format.dtype_to_descr(values.dtype), "fortran_order": False,
+                                  "shape": (num_rows, *values.shape[1:])}
+                        np.lib.format.write_array_header_2_0(files[name], header)
+                    files[name].write(np.ascontiguousarray(values).tobytes())
+                rows += len(next(iter(chunk.values())))
+        finally:
+            for f in files.values():
+                f.close()
+        if rows != num_rows:
+            raise RendererError(f"{path}: {rows} rows were written, not {num_rows}")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name in files:
+                archive.write(Path(parts) / f"{name}.npy", arcname=f"{name}.npy")
+            for name, values in (whole or {}).items():
+                with archive.open(f"{name}.npy", "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, np.asanyarray(values))
+    return path
+
+
 class OutputLock:
     """An OS-level lock on an output path, held while a render writes it.
 
@@ -129,7 +176,10 @@ class OutputLock:
         except ImportError:  # pragma: no cover - Windows
             return self
         make_folder(self.path.parent)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until __exit__
+        except OSError as e:  # os.access can say yes where the file system says no (read-only mounts, /proc)
+            raise RendererError(f"{self.path.parent}: cannot write to the folder ({_reason(e)})") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

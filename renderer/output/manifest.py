@@ -76,7 +76,9 @@ class Journal:
             raise UsageError(f"nothing to resume: no partial render in {folder}") from None
         except (OSError, ValueError) as e:
             raise UsageError(f"{journal.path}: unreadable ({e}); render again without --resume") from None
-        changed = [name for name in sorted(set(key) | set(saved.get("key", {}))) if saved.get("key", {}).get(name) != key.get(name)]
+        before = saved.get("key", {})
+        changed = [_describe_change(name, before.get(name), key.get(name)) for name in sorted(set(key) | set(before))
+                   if before.get(name) != key.get(name)]
         if changed:
             raise UsageError(
                 f"cannot resume: {', '.join(changed)} changed since the partial render; render again without --resume"
@@ -85,6 +87,15 @@ class Journal:
             if (folder / name).exists():
                 journal.done[int(index)] = name
         return journal
+
+    @staticmethod
+    def saved_key(folder: Path) -> dict[str, Any]:
+        """The key of the partial render in `folder` ({} when there is none or it is unreadable)."""
+        try:
+            key = json.loads((folder / MANIFEST).read_text()).get("key", {})
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return key if isinstance(key, dict) else {}
 
     def record(self, index: int, name: str) -> None:
         with self._lock:
@@ -98,6 +109,17 @@ class Journal:
     def _write(self) -> None:
         segments = {str(i): self.done[i] for i in sorted(self.done)}
         write_json_atomic(self.path, {"key": self.key, "segments": segments})
+
+
+def _describe_change(name: str, before: Any, now: Any) -> str:
+    """A changed key entry in words: hashes by name only, plain settings with both values."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        return f"{name} ({_settings(before)} then, {_settings(now)} now)"
+    return name
+
+
+def _settings(values: dict[str, Any]) -> str:
+    return " ".join(f"{k} {v}" for k, v in sorted(values.items()))
 
 
 __all__ = ["Journal", "file_sha256", "json_sha256", "model_sha256", "write_json_atomic"]

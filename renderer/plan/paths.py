@@ -12,7 +12,6 @@ from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.interpolate import CubicHermiteSpline, CubicSpline, PchipInterpolator
 
 Interpolation = Literal["hold", "linear", "slerp", "cubic", "catmull-rom", "pchip"]
 Easing = Literal["linear", "ease-in", "ease-out", "ease-in-out", "smoothstep"]
@@ -377,8 +376,12 @@ assert set(SEGMENT_SAMPLERS) | SPLINES == set(INTERPOLATIONS), "the Interpolatio
 
 def _build_spline(
     kind: str, knots: NDArray, knot_values: NDArray, loop_period: float | None
-) -> CubicSpline | CubicHermiteSpline | PchipInterpolator:
+) -> Callable[[NDArray], NDArray]:
     """The spline of one kind through all keys (with the closing key when looping), along axis 0."""
+    # Imported here: scipy.interpolate takes about as long to import as the rest of the script
+    # layer, and `presets` or `validate` read scripts without building a path.
+    from scipy.interpolate import CubicHermiteSpline, CubicSpline, PchipInterpolator
+
     if kind == "cubic":
         bc_type = "natural" if loop_period is None else "periodic"
         return CubicSpline(knots, knot_values, axis=0, bc_type=bc_type)

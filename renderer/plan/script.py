@@ -56,14 +56,18 @@ class ScriptError(RendererError):
 class LatentSource:
     """Where a keyframe's latent comes from: exactly one of a seed, a file, or literal values."""
 
-    kind: str  # "seed", "file", "z" or "w"
+    kind: str  # "seed", "file", "z", "w", or "loop" (a generated walk's, renderer.plan.walks)
     seed: int | None = None
     file: Path | None = None
     values: tuple[Any, ...] | None = None  # nested lists as written, for "z" / "w"
+    phase: float = 0.0  # "loop": where on the seeded loop, in periods
+    harmonics: int = 0  # "loop": its Fourier harmonics
 
     def describe(self) -> str:
         if self.kind == "seed":
             return f"seed {self.seed}"
+        if self.kind == "loop":
+            return f"loop of seed {self.seed} at {self.phase:.3f}"
         if self.kind == "file":
             assert self.file is not None
             return f"file {self.file.name}"
@@ -90,13 +94,15 @@ class Keyframe:
     easing: Easing | None
     mix: tuple[StyleMix, ...] = ()
     blend: Any = None  # validated blend spec, used by model blending
+    label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
 
     def where(self) -> str:
-        return f"keyframes[{self.index}] (t={self.time:g}s)"
+        return f"{self.label or f'keyframes[{self.index}]'} (t={self.time:g}s)"
 
     def describe_source(self) -> str:
         """The latent source and its style mixes, as shown to users: "seed 3 + mix seed 7"."""
-        return self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+        text = self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+        return text + (f" ({self.label})" if self.label and self.label.startswith("walks") else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,10 +164,26 @@ class Script:
     audio: AudioSettings = AudioSettings()  # the song features are measured on, and its bands
     reactions: tuple[Reaction, ...] = ()  # audio features driving psi, pulses, speed, blend, chroma
     beat_times: tuple[float, ...] = ()  # seconds of the detected beats (beats = "detected"), else ()
+    added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
+    directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
+    noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
+    extra_models: tuple[tuple[str, str], ...] = ()  # [models] extra: (name, checkpoint) for named blends
+    masks: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # [masks.NAME]: renderer.plan.blends.MaskSpec
 
     @property
     def duration(self) -> float:
         return self.num_frames / self.fps
+
+    @property
+    def needs_models_to_check(self) -> bool:
+        """Whether checking the script goes beyond the script: a checkpoint file to read, or latents
+        (files, literals, loops), directions or channel masks to check against a model. Seeds on
+        built-in models need none of that."""
+        sources = [s for k in self.keyframes for s in (k.source, *(m.source for m in k.mix))]
+        models = [self.base_model, *([self.transfer_model] if self.transfer_model else []),
+                  *(path for _, path in self.extra_models)]
+        return (any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
+                or bool(self.directions) or bool(self.masks))
 
     @property
     def num_segments(self) -> int:
@@ -435,6 +457,7 @@ def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
         ("fps", script.fps), ("bpm", script.bpm), ("duration", f"{script.num_frames} frames"),
         ("size", script.size), ("blend", script.blend),
         ("models.base", script.base_model), ("models.transfer", script.transfer_model),
+        *([("models.extra", dict(script.extra_models))] if script.extra_models else []),
     ]
     values += [(f"path.{f.name}", getattr(script.path, f.name)) for f in dataclasses.fields(PathSettings)]
     values += [(f"output.{f.name}", getattr(script.output, f.name)) for f in dataclasses.fields(OutputSettings)]
@@ -484,14 +507,14 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
 
 TOP_KEYS = (
     "preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output",
-    "beats", "audio", "reactions",
+    "beats", "audio", "reactions", "walks", "directions", "noise", "masks",
 )
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
 PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
-MODEL_KEYS = ("base", "transfer")
+MODEL_KEYS = ("base", "transfer", "extra")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
 TRACK_KEYS = ("psi", "truncation_cutoff")
@@ -504,6 +527,8 @@ class _Checker:
         self.file = file
         self.base_dir = base_dir
         self.origins: Mapping[str, str] = {}  # setting -> "preset NAME" / "script", once presets are merged
+        self.model_names: tuple[str, ...] = ()  # the models a named blend may name
+        self.masks: Mapping[str, Any] = {}  # [masks.NAME] tables, for channel blends
 
     def error(self, where: str, message: str) -> ScriptError:
         prefix = f"{self.file}: " if self.file else ""
@@ -600,7 +625,7 @@ def parse_script(
     own = {k: v for k, v in data.items() if k != "preset"}
     data, origins = merge_settings([*layers, ("script", own)])
     check.origins = origins
-    return dataclasses.replace(_parse_merged(check, data), presets=tuple(names), origins=origins)
+    return dataclasses.replace(_parse_merged(check, data), presets=tuple(names), origins=origins, added_presets=tuple(presets))
 
 
 def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
@@ -631,14 +656,23 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         raise check.error("models", "needs 'base': a checkpoint path or a built-in name such as \"demo\"")
     base = check.model(models["base"], "models.base")
     transfer = check.model(models["transfer"], "models.transfer") if "transfer" in models else None
+    extra_models: tuple[tuple[str, str], ...] = ()
+    masks: dict[str, Any] = {}
+    if "extra" in models or "masks" in data:
+        from renderer.plan.blends import parse_extra_models, parse_masks
+
+        extra_models = parse_extra_models(check, models["extra"]) if "extra" in models else ()
+        masks = parse_masks(check, check.table(data.get("masks", {}), "masks"))
+    check.model_names = (("transfer",) if transfer else ()) + tuple(name for name, _ in extra_models)
+    check.masks = masks
 
     default_blend = _parse_blend(check, data["blend"], "blend", transfer) if "blend" in data else None
     path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
     schedules = _parse_tracks(check, check.table(data.get("tracks", {}), "tracks"), fps, bpm)
 
-    raw_keys = data.get("keyframes")
-    if not isinstance(raw_keys, list) or not raw_keys:
-        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry")
+    raw_keys = data.get("keyframes", [] if "walks" in data else None)
+    if not isinstance(raw_keys, list) or not (raw_keys or "walks" in data):
+        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry (or [[walks]])")
     keyframes: list[Keyframe] = []
     for index, raw in enumerate(raw_keys):
         key = _parse_keyframe(check, index, raw, frame_of, fps, transfer)
@@ -650,6 +684,8 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
                 f"at frame {prev.frame} (t={prev.time:g}s)",
             )
         keyframes.append(key)
+    if "walks" in data:
+        keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, data.get("duration"))
     for name in schedules:
         keyed = [k.index for k in keyframes if getattr(k, name) is not None]
         if keyed:
@@ -682,10 +718,28 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
             check, data["reactions"], audio, offset=output.audio_offset, transfer=transfer, space=path.space
         )
         _check_reaction_audio(reactions, fps, num_frames)
+    directions: tuple[Any, ...] = ()
+    if "directions" in data:
+        from renderer.plan.directions import parse_directions
+
+        directions = parse_directions(check, data["directions"], fps=fps, bpm=bpm)
+        for i, track in enumerate(directions):
+            late = [f for f in track.amount.frames if f >= num_frames]
+            if late:
+                raise check.error(f"directions[{i}].amount", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
+    noise = None
+    if "noise" in data:
+        from renderer.plan.noise import parse_noise
+
+        noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
     return Script(
         audio=audio,
         reactions=reactions,
         beat_times=beat_times,
+        extra_models=extra_models,
+        masks=masks,
+        noise=noise,
+        directions=directions,
         output=output,
         blend=default_blend,
         file=file,
@@ -731,6 +785,20 @@ def _check_reaction_audio(reactions: Sequence[Reaction], fps: float, num_frames:
                 f"audio file {file}: {duration:.2f} s is shorter than the video it drives "
                 f"({num_frames} frames at {fps:g} fps from {offset:g} s need {needed:.2f} s)"
             )
+def _merge_walks(
+    check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float, duration: Any,
+) -> list[Keyframe]:
+    """The typed keyframes and those of the [[walks]], in time order, indexed in that order."""
+    from renderer.plan.walks import expand_walks
+
+    frames = round(frame_of(duration, "duration")) if duration is not None else None
+    generated = expand_walks(check, raw, frame_of, duration=frames, loop=path.loop, fps=fps)
+    merged = sorted(typed + generated, key=lambda k: k.frame)
+    for a, b in zip(merged, merged[1:], strict=False):
+        if a.frame == b.frame:
+            first, second = sorted((a, b), key=lambda k: k.label is not None and k.label.startswith("walks"))
+            raise check.error(second.where(), f"falls on frame {a.frame}, where {first.where()} is; move one or change the walk's start or every")
+    return [dataclasses.replace(k, index=i, label=k.label or f"keyframes[{k.index}]") for i, k in enumerate(merged)]
 
 
 def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: float) -> OutputSettings:
@@ -926,8 +994,15 @@ def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
 def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) -> Any:
     """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
     {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
+    names = check.model_names
+    words = [str(k) for k in value if not is_resolution(k) and k not in ("swap", "low", "width")] if isinstance(value, Mapping) else []
+    if any(w in names for w in words) or (words and len(names) > 1):  # names models (a misspelt one too)
+        from renderer.plan.blends import parse_model_blend
+
+        return parse_model_blend(check, value, where, names, check.masks)
     if transfer is None:
-        raise check.error(where, "blending needs a transfer model: add models.transfer")
+        more = f" (or name the models: {{{names[0]} = 0.5}})" if names else ""
+        raise check.error(where, f"blending needs a transfer model: add models.transfer{more}")
     spec = value
     if isinstance(value, Mapping):
         spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}

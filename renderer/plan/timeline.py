@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from renderer.plan.noise import NoiseSettings
 from renderer.plan.paths import Interpolation, KeyframePath
 from renderer.plan.reactions import (
     AddToColumns,
@@ -25,7 +26,7 @@ from renderer.plan.reactions import (
     reaction_envelope,
 )
 from renderer.plan.retime import Retimed, retime
-from renderer.plan.script import Script
+from renderer.plan.script import Schedule, Script
 from renderer.plan.tracks import (
     Column,
     Lagged,
@@ -35,6 +36,7 @@ from renderer.plan.tracks import (
     Renormalized,
     Rounded,
     Smoothed,
+    Stacked,
     Track,
 )
 
@@ -100,6 +102,7 @@ class Timeline:
         key_frames: [K] the keyframes' frames (for plots and exports)
         blend_resolutions: the block resolutions of the "blend" track's columns
         keys: the resolved keyframes it was planned from, if any (what a resume key hashes)
+        directions: [D, num_ws, w_dim] offsets of the "directions" track's D amounts
     """
 
     def __init__(
@@ -114,6 +117,8 @@ class Timeline:
         key_frames: NDArray[np.int64],
         blend_resolutions: Sequence[int] = (),
         keys: ResolvedKeyframes | None = None,
+        directions: NDArray[np.float32] | None = None,
+        noise: NoiseSettings | None = None,
     ) -> None:
         if "psi" not in tracks:
             raise ValueError("a timeline needs a psi track")
@@ -126,11 +131,23 @@ class Timeline:
         self.key_frames = np.asarray(key_frames, dtype=np.int64)
         self.blend_resolutions = tuple(blend_resolutions)
         self.keys = keys
+        # [D, num_ws, w_dim]: what a unit amount of each direction adds to the truncated ws
+        # (zero outside its layers); the "directions" track [n, D] says how much, per frame.
+        self.directions = directions
+        # Animated noise, or strength multipliers per layer group (the "noise_strength" track
+        # [n, G], one column per group of noise.strength); None: the stored maps.
+        self.noise = noise if noise is not None and (noise.animated or noise.strength) else None
 
     @property
     def blends(self) -> bool:
-        """Whether frames blend models (a "blend" track), so a blended generator must render them."""
-        return "blend" in self.tracks
+        """Whether frames blend models (a "blend" or "model_blend" track), so a blended generator must render them."""
+        return "blend" in self.tracks or "model_blend" in self.tracks
+
+    @property
+    def blend_components(self) -> tuple[tuple[str, str | None], ...]:
+        """The models blended with the base, by name and mask, in the order of "model_blend"'s axis 1
+        (empty for the two-model "blend" track)."""
+        return self.keys.blend_components if self.keys is not None else ()
 
     def chunk(self, start: int, stop: int) -> TimelineChunk:
         """Tracks of frames [start, stop), the same whatever chunking the caller uses."""
@@ -176,6 +193,9 @@ class ResolvedKeyframes:
     blends: NDArray[np.float64] | None = None  # [K, R] transfer alpha per keyframe and resolution
     blend_resolutions: tuple[int, ...] = ()  # the R block resolutions of blends' columns
     reactions: tuple[ResolvedReaction, ...] = ()  # one per script.reactions, in order
+    directions: NDArray[np.float64] | None = None  # [D, num_ws, w_dim] per unit amount of each direction track
+    model_blends: NDArray[np.float64] | None = None  # [K, C, R] weight of each blend component (N models, channel masks)
+    blend_components: tuple[tuple[str, str | None], ...] = ()  # the C components: (model name, mask name or None)
 
 
 def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
@@ -192,6 +212,14 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         tracks["blend"] = plan.keyed(keys.blends, [script.path.track_interpolation] * plan.segments)
     elif any(r.target == "blend" for r in script.reactions):  # the base model, until the music says otherwise
         tracks["blend"] = FrameValues(np.zeros((1, len(keys.blend_resolutions))), loop=False)
+    if keys.model_blends is not None:
+        # The base's weight is what the components leave: 1 - their sum, whatever the interpolation.
+        tracks["model_blend"] = plan.keyed(keys.model_blends, [script.path.track_interpolation] * plan.segments)
+    if script.directions:
+        tracks["directions"] = Stacked([plan.schedule(d.amount) for d in script.directions])
+    noise = script.noise
+    if noise is not None and noise.strength:
+        tracks["noise_strength"] = Stacked([plan.schedule(schedule) for _, schedule in noise.strength])
     tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
     if "truncation_cutoff" in tracks:
         tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
@@ -202,6 +230,8 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         num_frames=script.num_frames, fps=script.fps, loop=script.path.loop, space=script.path.space,
         latents=latents, tracks=tracks, key_frames=plan.key_frames.astype(np.int64),
         blend_resolutions=keys.blend_resolutions, keys=keys,
+        directions=None if keys.directions is None else keys.directions.astype(np.float32),
+        noise=noise,
     )
 
 
@@ -307,14 +337,7 @@ class _TrackPlan:
         kind = script.path.track_interpolation
         schedule = script.schedules.get(name)
         if schedule is not None:
-            keys = np.array(schedule.frames, dtype=np.float64)
-            values = np.array(schedule.values, dtype=np.float64)[:, None]
-            segments = len(keys) if script.path.loop and len(keys) > 1 else len(keys) - 1
-            path = KeyframePath(
-                keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
-                loop_period=self.period if segments == len(keys) else None,
-            )
-            return Column(path)
+            return self.schedule(schedule)
         if name == "psi":
             values = np.array(script.keyframe_psi(), dtype=np.float64)
         else:
@@ -323,6 +346,18 @@ class _TrackPlan:
                 return None
             values = np.array([self.keys.num_ws if v is None else v for v in given], dtype=np.float64)
         return Column(self.keyed(values[:, None], [kind] * self.segments))
+
+    def schedule(self, schedule: Schedule) -> Track:
+        """A schedule's scalar track [n], with the path's track interpolation and loop."""
+        kind = self.script.path.track_interpolation
+        keys = np.array(schedule.frames, dtype=np.float64)
+        values = np.array(schedule.values, dtype=np.float64)[:, None]
+        segments = len(keys) if self.script.path.loop and len(keys) > 1 else len(keys) - 1
+        path = KeyframePath(
+            keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
+            loop_period=self.period if segments == len(keys) else None,
+        )
+        return Column(path)
 
     def latents(self) -> Track:
         """The latent path: z on the Gaussian shell, or w+ with layer lags and the PCA restriction."""
