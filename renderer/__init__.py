@@ -86,6 +86,9 @@ _EXPORTS = {
     "ProjectSettings": "renderer.jobs.projector",
     "ProjectionStep": "renderer.jobs.projector",
     "FaceNotFoundError": "renderer.jobs.align",
+    "AudioError": "renderer.errors",
+    "SongAnalysis": "renderer.jobs.analyze",
+    "analyze_song": "renderer.jobs.analyze",
     "Directions": "renderer.models.directions",
     "direction_grid": "renderer.jobs.directions",
     "find_directions": "renderer.jobs.directions",
@@ -114,6 +117,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         parse_alpha_table,  # noqa: F401
     )
     from renderer.errors import (  # noqa: F401
+        AudioError,
         CheckpointError,
         EncoderError,
         RendererError,
@@ -124,6 +128,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
+    from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
     from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401

@@ -584,6 +584,26 @@ def presets_command(
     typer.echo(shipped[name].read_text(encoding="utf-8"), nl=False)  # verbatim: machine-readable, never wrapped
 
 
+@app.command("analyze")
+def analyze_command(
+    song: Annotated[Path, typer.Argument(help="An audio file: wav, mp3, flac, m4a, ... (anything ffmpeg reads).")],
+    fps: Annotated[float, typer.Option("--fps", help="Video frames per second the features are measured at.")] = 30.0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the plot and the .npz (default: beside the song).")] = None,
+    bands: Annotated[str | None, typer.Option("--bands", help='Frequency bands in Hz, like "low=20-150,mid=150-500,high=500-11025".')] = None,
+) -> None:
+    """Measure a song: a plot, an .npz of every feature, and keyframe times to paste into a script."""
+    result = run(lambda: renderer.analyze_song(song, out, fps=fps, bands=bands))
+    f = result.features
+    stderr.print(f"{song}: {f.duration:.2f} s, {f.tempo:.2f} bpm, {len(f.beats)} beats, "
+                 f"{len(f.sections)} section boundaries", highlight=False)
+    for path in (result.npz, result.plot):
+        if path is not None:
+            stdout.print(str(path), highlight=False, soft_wrap=True)
+    if result.plot is None:
+        stderr.print("no plot: matplotlib is not installed (pip install 'stylegan-renderer[preview]')", highlight=False)
+    stdout.print(escape(result.suggestion), highlight=False, soft_wrap=True)
+
+
 @app.command()
 def validate(
     script: Annotated[Path, typer.Argument(help="Keyframe script (.toml, .json, .yaml).")],
@@ -604,7 +624,7 @@ def validate(
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
-        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
+        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:.6g} bpm" if parsed.bpm else ""),
         f"space {path.space}, {path.interpolation}, easing {path.easing}",
     ]
     facts += ["loop"] if path.loop else []
@@ -624,13 +644,21 @@ def validate(
         segment = ""
         if key.index < parsed.num_segments:
             segment = f"{kinds[key.index]}, {easings[key.index]}"
-        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{round(beat, 3):g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
                *([renderer.describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
     stdout.print(table, highlight=False)
     if parsed.presets:
         stdout.print(f"presets: {', '.join(parsed.presets)}", highlight=False)
+    if parsed.beat_times:
+        stdout.print(f"beats: {len(parsed.beat_times)} detected in {parsed.audio.file}, the first at "
+                     f"{parsed.beat_times[0]:.2f} s", highlight=False, soft_wrap=True)
+    for reaction in parsed.reactions:
+        low, high = reaction.range
+        layers = "" if reaction.layers is None else f", layers {reaction.layers if isinstance(reaction.layers, str) else '-'.join(map(str, reaction.layers))}"
+        stdout.print(f"reaction #{reaction.index}: {reaction.target} <- {reaction.feature} of {reaction.audio.name} "
+                     f"mapped to [{low:g}, {high:g}]{layers}", highlight=False, soft_wrap=True)
     if settings:
         rows = Table(box=None, pad_edge=False)
         for column in ("setting", "value", "from"):

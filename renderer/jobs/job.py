@@ -196,7 +196,7 @@ class RenderJob:
         for mask in script.masks.values():
             if mask.file is not None:
                 keyframes.update(file_sha256(mask.file).encode())
-        return {
+        key = {
             "script": script_hash,
             "resolved settings": json_sha256(resolved),
             "checkpoints": [model_sha256(m, __version__) for m in self.models],
@@ -204,6 +204,9 @@ class RenderJob:
             "settings": json_sha256(pixels),
             "batching": dict(batching),
         }
+        if script.reactions:  # the songs that drive the frames, by what they hold
+            key["audio"] = [file_sha256(Path(song)) for song in sorted({str(r.audio) for r in script.reactions})]
+        return key
 
 
 def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> RenderJob:
