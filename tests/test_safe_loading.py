@@ -75,7 +75,8 @@ def test_allow_list_holds_only_data_builders() -> None:
     modules = {module for module, _ in ALLOWED_GLOBALS}
     assert modules <= {
         "builtins", "collections", "dnnlib", "dnnlib.util", "dnnlib.tflib.network", "numpy",
-        "numpy.core.multiarray", "numpy._core.multiarray", "torch._utils", "torch.storage",
+        "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric",
+        "torch._utils", "torch.storage",
         "torch_utils.persistence",
     }
     assert ("builtins", "eval") not in ALLOWED_GLOBALS and ("builtins", "getattr") not in ALLOWED_GLOBALS
