@@ -162,6 +162,17 @@ def pca_basis(G: Synthesizer, k: int, *, num_samples: int = PCA_SAMPLES, seed: i
     return vt[:k].T.copy()
 
 
+def check_blend_sizes(script: Script, blends: list, resolutions: tuple[int, ...], resolver: _Resolver) -> None:
+    """ScriptError naming the keyframe whose blend table names a size the model does not have."""
+    for key, spec in zip(script.keyframes, blends, strict=True):
+        for _, form in component_of(spec):
+            try:
+                alpha_by_resolution(form, resolutions)
+            except ValueError as e:
+                where = f"{key.where()}.blend" if key.blend is not None else "blend"
+                raise resolver.error(where, str(e)) from None
+
+
 def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     """Every keyframe of `script` (and its layer lags, PCA basis and blends) as arrays for G."""
     resolver = _Resolver(script, G)
@@ -183,10 +194,11 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     if any(c > G.num_ws for c in cutoffs):
         raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
     blends = script.keyframe_blends()
-    resolutions = G.levels
+    resolutions = G.blend_levels  # StyleGAN2: its levels; StyleGAN3: its layers' sizes
     key_blends = model_blends = None
     components: tuple[tuple[str, str | None], ...] = ()
-    if blends is not None:  # forms checked by the script parser
+    if blends is not None:  # forms checked by the script parser; the sizes a table names, here
+        check_blend_sizes(script, blends, resolutions, resolver)
         parts = [component_of(spec) for spec in blends]
         components = tuple(dict.fromkeys(c for keyframe in parts for c, _ in keyframe))
         if components == (("transfer", None),):  # the two-model blend: alphas of the transfer model

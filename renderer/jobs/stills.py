@@ -28,6 +28,7 @@ from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.models.stylegan2 import Generator
+from renderer.models.stylegan3 import Generator as StyleGAN3Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
@@ -129,7 +130,7 @@ def blend_grid(
     return rows
 
 
-def save_native(G: Generator, path: str | Path) -> Path:
+def save_native(G: Generator | StyleGAN3Generator, path: str | Path) -> Path:
     """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
     partial file); EncoderError naming path when it cannot be written."""
     data = to_safetensors(G)
@@ -138,8 +139,10 @@ def save_native(G: Generator, path: str | Path) -> Path:
     return Path(path)
 
 
-def describe_generator(G: Generator) -> dict[str, object]:
+def describe_generator(G: Generator | StyleGAN3Generator) -> dict[str, object]:
     """What `renderer inspect` shows, as plain data."""
+    if isinstance(G, StyleGAN3Generator):
+        return _describe_stylegan3(G)
     c = G.config
     return {
         "source": G.info.source,
@@ -156,6 +159,41 @@ def describe_generator(G: Generator) -> dict[str, object]:
         "channels": {str(r): ch for r, ch in c.channels.items()},
         "conv_clamp": c.conv_clamp,
         "use_noise": c.use_noise,
+        "parameters": G.parameter_count(),
+        "w_avg_source": G.info.w_avg_source,
+        "notes": list(G.info.notes),
+    }
+
+
+def _describe_stylegan3(G: StyleGAN3Generator) -> dict[str, object]:
+    c = G.config
+    return {
+        "source": G.info.source,
+        "format": G.info.format,
+        "family": G.family,
+        "img_resolution": c.img_resolution,
+        "img_channels": c.img_channels,
+        "z_dim": c.z_dim,
+        "w_dim": c.w_dim,
+        "c_dim": c.c_dim,
+        "num_ws": c.num_ws,
+        "mapping_layers": c.mapping_layers,
+        "mapping_lr_multiplier": c.mapping_lr_multiplier,
+        "architecture": c.architecture,
+        "input": {"size": c.input.size, "channels": c.input.channels, "sampling_rate": c.input.sampling_rate,
+                  "bandwidth": c.input.bandwidth},
+        "layers": [
+            {"name": layer.name, "size": [layer.in_size, layer.out_size],
+             "channels": [layer.in_channels, layer.out_channels],
+             "sampling_rate": [layer.in_sampling_rate, layer.out_sampling_rate, layer.tmp_sampling_rate],
+             "cutoff": [round(layer.in_cutoff, 4), round(layer.out_cutoff, 4)],
+             "up": layer.up_factor, "down": layer.down_factor, "conv_kernel": layer.conv_kernel,
+             "radial": layer.down_radial, "critical": layer.is_critically_sampled, "torgb": layer.is_torgb}
+            for layer in c.layers
+        ],
+        "blend_levels": list(G.blend_levels),
+        "conv_clamp": c.layers[0].conv_clamp,
+        "output_scale": c.output_scale,
         "parameters": G.parameter_count(),
         "w_avg_source": G.info.w_avg_source,
         "notes": list(G.info.notes),

@@ -654,6 +654,7 @@ class Generator(nn.Module):
     family = "stylegan2"
     num_models = 1  # a single model (see renderer.models.blending for blends)
     can_blend = True
+    can_move_camera = False  # no input transform: translate / rotate are StyleGAN3's
 
     def __init__(self, config: GeneratorConfig, info: ModelInfo | None = None) -> None:
         super().__init__()
@@ -704,6 +705,11 @@ class Generator(nn.Module):
     def levels(self) -> tuple[int, ...]:
         """The block resolutions 4, 8, ..., img_resolution."""
         return tuple(self.config.block_resolutions)
+
+    @property
+    def blend_levels(self) -> tuple[int, ...]:
+        """A blend's columns: the block resolutions (the levels)."""
+        return self.levels
 
     @property
     def can_stop_early(self) -> bool:

@@ -1005,11 +1005,14 @@ def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) 
         raise check.error(where, f"blending needs a transfer model: add models.transfer{more}")
     spec = value
     if isinstance(value, Mapping):
-        spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}
+        spec = {int(k) if is_resolution(k) or str(k).isdigit() else k: v for k, v in value.items()}
         if "swap" in spec:
             spec = {"low": "transfer", **spec}
+    # Which sizes a table may name depends on the model (StyleGAN3 layer sizes such as 36): checked
+    # against it when the keyframes are resolved. Here, any whole size from 4 up.
+    sizes = [k for k in spec if isinstance(k, int) and k >= 4] if isinstance(spec, Mapping) else []
     try:
-        alpha_by_resolution(spec, [4])  # the library's own checks, so scripts accept what it accepts
+        alpha_by_resolution(spec, [4, *sizes])  # the library's own checks, so scripts accept what it accepts
     except ValueError as e:
         raise check.error(where, str(e)) from None
     return spec if isinstance(spec, Mapping) else float(spec)
