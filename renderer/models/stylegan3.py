@@ -353,7 +353,21 @@ def _fir_axis(x: torch.Tensor, f: torch.Tensor, dim: int, *, stride: int = 1) ->
     taps = f.flip(0).to(x.dtype)
     kernel = taps.reshape(1, 1, 1, -1) if dim == -1 else taps.reshape(1, 1, -1, 1)
     strides = (1, stride) if dim == -1 else (stride, 1)
-    return F.conv2d(x, kernel.expand(c, 1, *kernel.shape[2:]), stride=strides, groups=c)
+    return F.conv2d(x, kernel.expand(c, 1, *kernel.shape[2:]).contiguous(), stride=strides, groups=c)
+
+
+def _up_axis(x: torch.Tensor, f: torch.Tensor, dim: int, *, up: int, pad_lo: int, pad_hi: int) -> torch.Tensor:
+    """Zero insertion by `up` along `dim` (-1: x, -2: y), padding, then the 1-D filter f (its gain
+    included): a strided transposed convolution, which skips the inserted zeros, then a crop (or
+    zeros) to the padded extent."""
+    c, k = x.shape[1], f.shape[0]
+    kernel = f.to(x.dtype).reshape(1, 1, 1, -1) if dim == -1 else f.to(x.dtype).reshape(1, 1, -1, 1)
+    strides = (1, up) if dim == -1 else (up, 1)
+    # scatters x[j] * f to positions up * j + [0, k): the zero-inserted signal convolved with f,
+    # whose sample p0 - (k - 1) is the first output of the padded, valid convolution.
+    y = F.conv_transpose2d(x, kernel.expand(c, 1, *kernel.shape[2:]).contiguous(), stride=strides, groups=c)
+    lo, hi = pad_lo - (k - 1), pad_hi + up - k
+    return F.pad(y, [lo, hi] if dim == -1 else [0, 0, lo, hi])
 
 
 def upsample(
@@ -361,17 +375,17 @@ def upsample(
 ) -> torch.Tensor:
     """Zero insertion by `up` (sample j to position up * j), padding [x_lo, x_hi, y_lo, y_hi]
     (negative crops), then the up filter with gain `up` per axis (a 2-D filter: up ** 2)."""
+    if f is not None and f.ndim == 1:
+        x = _up_axis(x, f * up, -1, up=up, pad_lo=padding[0], pad_hi=padding[1])
+        return _up_axis(x, f * up, -2, up=up, pad_lo=padding[2], pad_hi=padding[3])
     n, c, h, w = x.shape
     if up > 1:
         x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
     x = F.pad(x, [padding[0], padding[1], padding[2], padding[3]])
     if f is None:
         return x
-    if f.ndim == 1:
-        g = f * up
-        return _fir_axis(_fir_axis(x, g, -1), g, -2)
     kernel = (f * up**2).flip(0, 1).to(x.dtype)
-    return F.conv2d(x, kernel[None, None].expand(c, 1, *f.shape), groups=c)
+    return F.conv2d(x, kernel[None, None].expand(c, 1, *f.shape).contiguous(), groups=c)
 
 
 def downsample(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> torch.Tensor:
@@ -382,7 +396,7 @@ def downsample(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> torch.T
         return _fir_axis(_fir_axis(x, f, -1, stride=down), f, -2, stride=down)
     c = x.shape[1]
     kernel = f.flip(0, 1).to(x.dtype)
-    return F.conv2d(x, kernel[None, None].expand(c, 1, *f.shape), stride=down, groups=c)
+    return F.conv2d(x, kernel[None, None].expand(c, 1, *f.shape).contiguous(), stride=down, groups=c)
 
 
 def filtered_lrelu(
@@ -401,12 +415,20 @@ def filtered_lrelu(
     """Bias, upsampling, leaky ReLU (times gain) and clamp at the upsampled rate, downsampling."""
     x = x + _per_sample(bias, 1).to(x.dtype)[:, :, None, None]
     x = upsample(x, up_filter, up=up, padding=padding)
-    if slope != 1:
-        x = F.leaky_relu(x, slope)
-    if gain != 1:
-        x = x * gain
-    if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+    if not torch.is_grad_enabled() and x.is_contiguous():  # x is our own intermediate: work in place
+        if slope != 1:
+            x = F.leaky_relu_(x, slope)
+        if gain != 1:
+            x = x.mul_(gain)
+        if clamp is not None:
+            x = x.clamp_(-clamp, clamp)
+    else:
+        if slope != 1:
+            x = F.leaky_relu(x, slope)
+        if gain != 1:
+            x = x * gain
+        if clamp is not None:
+            x = x.clamp(-clamp, clamp)
     return downsample(x, down_filter, down=down)
 
 
