@@ -178,6 +178,10 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     resolver = _Resolver(script, G)
     if G.c_dim:
         raise resolver.error("models.base", f"conditional models (c_dim = {G.c_dim}) are not supported in scripts yet")
+    if script.has_camera and not G.can_move_camera:
+        moved = next((k for k in script.keyframes if k.translate is not None or k.rotate is not None), None)
+        where = "tracks.rotate" if moved is None else f"{moved.where()}.{'translate' if moved.translate is not None else 'rotate'}"
+        raise resolver.error(where, f"camera moves (translate, rotate) need a StyleGAN3 model; models.base is a {G.family} model")
     key_latents = np.stack([resolver.keyframe(key) for key in script.keyframes])
     lags = []
     for spec, lag in script.path.lag:

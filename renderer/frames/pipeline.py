@@ -20,6 +20,7 @@ from renderer.errors import RendererError, UsageError
 from renderer.frames.images import to_rgb, to_uint8
 from renderer.frames.noise import FrameNoiseSource
 from renderer.models.blending import alphas_to_model_weights
+from renderer.models.stylegan3 import camera_transform
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.plan.noise import NoiseSettings
 from renderer.plan.script import OutputSettings
@@ -289,6 +290,9 @@ class FramePipeline:
                 chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device,
                 None if scale is None else scale[lo:hi],
             )
+        if chunk.camera is not None:  # a per-frame input transform (StyleGAN3)
+            translate, rotate = chunk.camera
+            extra["transform"] = camera_transform(translate[lo:hi], rotate[lo:hi]).to(G.device)
         img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
         return to_uint8(img).cpu().numpy()
 

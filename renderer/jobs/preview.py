@@ -213,7 +213,10 @@ def preview(
         pipeline = preview_pipeline(script, settings)
     G, level = pipeline.G, pipeline.resolution
     notes = list(plan.notes)
-    if level < G.img_resolution and not pipeline.stops_early:
+    if level < G.img_resolution and not pipeline.stops_early and G.family == "stylegan3":
+        notes.append(f"StyleGAN3 models cannot stop early (no image below full size): frames were rendered "
+                     f"at {G.img_resolution} px and downscaled to {level}")
+    elif level < G.img_resolution and not pipeline.stops_early:
         notes.append(f"this {G.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
 

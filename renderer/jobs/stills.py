@@ -277,7 +277,7 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
     `blend_resolutions` [R], for direction tracks `directions` [T, D] amounts, for named blends
     `model_blend` [T, C, R], the weight of each of `blend_components` [C] ("name" or "name:mask"),
-    the base taking the rest, ...) and `key_frames`; memory stays one chunk whatever the length."""
+    the base taking the rest, the camera's `translate` [T, 2] and `rotate` [T], ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")

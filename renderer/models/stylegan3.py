@@ -357,17 +357,33 @@ def _fir_axis(x: torch.Tensor, f: torch.Tensor, dim: int, *, stride: int = 1) ->
 
 
 def _up_axis(x: torch.Tensor, f: torch.Tensor, dim: int, *, up: int, pad_lo: int, pad_hi: int) -> torch.Tensor:
-    """Zero insertion by `up` along `dim` (-1: x, -2: y), padding, then the 1-D filter f (its gain
-    included): a strided transposed convolution, which skips the inserted zeros, then a crop (or
-    zeros) to the padded extent."""
-    c, k = x.shape[1], f.shape[0]
-    kernel = f.to(x.dtype).reshape(1, 1, 1, -1) if dim == -1 else f.to(x.dtype).reshape(1, 1, -1, 1)
-    strides = (1, up) if dim == -1 else (up, 1)
-    # scatters x[j] * f to positions up * j + [0, k): the zero-inserted signal convolved with f,
-    # whose sample p0 - (k - 1) is the first output of the padded, valid convolution.
-    y = F.conv_transpose2d(x, kernel.expand(c, 1, *kernel.shape[2:]).contiguous(), stride=strides, groups=c)
-    lo, hi = pad_lo - (k - 1), pad_hi + up - k
-    return F.pad(y, [lo, hi] if dim == -1 else [0, 0, lo, hi])
+    """Zero insertion by `up` along `dim` (-1: x, -2: y), padding [pad_lo, pad_hi] (negative
+    crops), then a valid convolution with the 1-D filter f (gain included), computed polyphase:
+    output phase r only meets the taps f[r::up], so `up` short filters run on the input as it is,
+    without the inserted zeros, and their outputs interleave."""
+    n, c = x.shape[:2]
+    length = x.shape[dim]
+    taps = f.flip(0).to(x.dtype)  # correlation taps
+    k = taps.shape[0]
+    if k % up:
+        taps = F.pad(taps, [0, up - k % up])
+        k = taps.shape[0]
+    m = k // up
+    out_len = up * length + pad_lo + pad_hi - f.shape[0] + 1
+    # Output o reads x[q + i] * taps[r + up * i] with q = ceil((o - pad_lo) / up), r = up * q - (o - pad_lo).
+    q_lo, q_hi = -((pad_lo) // up), -((pad_lo - out_len + 1) // up)
+    phases = taps.reshape(m, up).t()  # [up, m]: row r holds taps[r::up]
+    kernel = phases.reshape(up, 1, 1, m) if dim == -1 else phases.reshape(up, 1, m, 1)
+    pad = [-q_lo, q_hi + m - 1 - (length - 1)]
+    x = F.pad(x, pad if dim == -1 else [0, 0, *pad])
+    y = F.conv2d(x, kernel.repeat(c, 1, 1, 1), groups=c)  # [N, C * up, ...]: phase r of channel c at c * up + r
+    q = q_hi - q_lo + 1
+    if dim == -1:
+        y = y.reshape(n, c, up, y.shape[2], q).flip(2).permute(0, 1, 3, 4, 2).reshape(n, c, -1, q * up)
+    else:
+        y = y.reshape(n, c, up, q, y.shape[3]).flip(2).permute(0, 1, 3, 2, 4).reshape(n, c, q * up, -1)
+    first = up * q_lo + pad_lo - (up - 1)  # the output position of the first interleaved sample
+    return y.narrow(dim, -first, out_len)
 
 
 def upsample(

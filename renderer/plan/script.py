@@ -39,6 +39,9 @@ MAX_FPS = 1000  # frames per second
 MAX_SIZE = 8192  # output side in pixels (8K)
 MAX_FRAMES = 10_000_000  # about 46 hours at 60 fps: beyond it a duration is a typo
 LATENT_KEYS = ("seed", "latent", "z", "w")
+CAMERA_KEYS = ("translate", "rotate")  # StyleGAN3's input transform, keyframed like psi
+MAX_TRANSLATE = 100.0  # image widths: beyond it a camera offset is a typo
+MAX_ROTATE = 36_000.0  # degrees: a hundred turns
 
 
 
@@ -95,6 +98,8 @@ class Keyframe:
     mix: tuple[StyleMix, ...] = ()
     blend: Any = None  # validated blend spec, used by model blending
     label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
+    translate: tuple[float, float] | None = None  # camera (StyleGAN3): image widths, x right and y down; None: inherit
+    rotate: float | None = None  # camera (StyleGAN3): degrees; None: inherit
 
     def where(self) -> str:
         return f"{self.label or f'keyframes[{self.index}]'} (t={self.time:g}s)"
@@ -201,6 +206,15 @@ class Script:
     def keyframe_psi(self) -> list[float]:
         """psi at each keyframe: its own value, else the previous keyframe's, else 1.0."""
         return self._carried("psi", 1.0)
+
+    @property
+    def has_camera(self) -> bool:
+        """Whether the script moves the camera (translate / rotate: StyleGAN3's input transform)."""
+        return "rotate" in self.schedules or any(k.translate is not None or k.rotate is not None for k in self.keyframes)
+
+    def keyframe_camera(self) -> tuple[list[tuple[float, float]], list[float]]:
+        """translate and rotate at each keyframe: its own, else the previous keyframe's, else 0."""
+        return self._carried("translate", (0.0, 0.0)), self._carried("rotate", 0.0)
 
     def keyframe_blends(self) -> list[Any] | None:
         """Blend spec at each keyframe: its own, else the previous keyframe's, else the script's
@@ -516,8 +530,8 @@ OUTPUT_KEYS = (
 PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
 MODEL_KEYS = ("base", "transfer", "extra")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
-KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
-TRACK_KEYS = ("psi", "truncation_cutoff")
+KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend", *CAMERA_KEYS)
+TRACK_KEYS = ("psi", "truncation_cutoff", "rotate")
 
 
 class _Checker:
@@ -968,6 +982,9 @@ def _parse_keyframe(
             raise check.error(f"{mix_where}.layers", str(e)) from None
         mixes.append(StyleMix(layers, check.latent(item, mix_where)))
     blend = _parse_blend(check, table["blend"], f"{where}.blend", transfer) if "blend" in table else None
+    translate = _parse_translate(check, table["translate"], f"{where}.translate") if "translate" in table else None
+    rotate = (check.number(table["rotate"], f"{where}.rotate", minimum=-MAX_ROTATE, maximum=MAX_ROTATE)
+              if "rotate" in table else None)
     return Keyframe(
         index=index,
         frame=frame,
@@ -979,7 +996,19 @@ def _parse_keyframe(
         easing=easing,  # type: ignore[arg-type]
         mix=tuple(mixes),
         blend=blend,
+        translate=translate,
+        rotate=rotate,
     )
+
+
+def _parse_translate(check: _Checker, value: Any, where: str) -> tuple[float, float]:
+    """A camera offset [x, y] in image widths (x to the right, y down)."""
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        raise check.error(where, f"must be [x, y]: two numbers in image widths, like [0.1, -0.05]; got {value!r}")
+    if max(abs(v) for v in value) > MAX_TRANSLATE:
+        raise check.error(where, f"must be [x, y] with each from -{MAX_TRANSLATE:g} to {MAX_TRANSLATE:g} image widths; got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _signed_frames(frame_of: Any, value: Any, where: str) -> float:

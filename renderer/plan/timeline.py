@@ -70,6 +70,13 @@ class TimelineChunk:
         """[n, num_ws] factors on the noise strength of the conv layer each w drives; None: as trained."""
         return self.tracks.get("noise")
 
+    @property
+    def camera(self) -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+        """translate [n, 2] (image widths) and rotate [n] (degrees); None: the camera does not move."""
+        if "translate" not in self.tracks:
+            return None
+        return self.tracks["translate"], self.tracks["rotate"]
+
 
 def chunk_rows(chunk: TimelineChunk, rows: NDArray[np.int64]) -> TimelineChunk:
     """The chunk's frames at the given row positions."""
@@ -98,7 +105,8 @@ class Timeline:
         loop: whether the video wraps (frame num_frames is frame 0 again)
         space: "z" or "w", the space of the latent track
         latents: the latent Track: [n, z_dim] or [n, num_ws, w_dim]
-        tracks: named Tracks ("psi" [n] is required; "truncation_cutoff", "blend", ...)
+        tracks: named Tracks ("psi" [n] is required; "truncation_cutoff", "blend", "translate" [n, 2]
+            and "rotate" [n] (the camera), ...)
         key_frames: [K] the keyframes' frames (for plots and exports)
         blend_resolutions: the block resolutions of the "blend" track's columns
         keys: the resolved keyframes it was planned from, if any (what a resume key hashes)
@@ -220,6 +228,8 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
     noise = script.noise
     if noise is not None and noise.strength:
         tracks["noise_strength"] = Stacked([plan.schedule(schedule) for _, schedule in noise.strength])
+    if script.has_camera:
+        tracks.update(plan.camera())
     tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
     if "truncation_cutoff" in tracks:
         tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
@@ -358,6 +368,14 @@ class _TrackPlan:
             loop_period=self.period if segments == len(keys) else None,
         )
         return Column(path)
+    def camera(self) -> dict[str, Track]:
+        """The camera tracks: translate [n, 2] and rotate [n], interpolated like psi."""
+        kind = self.script.path.track_interpolation
+        translate, rotate = self.script.keyframe_camera()
+        tracks: dict[str, Track] = {"translate": self.keyed(np.array(translate, dtype=np.float64), [kind] * self.segments)}
+        scheduled = self.scalar("rotate") if "rotate" in self.script.schedules else None
+        tracks["rotate"] = scheduled or Column(self.keyed(np.array(rotate, dtype=np.float64)[:, None], [kind] * self.segments))
+        return tracks
 
     def latents(self) -> Track:
         """The latent path: z on the Gaussian shell, or w+ with layer lags and the PCA restriction."""
