@@ -266,3 +266,13 @@ def test_polyphase_upsampling_equals_zero_insertion(up: int, taps: int, pad: tup
     torch.testing.assert_close(_up_axis(x, f, -1, up=up, pad_lo=pad[0], pad_hi=pad[1]), expected, rtol=0, atol=1e-12)
     along_y = _up_axis(x.transpose(2, 3), f, -2, up=up, pad_lo=pad[0], pad_hi=pad[1]).transpose(2, 3)
     torch.testing.assert_close(along_y, expected, rtol=0, atol=1e-12)
+
+
+def test_stylegan2_layer_groups_are_refused_for_stylegan3(models: tuple[Path, Path]) -> None:
+    base, _ = models
+    G = load_generator(base)
+    data = {"models": {"base": str(base)}, "keyframes": [{"time": 0, "seed": 1, "mix": {"layers": "fine", "seed": 2}}]}
+    with pytest.raises(ScriptError, match=r"mix\[0\]\.layers: the groups coarse, middle and fine are StyleGAN2's"):
+        build_timeline(parse_script(data), G)
+    data["keyframes"][0]["mix"]["layers"] = "3-7"  # type: ignore[index]
+    assert build_timeline(parse_script(data), G).num_frames == 1

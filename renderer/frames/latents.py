@@ -122,7 +122,7 @@ class _Resolver:
         for j, mix in enumerate(key.mix):
             mix_where = f"{where}.mix[{j}]"
             try:
-                layers = resolve_layers(mix.layers, self.G.num_ws, self.G.img_resolution)
+                layers = model_layers(mix.layers, self.G)
             except ValueError as e:
                 raise self.error(f"{mix_where}.layers", str(e)) from None
             mix_kind, mix_value = self.latent(mix.source, mix_where)
@@ -151,6 +151,15 @@ class _Resolver:
         elif reaction.target == "chroma":
             target = np.stack([self.to_w(seed_to_z(seed, G.z_dim)[0]) for seed in reaction.seeds])
         return ResolvedReaction(layers=layers, columns=columns, target=target)
+
+
+def model_layers(spec: str | tuple[int, ...], G: Synthesizer) -> tuple[int, ...]:
+    """A script's layer spec resolved for G; the named groups follow StyleGAN2's resolutions, so a
+    StyleGAN3 model takes layer indices only (ValueError otherwise)."""
+    if isinstance(spec, str) and G.family != "stylegan2":
+        raise ValueError(f"the groups coarse, middle and fine are StyleGAN2's; name this {G.family} model's "
+                         f"layers by index (0-{G.num_ws - 1}, like \"0-5\"; 0 drives the input)")
+    return resolve_layers(spec, G.num_ws, G.img_resolution)
 
 
 @torch.no_grad()
@@ -186,7 +195,7 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     lags = []
     for spec, lag in script.path.lag:
         try:
-            lags.append((resolve_layers(spec, G.num_ws, G.img_resolution), lag))
+            lags.append((model_layers(spec, G), lag))
         except ValueError as e:
             raise resolver.error(f"path.lag.{spec if isinstance(spec, str) else '-'.join(map(str, spec))}", str(e)) from None
     basis = None
