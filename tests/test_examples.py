@@ -21,7 +21,8 @@ SMALL = 32  # a synthesis level of the demo model: the examples run in seconds
 def test_the_examples_the_readme_promises_exist() -> None:
     names = {p.name for p in EXAMPLES}
     for name in ("latent_walk_music_video.toml", "photo_to_ukiyoe.toml", "style_mix.toml",
-                 "truncation_sweep.toml", "loop.toml", "storyboard.toml", "morph.toml", "audio_reactive.toml"):
+                 "truncation_sweep.toml", "loop.toml", "storyboard.toml", "morph.toml", "audio_reactive.toml",
+                 "camera_sg3.toml"):
         assert name in names
 
 

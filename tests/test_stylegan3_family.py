@@ -276,3 +276,34 @@ def test_stylegan2_layer_groups_are_refused_for_stylegan3(models: tuple[Path, Pa
         build_timeline(parse_script(data), G)
     data["keyframes"][0]["mix"]["layers"] = "3-7"  # type: ignore[index]
     assert build_timeline(parse_script(data), G).num_frames == 1
+
+
+def test_stylegan3_satisfies_the_protocol(models: tuple[Path, Path]) -> None:
+    from renderer import Synthesizer, blend_per_frame
+
+    base, transfer = (load_generator(p) for p in models)
+    blended = blend_per_frame([base, transfer])
+    for model, num_models, can_blend in ((base, 1, True), (blended, 2, False)):
+        assert isinstance(model, Synthesizer)
+        assert model.family == "stylegan3" and model.architecture == "stylegan3-t"
+        assert model.levels == (4, 8, 16) and not model.can_stop_early and model.can_move_camera
+        assert model.blend_levels == tuple(sorted(set(TINY.level_sizes)))
+        assert model.num_models == num_models and model.can_blend is can_blend
+        assert model.noise_buffers() == []
+    ws = base.mapping(torch.from_numpy(seeds_to_z([0], base.z_dim)))
+    with pytest.raises(ValueError, match="no image below"):
+        base.synthesis(ws, max_resolution=8)
+    with pytest.raises(ValueError, match="model_weights"):
+        base.synthesis(ws, model_weights=torch.ones(1, 2, 3))
+    with pytest.raises(Exception, match="cannot be blended"):
+        blend_per_frame([blended, base])
+
+
+def test_timeline_export_holds_the_camera(models: tuple[Path, Path], tmp_path: Path) -> None:
+    from renderer import export_timeline
+
+    script = parse_script(camera_script(str(models[0])))
+    path = export_timeline(build_timeline(script, load_generator(models[0])), tmp_path / "tracks.npz")
+    with np.load(path) as data:
+        assert data["translate"].shape == (script.num_frames, 2) and data["rotate"].shape == (script.num_frames,)
+        assert data["rotate"][4] == pytest.approx(30)
