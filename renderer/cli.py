@@ -81,7 +81,7 @@ def main_callback(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
-    """Render StyleGAN2 images and videos from NVIDIA, TensorFlow and rosinality checkpoints."""
+    """Render StyleGAN2 and StyleGAN3 images and videos from NVIDIA, TensorFlow and rosinality checkpoints."""
 
 
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint file (.pkl, .pt, .safetensors) or 'demo'.")]

@@ -1,7 +1,8 @@
 """Read every StyleGAN2 checkpoint format users have, detected from the file's content.
 
 `load_generator` is the one entry point: a path (NVIDIA or TF `.pkl`, rosinality `.pt`, our
-`.safetensors`) or a built-in name ("demo", "demo-transfer"). Nothing in a file is ever executed.
+`.safetensors`) or a built-in name ("demo", "demo-transfer", "demo-sg3", "demo-sg3-transfer").
+Nothing in a file is ever executed.
 A reader converts a file into a LoadedCheckpoint of some model family; `BUILDERS` turns it into
 that family's generator (a Synthesizer), so a new family is its module plus one line there.
 """
@@ -230,10 +231,11 @@ def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cp
     """Load a generator from a checkpoint file or a built-in name, ready for inference.
 
     Args:
-        path_or_name: a checkpoint path, or "demo" / "demo-transfer"
+        path_or_name: a checkpoint path, or a built-in name (renderer.builtin.BUILTIN_MODELS)
         device: "cpu", "cuda", "mps", "auto" or a torch.device
     Returns:
-        the generator of the checkpoint's family (a Synthesizer; StyleGAN2: a Generator), in eval
+        the generator of the checkpoint's family (a Synthesizer: renderer.models.stylegan2.Generator
+        or renderer.models.stylegan3.Generator), in eval
         mode, without gradients, on `device`
     """
     target = resolve_device(device)
