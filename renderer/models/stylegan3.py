@@ -512,8 +512,8 @@ def input_forward(
     arg = (p[None, None, :, None] * freqs[:, None, None, :, 0] + p[None, :, None, None] * freqs[:, None, None, :, 1]
            + phases[:, None, None, :])  # [N, y, x, C]
     features = torch.sin(arg * (2 * math.pi)) * amplitudes[:, None, None, :]
-    mix = t.weight.float() / math.sqrt(spec.channels)
-    x = features @ (mix.transpose(-1, -2) if mix.ndim == 2 else mix.transpose(-1, -2)[:, None])
+    mix = (t.weight.float() / math.sqrt(spec.channels)).transpose(-1, -2)  # [C, C] or per sample [N, C, C]
+    x = features @ (mix if mix.ndim == 2 else mix[:, None])
     return x.permute(0, 3, 1, 2).contiguous()
 
 
