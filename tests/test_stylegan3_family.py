@@ -231,7 +231,12 @@ def test_demo_sg3_is_deterministic_and_varies_by_seed() -> None:
     from renderer.models.demo_sg3 import _weights
 
     _weights.cache_clear()
-    again = load_generator("demo-sg3")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the weights must not depend on the caller's thread count
+    try:
+        again = load_generator("demo-sg3")
+    finally:
+        torch.set_num_threads(threads)
     assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), again.state_dict().values(), strict=True))
     with torch.no_grad():
         images = to_uint8(G(torch.from_numpy(seeds_to_z(list(range(6)), G.z_dim)), truncation_psi=0.7)).numpy()

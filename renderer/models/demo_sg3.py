@@ -99,8 +99,14 @@ def _calibrate(G: Generator) -> None:
     x = G.synthesis.input(ws[:, 0])
     for i, name in enumerate(G.synthesis.layer_names):
         layer = G.synthesis.get_submodule(name)
-        layer.magnitude_ema.copy_(x.square().mean())
+        layer.magnitude_ema.copy_(_rounded(x.square().mean()))
         x = layer(x, ws[:, i + 1])
+
+
+def _rounded(t: torch.Tensor, digits: int = 5) -> torch.Tensor:
+    """Values measured by running the network, rounded to `digits` significant digits: the last
+    bits of a float32 sum depend on the thread count and the CPU, the built-in weights must not."""
+    return torch.tensor([float(f"{v:.{digits}g}") for v in t.double().flatten().tolist()]).reshape(t.shape).float()
 
 
 @functools.lru_cache(maxsize=len(DEMO_SG3_MODELS))
@@ -110,8 +116,14 @@ def _weights(name: str) -> tuple[dict[str, torch.Tensor], str]:
     if name == "demo-sg3-transfer":
         state = _drift(state)
     G.load_state_dict(state)
-    w_avg_source = use_estimated_w_avg(G)  # type: ignore[arg-type]
-    _calibrate(G)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one summation order for the measured values
+    try:
+        w_avg_source = use_estimated_w_avg(G)  # type: ignore[arg-type]
+        G.mapping.w_avg.copy_(_rounded(G.mapping.w_avg))
+        _calibrate(G)
+    finally:
+        torch.set_num_threads(threads)
     return {k: v.clone() for k, v in G.state_dict().items()}, w_avg_source
 
 
