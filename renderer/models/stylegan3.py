@@ -640,6 +640,7 @@ class SynthesisNetwork(nn.Module):
         noise_mode: NoiseMode = "const",
         max_resolution: int | None = None,
         transform: torch.Tensor | None = None,
+        noise: Any = None,
         **blend: Any,
     ) -> torch.Tensor:
         """Synthesize images.
@@ -655,6 +656,8 @@ class SynthesisNetwork(nn.Module):
             img: float32 [N, img_channels, img_resolution, img_resolution]
         """
         self.check_inputs(ws, noise_mode, max_resolution, transform)
+        if noise is not None:
+            raise ValueError("a StyleGAN3 network has no noise inputs to animate")
         check_single_model(blend)
         layers = [getattr(self, name).tensors() for name in self.layer_names]
         return self.run(ws, transform, self.input.tensors(), layers)

@@ -147,6 +147,7 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
         max_resolution: int | None = None,
         transform: torch.Tensor | None = None,
         model_weights: torch.Tensor | None = None,
+        noise: object = None,
     ) -> torch.Tensor:
         """Synthesize images, each frame with its own blend.
 
@@ -157,6 +158,8 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
             img: float32 [N, img_channels, img_resolution, img_resolution]
         """
         self.check_inputs(ws, noise_mode, max_resolution, transform)
+        if noise is not None:
+            raise ValueError("a StyleGAN3 network has no noise inputs to animate")
         shape = (ws.shape[0], self.num_models, len(self.levels))
         if model_weights is None or tuple(model_weights.shape) != shape:
             got = None if model_weights is None else list(model_weights.shape)
