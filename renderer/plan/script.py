@@ -188,7 +188,7 @@ class Script:
         models = [self.base_model, *([self.transfer_model] if self.transfer_model else []),
                   *(path for _, path in self.extra_models)]
         return (any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
-                or bool(self.directions) or bool(self.masks))
+                or bool(self.directions) or bool(self.masks) or self.has_camera)  # camera: the model's family
 
     @property
     def num_segments(self) -> int:
