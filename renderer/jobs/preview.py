@@ -194,7 +194,7 @@ def preview_pipeline(script: Script, settings: PreviewSettings) -> FramePipeline
     # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
     return FramePipeline.for_output(
         timeline, G, script.output, size=script.size, batch_size=settings.batch_size,
-        noise_mode=settings.noise_mode, resolution=level,
+        noise_mode=settings.noise_mode, resolution=level, fit=script.fit,
     )
 
 
@@ -306,7 +306,7 @@ def _write_draft(
     report(PreviewProgress("draft", 0, len(frames)))
     done = 0
     try:
-        with open_segment(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
+        with open_segment(segment, kind="mp4", width=pipeline.size[0], height=pipeline.size[1], fps=fps, settings=encoder) as writer:
             every_frame = settings.every == 1  # consecutive frames: temporal smoothing applies too
             batches = pipeline.frames(int(frames[0]), int(frames[-1]) + 1) if every_frame else pipeline.frames_at(frames)
             for batch in batches:

@@ -193,8 +193,8 @@ class FrameSource:
             encoder = dataclasses.replace(encoder, threads=encoder.threads or 1)
             threads = generation_threads(job.encoders)
         pipeline = FramePipeline.for_output(
-            timeline, G, job.output, size=job.script.size, batch_size=job.batch_size,
-            noise_mode=job.noise_mode, resolution=job.resolution,
+            timeline, G, job.output, size=job.size, batch_size=job.batch_size,
+            noise_mode=job.noise_mode, resolution=job.resolution, fit=job.script.fit,
         )
         source = cls(pipeline, encoder, threads)
         # Odd sizes: a clear error before an earlier partial render is discarded.
