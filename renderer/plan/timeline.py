@@ -9,11 +9,12 @@ evaluates them, and since every track is exact in any chunking, so is the timeli
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
+from renderer.plan.camera import camera_tracks
 from renderer.plan.paths import Interpolation, KeyframePath
 from renderer.plan.script import Script
 from renderer.plan.tracks import (
@@ -163,6 +164,7 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
         tracks["truncation_cutoff"] = cutoff
     if keys.blends is not None:
         tracks["blend"] = plan.keyed(keys.blends, [script.path.track_interpolation] * plan.segments)
+    tracks.update(plan.camera())  # "zoom" and "pan": the window over the canvas
     tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
     if "truncation_cutoff" in tracks:
         tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
@@ -203,16 +205,9 @@ class _TrackPlan:
         values); None when the script sets no such track."""
         script = self.script
         kind = script.path.track_interpolation
-        schedule = script.schedules.get(name)
-        if schedule is not None:
-            keys = np.array(schedule.frames, dtype=np.float64)
-            values = np.array(schedule.values, dtype=np.float64)[:, None]
-            segments = len(keys) if script.path.loop and len(keys) > 1 else len(keys) - 1
-            path = KeyframePath(
-                keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
-                loop_period=self.period if segments == len(keys) else None,
-            )
-            return Column(path)
+        scheduled = self.schedule(name)
+        if scheduled is not None:
+            return scheduled
         if name == "psi":
             values = np.array(script.keyframe_psi(), dtype=np.float64)
         else:
@@ -221,6 +216,34 @@ class _TrackPlan:
                 return None
             values = np.array([self.keys.num_ws if v is None else v for v in given], dtype=np.float64)
         return Column(self.keyed(values[:, None], [kind] * self.segments))
+
+    def schedule(self, name: str, transform: Callable[[NDArray], NDArray] | None = None) -> Track | None:
+        """The schedule `tracks.NAME` as a scalar track (its values mapped by `transform` before
+        they are interpolated); None when the script has no such schedule."""
+        script = self.script
+        schedule = script.schedules.get(name)
+        if schedule is None:
+            return None
+        kind = script.path.track_interpolation
+        keys = np.array(schedule.frames, dtype=np.float64)
+        values = np.array(schedule.values, dtype=np.float64)[:, None]
+        if transform is not None:
+            values = transform(values)
+        segments = len(keys) if script.path.loop and len(keys) > 1 else len(keys) - 1
+        path = KeyframePath(
+            keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
+            loop_period=self.period if segments == len(keys) else None,
+        )
+        return Column(path)
+
+    def camera(self) -> dict[str, Track]:
+        """The window's zoom and pan tracks (renderer.plan.camera), keyed like psi; none when unset."""
+        script = self.script
+        kind = script.path.track_interpolation
+        return camera_tracks(
+            [k.zoom for k in script.keyframes], [k.pan for k in script.keyframes], script.fit.anchor,
+            keyed=lambda values: self.keyed(values, [kind] * self.segments), scheduled=self.schedule,
+        )
 
     def latents(self) -> Track:
         """The latent path: z on the Gaussian shell, or w+ with layer lags and the PCA restriction."""
