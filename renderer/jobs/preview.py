@@ -288,8 +288,11 @@ def _write_sheet(
         keyframe = script.keyframes[key]
         last = f"psi {psi:.2f}" + (f"  blend {describe_blend(blends[key])}" if blends else "")
         captions.append([f"#{key}  {when}", keyframe.describe_source(), last])
-    # Whole segments per row (a keyframe and its in-betweens), about six tiles wide.
-    columns = min(len(tiles), (between + 1) * max(1, SHEET_COLUMNS // (between + 1)))
+    # Whole segments per row (a keyframe and its in-betweens), about six square tiles wide: fewer
+    # wide tiles, more tall ones (the frames have the script's aspect).
+    height, width = tiles[0].shape[:2]
+    per_row = max(1, min(2 * SHEET_COLUMNS, round(SHEET_COLUMNS * height / width)))
+    columns = min(len(tiles), (between + 1) * max(1, per_row // (between + 1)))
     sheet = contact_sheet(tiles, captions, columns=columns, highlight=[key is not None for _, key in tiles_at])
     return write_png(sheet, path)
 
