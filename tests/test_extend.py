@@ -8,19 +8,22 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from renderer import load_generator
 from renderer.errors import UsageError
 from renderer.frames.framing import Framer, resize_image, window_image
 from renderer.frames.images import to_uint8
 from renderer.frames.pipeline import FramePipeline
+from renderer.jobs.job import RenderSettings
+from renderer.jobs.render import render
 from renderer.jobs.stills import load_animation
 from renderer.models.blending import alphas_to_model_weights, blend, blend_per_frame
 from renderer.models.canvas import extend_canvas
 from renderer.models.checkpoints import to_safetensors
 from renderer.models.demo import build_demo
 from renderer.models.stylegan2 import Generator, GeneratorConfig
-from renderer.plan.framing import Fit
+from renderer.plan.framing import Fit, windows
 from renderer.plan.script import load_script
 from tests.test_render import write_script
 
@@ -223,3 +226,39 @@ zoom = 2
     sampled = np.concatenate(list(pipeline.frames_at(np.arange(0, 8))))
     assert whole.shape == (8, 24, 40, 3) and np.array_equal(whole, parts) and np.array_equal(whole, sampled)
     assert not np.array_equal(whole[0], whole[7])
+
+
+def one_frame_1080p(folder: Path, mode: str) -> Path:
+    """A one-frame script like examples/widescreen.toml at its full 1920 x 1080, with the given fit."""
+    path = folder / f"wide_{mode}.toml"
+    path.write_text(f"""fps = 24
+size = "1080p"
+fit = {{ mode = "{mode}", canvas = "2:1" }}
+[models]
+base = "demo"
+[[keyframes]]
+time = 0
+seed = 3
+psi = 0.7
+""")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["extend", "crop", "pad", "blur-pad"])
+def test_a_1920x1080_render_with_each_fit(mode: str, tmp_path: Path) -> None:
+    """The acceptance render: a full-size 16:9 frame from the 256 px demo model, for each fit; the
+    extended one has no seam at the old square's borders (by the column-jump measure)."""
+    script = load_script(one_frame_1080p(tmp_path, mode))
+    out = tmp_path / mode
+    render(script, RenderSettings(device="cpu", output={"file": out}))
+    frame = np.asarray(Image.open(out / "frame000000.png"))
+    assert frame.shape == (1080, 1920, 3) and frame.std() > 5
+    if mode == "extend":
+        # The canvas is 256 x 512 (4 x 8 cells), the square at x = 128..384; the frame is the
+        # centred 16:9 window of it, scaled 1920 / 455.1.
+        x0, _, w, _ = windows(script.fit, (256, 512), (1920, 1080))[0]
+        borders = [round((x - x0) * 1920 / w) for x in (128, 384)]
+        ratio = seam_ratio(frame, borders)
+        print(f"1920 x 1080 extend frame: largest jump at the old borders {borders} / median jump = {ratio:.2f}")
+        assert ratio <= 3.0
