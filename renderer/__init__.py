@@ -41,6 +41,10 @@ _EXPORTS = {
     "ResolvedKeyframes": "renderer.plan.timeline",
     "plan_timeline": "renderer.plan.timeline",
     "Track": "renderer.plan.tracks",
+    "Fit": "renderer.plan.framing",
+    "SIZE_NAMES": "renderer.plan.framing",
+    "parse_size": "renderer.plan.framing",
+    "extend_canvas": "renderer.models.canvas",
     "Synthesizer": "renderer.models.synthesizer",
     "ModelInfo": "renderer.models.synthesizer",
     "Generator": "renderer.models.stylegan2",
@@ -131,9 +135,11 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         write_png,
     )
     from renderer.models.blending import BlendedGenerator, blend, blend_models, blend_per_frame  # noqa: F401
+    from renderer.models.canvas import extend_canvas  # noqa: F401
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
     from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
+    from renderer.plan.framing import SIZE_NAMES, Fit, parse_size  # noqa: F401
     from renderer.plan.script import (  # noqa: F401
         Script,
         ScriptError,

@@ -262,3 +262,17 @@ def test_a_1920x1080_render_with_each_fit(mode: str, tmp_path: Path) -> None:
         ratio = seam_ratio(frame, borders)
         print(f"1920 x 1080 extend frame: largest jump at the old borders {borders} / median jump = {ratio:.2f}")
         assert ratio <= 3.0
+
+
+def test_a_job_rounds_odd_sizes_only_when_asked(tmp_path: Path) -> None:
+    from renderer.jobs.job import resolve_job
+    from renderer.plan.script import ScriptError
+
+    rounded = load_script(write_script(tmp_path, "demo", extra="size = [101, 57]", output='even_size = "round"'))
+    job = resolve_job(rounded)
+    assert job.size == (100, 56) and job.encoder.even_size == "round"
+    assert resolve_job(rounded, RenderSettings(output={"file": tmp_path / "frames"})).size == (101, 57)  # PNGs
+    frames = load_script(write_script(tmp_path, "demo", extra="size = [101, 57]", output='format = "png"'))
+    assert resolve_job(frames).size == (101, 57)
+    with pytest.raises(ScriptError, match="size: 101x57 cannot be encoded as yuv420p"):
+        resolve_job(frames, RenderSettings(output={"file": tmp_path / "clip.mp4"}))
