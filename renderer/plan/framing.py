@@ -86,9 +86,22 @@ class Fit:
         """Whether the frame is a window of the canvas (extend, crop) rather than the square fitted inside it."""
         return self.mode in ("extend", "crop")
 
+    def describe(self) -> str:
+        """The mode and the options that differ from the defaults: "crop anchor=(0, -1)"."""
+        default = Fit(mode=self.mode)
+        options = [f"{f.name}={_short(getattr(self, f.name))}" for f in dataclasses.fields(self)
+                   if f.name != "mode" and getattr(self, f.name) != getattr(default, f.name)]
+        return " ".join([self.mode, *options])
+
     def background_blur(self, size: tuple[int, int]) -> float:
         """blur-pad's background sigma in pixels of a frame of `size`."""
         return self.blur if self.blur is not None else max(size) / 40
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(f"{v:g}" for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def parse_size(value: Any) -> tuple[int, int]:

@@ -420,7 +420,8 @@ def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
 
     values: list[tuple[str, Any]] = [
         ("fps", script.fps), ("bpm", script.bpm), ("duration", f"{script.num_frames} frames"),
-        ("size", script.size), ("fit", script.fit), ("blend", script.blend),
+        ("size", "x".join(map(str, script.size)) if script.size else None), ("fit", script.fit.describe()),
+        ("blend", script.blend),
         ("models.base", script.base_model), ("models.transfer", script.transfer_model),
     ]
     values += [(f"path.{f.name}", getattr(script.path, f.name)) for f in dataclasses.fields(PathSettings)]
