@@ -120,6 +120,8 @@ def parse_size(value: Any) -> tuple[int, int]:
             raise ValueError(f"unknown size {value!r}; accepted: {accepted}")
         width, height = int(match.group(1)), int(match.group(2))
     elif isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_SIDE:
+            raise ValueError(f"must be an integer from 1 to {MAX_SIDE} (8K), got {value}")
         width = height = value
     elif (isinstance(value, (list, tuple)) and len(value) == 2
           and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
