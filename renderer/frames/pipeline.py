@@ -139,6 +139,12 @@ class FramePipeline:
         )
 
     @property
+    def work_pixels(self) -> int:
+        """Pixels synthesised per batch: the work the thread policy sizes torch's threads for."""
+        level = self.resolution if self.stops_early else self.G.img_resolution
+        return level * level * self.batch_size
+
+    @property
     def num_frames(self) -> int:
         return self.timeline.num_frames
 
