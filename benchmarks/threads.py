@@ -4,7 +4,7 @@ Runs each command from two checkouts in turn (before, after, before, after, ...)
 processes, and records each run's wall time, CPU time (user + system, ffmpeg included) and peak RSS,
 with the machine's load average at its start. Ratios are after / before, medians of the pairs.
 
-    python benchmarks/threads.py --before ../old-checkout [--pairs 3] [--steps 40] [-o results/threads.json]
+    python benchmarks/threads.py --before ../old-checkout [--pairs 3] [--steps 40] [--end 8s] [-o results/threads.json]
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ def timed(command: list[str], checkout: Path) -> dict[str, Any]:
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mib": usage.ru_maxrss / 1024, "load": load}
 
 
-def commands(folder: Path, steps: int) -> dict[str, list[str]]:
+def commands(folder: Path, steps: int, end: str) -> dict[str, list[str]]:
     photo = folder / "photo.png"
     if not photo.exists():
         subprocess.run([sys.executable, "-c", (f"import numpy as n; from PIL import Image; Image.fromarray("
                         f"n.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=n.uint8)).save('{photo}')")], check=True)
     python = [sys.executable, "-m", "renderer"]
     return {
-        "preview": [*python, "preview", str(ROOT / "examples" / "calm.toml"), "-o", str(folder / "preview"), "--no-plot"],
+        "preview": [*python, "preview", str(ROOT / "examples" / "calm.toml"), "-o", str(folder / "preview"), "--no-plot",
+                    "--end", end],
         "project": [*python, "project", str(photo), "-m", "demo", "-o", str(folder / "w.npz"), "--no-align",
                     "--steps", str(steps)],
     }
@@ -56,12 +57,13 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=ROOT, help="the version after (default: this checkout)")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=40, help="projection steps")
+    parser.add_argument("--end", default="8s", help="the preview draft's end (calm.toml is 8 s long)")
     parser.add_argument("--only", nargs="*", default=["preview", "project"])
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "benchmarks" / "results" / "threads.json")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, command in commands(Path(tmp), args.steps).items():
+        for name, command in commands(Path(tmp), args.steps, args.end).items():
             if name not in args.only:
                 continue
             runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
