@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from renderer.models.derived import derived
 from renderer.models.synthesizer import (
     NOISE_MODES,
     PRECISIONS,
@@ -301,7 +302,7 @@ def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, *, up: bool, f2: torc
 def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """Per-sample output scales that give the modulated weight unit norm: float32 [N, O]."""
     s2 = styles.float().square()  # [N, I]
-    w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+    w2 = derived(weight, "w2", lambda w: w.float().square().sum(dim=(2, 3)))  # [O, I], once per weight
     return (s2 @ w2.t() + 1e-8).rsqrt()
 
 
