@@ -300,7 +300,7 @@ def video_runs(args: argparse.Namespace, repo: Path, folder: Path) -> dict[str, 
     pkl = folder / f"{VIDEO_MODEL}.pkl"
     script = video_script(folder, pkl, args.frames)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RENDERER_THREADS": str(args.threads)}
-    if shutil.which("ffmpeg"):  # both encode with the same ffmpeg (imageio-ffmpeg's own binary otherwise)
+    if shutil.which("ffmpeg"):  # both encode with the same ffmpeg (else both use imageio-ffmpeg's binary)
         env["IMAGEIO_FFMPEG_EXE"] = str(shutil.which("ffmpeg"))
     commands = {
         "nvidia": _child("nvidia-video", str(repo), str(pkl), str(folder / "nvidia.mp4"), str(args.frames), str(args.threads)),
@@ -321,9 +321,9 @@ def video_runs(args: argparse.Namespace, repo: Path, folder: Path) -> dict[str, 
 
 
 def _count_frames(path: Path) -> int:
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                          "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True)
-    return int(out.stdout.strip() or 0)
+    from renderer.output.ffmpeg import count_frames  # torch-free
+
+    return count_frames(path)
 
 
 def report(args: argparse.Namespace, generator: dict[str, Any], video: dict[str, Any] | None) -> None:
