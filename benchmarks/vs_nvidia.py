@@ -21,7 +21,7 @@ the benchmark says so and exits 0. NVIDIA's custom CUDA ops are not needed: on a
 their reference paths. Small stand-ins meet imports its CPU path never uses for
 this: `imageio` (imageio-ffmpeg writes the video), `tqdm` and `pkg_resources.parse_version`.
 
-    python benchmarks/vs_nvidia.py --nvidia-repo PATH [--threads 1] [--repeats 3] [--batches 1 4 8]
+    python benchmarks/vs_nvidia.py --nvidia-repo PATH [--threads 1] [--repeats 3] [--batches 1 4 8] [--batches-1024 1 4 8]
         [--models paper256 configf1024] [--video-pairs 3] [-o benchmarks/results/vs_nvidia.json]
 """
 
@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of both (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls of each per batch")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--batches-1024", type=int, nargs="+", default=None, help="the 1024 px model's (default: --batches)")
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--frames", type=int, default=24, help="frames of the end-to-end video")
     parser.add_argument("--video-pairs", type=int, default=3, help="end-to-end runs of each (0: none)")
@@ -284,9 +285,10 @@ def main() -> None:
         _run_json(_child("build", str(repo), str(folder), *wanted))
         generator = {}
         for name in args.models:
-            print(f"{name}: checking equality, then timing batches {args.batches} ...", flush=True)
+            batches = args.batches_1024 if MODELS[name]["img_resolution"] == 1024 and args.batches_1024 else args.batches
+            print(f"{name}: checking equality, then timing batches {batches} ...", flush=True)
             generator[name] = _run_json(_child("generator", str(repo), str(folder / f"{name}.pkl"), str(args.repeats),
-                                               str(args.threads), *map(str, args.batches)))
+                                               str(args.threads), *map(str, batches)))
             for check in generator[name]["checks"]:
                 print(f"  psi {check['psi']}: max abs diff {check['max_abs_diff']:.2e} (image peak {check['image_peak']:.1f}) "
                       f"{'equal' if check['ok'] else 'DIFFERENT'}")
