@@ -94,6 +94,11 @@ _EXPORTS = {
     "find_directions": "renderer.jobs.directions",
     "load_directions": "renderer.jobs.directions",
     "write_directions": "renderer.jobs.directions",
+    "FinetuneSettings": "renderer.jobs.finetune",
+    "FinetuneResult": "renderer.jobs.finetune",
+    "TrainProgress": "renderer.jobs.finetune",
+    "DatasetError": "renderer.jobs.finetune",
+    "finetune": "renderer.jobs.finetune",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -131,6 +136,8 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
     from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
+    from renderer.jobs.finetune import DatasetError, FinetuneResult, FinetuneSettings, TrainProgress, finetune  # noqa: F401
+    from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
     from renderer.jobs.render import RenderProgress, RenderResult, WorkerProgress, render  # noqa: F401

@@ -129,10 +129,11 @@ def blend_grid(
     return rows
 
 
-def save_native(G: Generator, path: str | Path) -> Path:
-    """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); EncoderError naming path when it cannot be written."""
-    data = to_safetensors(G)
+def save_native(G: Generator, path: str | Path, *, discriminator: torch.nn.Module | None = None) -> Path:
+    """Write G (and optionally the discriminator it was trained against) as a renderer .safetensors
+    file (folders created; atomically: a failure leaves no partial file); EncoderError naming path
+    when it cannot be written."""
+    data = to_safetensors(G, discriminator)
     with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
