@@ -135,9 +135,8 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
     from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
-    from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.finetune import DatasetError, FinetuneResult, FinetuneSettings, TrainProgress, finetune  # noqa: F401
-    from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
+    from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
     from renderer.jobs.render import RenderProgress, RenderResult, WorkerProgress, render  # noqa: F401
