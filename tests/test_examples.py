@@ -21,7 +21,7 @@ SMALL = 32  # a synthesis level of the demo model: the examples run in seconds
 def test_the_examples_the_readme_promises_exist() -> None:
     names = {p.name for p in EXAMPLES}
     for name in ("latent_walk_music_video.toml", "photo_to_ukiyoe.toml", "style_mix.toml",
-                 "truncation_sweep.toml", "loop.toml", "storyboard.toml", "morph.toml"):
+                 "truncation_sweep.toml", "loop.toml", "storyboard.toml", "morph.toml", "audio_reactive.toml"):
         assert name in names
 
 
@@ -44,3 +44,18 @@ def test_the_preview_example_previews(tmp_path: Path) -> None:
     result = preview(script, tmp_path, PreviewSettings(resolution=SMALL, between=2, every=4, device="cpu"))
     assert result.sheet and result.sheet.exists() and result.plot and result.plot.exists()
     assert probe(result.draft).num_frames == len(range(0, script.num_frames, 4))
+
+
+def test_the_audio_example_pulses_on_the_kicks(tmp_path: Path) -> None:
+    from renderer.audio.features import analyze_file
+
+    script = load_script(REPO / "examples" / "audio_reactive.toml")
+    out = tmp_path / "audio.mp4"
+    render(script, RenderSettings(device="cpu", resolution=SMALL, output={"file": out}))
+    frames = np.stack(list(read_frames(out))).astype(np.float64)
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # change[f - 1]: frame f against f - 1
+    kicks = analyze_file(script.output.audio, fps=script.fps).beat_frames()
+    kicks = kicks[(kicks > 0) & (kicks < script.num_frames)]
+    between = np.setdiff1d(np.arange(1, script.num_frames), np.concatenate([kicks + d for d in (-1, 0, 1)]))
+    # Each kick is a visible jump: the picture changes far more on a hit than between hits.
+    assert np.median(change[kicks - 1]) > 3 * np.median(change[between - 1])

@@ -13,10 +13,11 @@ from renderer.models.channels import channel_masks
 from renderer.models.directions import read_directions
 from renderer.models.synthesizer import Synthesizer
 from renderer.plan.blends import component_of
-from renderer.plan.layers import resolve_layers
+from renderer.plan.layers import layer_resolution, resolve_layers
+from renderer.plan.reactions import Reaction
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
-from renderer.plan.timeline import ResolvedKeyframes, Timeline, plan_timeline
+from renderer.plan.timeline import ResolvedKeyframes, ResolvedReaction, Timeline, plan_timeline
 from renderer.plan.walks import loop_z
 
 PCA_SAMPLES = 10_000
@@ -129,6 +130,28 @@ class _Resolver:
             ws[list(layers)] = other[list(layers)]
         return ws
 
+    def reaction(self, reaction: Reaction) -> ResolvedReaction:
+        """A reaction's layers (and, for blends, the resolutions they draw) and its target latents."""
+        G, where = self.G, reaction.where()
+        if reaction.layers is None:
+            layers = tuple(range(G.num_ws))
+        else:
+            try:
+                layers = resolve_layers(reaction.layers, G.num_ws, G.img_resolution)
+            except ValueError as e:
+                raise self.error(f"{where}.layers", str(e)) from None
+        columns: tuple[int, ...] = ()
+        if reaction.target == "blend":
+            drawn = {layer_resolution(i, G.img_resolution) for i in layers}
+            columns = tuple(i for i, r in enumerate(G.levels) if r in drawn)
+        target = None
+        if reaction.target == "pulse":
+            kind, value = self.latent(reaction.source, where)
+            target = self.to_w(value) if kind == "z" else value
+        elif reaction.target == "chroma":
+            target = np.stack([self.to_w(seed_to_z(seed, G.z_dim)[0]) for seed in reaction.seeds])
+        return ResolvedReaction(layers=layers, columns=columns, target=target)
+
 
 @torch.no_grad()
 def pca_basis(G: Synthesizer, k: int, *, num_samples: int = PCA_SAMPLES, seed: int = PCA_SEED) -> NDArray[np.float64]:
@@ -178,6 +201,7 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     return ResolvedKeyframes(
         latents=key_latents, num_ws=G.num_ws, layer_lags=tuple(lags), pca_basis=basis,
         blends=key_blends, blend_resolutions=tuple(resolutions),
+        reactions=tuple(resolver.reaction(r) for r in script.reactions),
         model_blends=model_blends, blend_components=components,
         directions=direction_offsets(script, G, resolver) if script.directions else None,
     )

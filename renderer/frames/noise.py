@@ -102,14 +102,30 @@ class FrameNoiseSource:
             out = out + scaled[:, j, None, None] * stack[index[:, j]]
         return out.unsqueeze(1)
 
-    def frame_noise(self, frames: NDArray[np.int64], strength: NDArray[np.float32] | None, device: torch.device) -> FrameNoise:
-        """The FrameNoise of the frames; strength: the "noise_strength" track's rows [n, G], if any."""
+    def frame_noise(
+        self,
+        frames: NDArray[np.int64],
+        strength: NDArray[np.float32] | None,
+        device: torch.device,
+        scale: NDArray[np.float32] | None = None,
+    ) -> FrameNoise:
+        """The FrameNoise of the frames.
+
+        Args:
+            strength: the "noise_strength" track's rows [n, G], if any
+            scale: factors [n, num_ws] on each conv layer's strength, by the w index it reads
+                (the audio noise reaction's "noise" track), if any
+        """
         maps: list[torch.Tensor | None] = []
         gains: list[torch.Tensor | None] = []
         for layer in range(len(self.resolutions)):
             maps.append(self.maps(frames, layer, device) if self.settings.animated else None)
             column = self.strength_column[layer]
-            gains.append(None if strength is None or column is None else torch.from_numpy(np.ascontiguousarray(strength[:, column])).to(device))
+            gain = None if strength is None or column is None else torch.from_numpy(np.ascontiguousarray(strength[:, column]))
+            if scale is not None:
+                factor = torch.from_numpy(np.ascontiguousarray(scale[:, layer]))
+                gain = factor if gain is None else gain * factor
+            gains.append(None if gain is None else gain.to(device))
         return FrameNoise(tuple(maps), tuple(gains))
 
 

@@ -21,6 +21,7 @@ from renderer.frames.images import to_rgb, to_uint8
 from renderer.frames.noise import FrameNoiseSource
 from renderer.models.blending import alphas_to_model_weights
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
+from renderer.plan.noise import NoiseSettings
 from renderer.plan.script import OutputSettings
 from renderer.plan.smoothing import gaussian_kernel, gaussian_radius, window_indices
 from renderer.plan.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
@@ -113,7 +114,9 @@ class FramePipeline:
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
         self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
-        self.noise = None if timeline.noise is None else FrameNoiseSource(timeline.noise, num_ws=G.num_ws, img_resolution=G.img_resolution)
+        # Animated noise, strength tracks, or an audio reaction on the strengths ("noise" [n, num_ws]).
+        noise = timeline.noise if timeline.noise is not None else NoiseSettings() if "noise" in timeline.tracks else None
+        self.noise = None if noise is None else FrameNoiseSource(noise, num_ws=G.num_ws, img_resolution=G.img_resolution)
 
     @classmethod
     def for_output(
@@ -287,9 +290,10 @@ class FramePipeline:
         level = self.resolution if self.stops_early else None
         extra = {}
         if self.noise is not None:
-            strength = chunk.tracks.get("noise_strength")
+            strength, scale = chunk.tracks.get("noise_strength"), chunk.tracks.get("noise")
             extra["noise"] = self.noise.frame_noise(
-                chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device
+                chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device,
+                None if scale is None else scale[lo:hi],
             )
         img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
         return to_uint8(img).cpu().numpy()

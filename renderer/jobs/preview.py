@@ -32,7 +32,7 @@ from renderer.output.kind import JoinOptions
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.output.writers import open_segment, output_writer
 from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
-from renderer.plan.timeline import TimelineChunk, concat_chunks
+from renderer.plan.timeline import TimelineChunk, concat_chunks, reaction_track_name
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments
@@ -270,8 +270,11 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
         num_ws=pipeline.G.num_ws,
         blend=tracks.blend,
         blend_resolutions=pipeline.timeline.blend_resolutions,
-        bpm=script.bpm,
+        bpm=None if script.beat_times else script.bpm,
         title=(script.file.name if script.file else "") + f" ({script.num_frames} frames at {script.fps:g} fps)",
+        audio=[(f"#{r.index} {r.target}: {r.feature}", tracks.tracks[reaction_track_name(r.index, r.target)])
+               for r in script.reactions if r.target != "chroma"],
+        beat_times=script.beat_times,
     )
 
 
@@ -285,7 +288,7 @@ def _write_sheet(
     psis: list[float] = []
     for tracks, batch in pipeline.sampled_frames(indices):
         rendered += list(batch)
-        psis += tracks.psi.tolist()
+        psis += (tracks.psi if tracks.psi.ndim == 1 else tracks.psi.mean(axis=1)).tolist()  # per layer: the mean
         report(PreviewProgress("sheet", len(rendered), len(indices)))
     by_frame = dict(zip(indices.tolist(), rendered, strict=True))
     psi_at = dict(zip(indices.tolist(), psis, strict=True))

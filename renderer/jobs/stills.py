@@ -138,10 +138,11 @@ def blend_grid(
     return rows
 
 
-def save_native(G: Generator, path: str | Path) -> Path:
-    """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); EncoderError naming path when it cannot be written."""
-    data = to_safetensors(G)
+def save_native(G: Generator, path: str | Path, *, discriminator: torch.nn.Module | None = None) -> Path:
+    """Write G (and optionally the discriminator it was trained against) as a renderer .safetensors
+    file (folders created; atomically: a failure leaves no partial file); EncoderError naming path
+    when it cannot be written."""
+    data = to_safetensors(G, discriminator)
     with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
@@ -188,12 +189,20 @@ def load_animation(
     the given precision) and the script's timeline."""
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
+    return animation_generator(script, timeline, base, transfer, device=device, precision=precision), timeline
+
+
+def animation_generator(
+    script: Script, timeline: Timeline, base: Synthesizer, transfer: Synthesizer | None, *,
+    device: str | torch.device = "cpu", precision: Precision = "fp32",
+) -> Synthesizer:
+    """The generator of a timeline already resolved (on a Ray worker: by the driver) from the loaded models."""
     G = base
     if timeline.blend_components:
         G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
     elif timeline.blends:
         G = blend_per_frame([base, transfer])
-    return G.set_precision(precision), timeline
+    return G.set_precision(precision)
 
 
 def blend_components(

@@ -229,7 +229,7 @@ class MappingNetwork(nn.Module):
         Args:
             z: [N, z_dim] (any float dtype; computed in float32)
             c: [N, c_dim] labels for conditional models, else None
-            truncation_psi: a number, or a per-sample tensor [N]
+            truncation_psi: a number, or a per-sample tensor [N] (or [N, num_ws])
             truncation_cutoff: truncate only layers below this index (or per-sample [N]); None = all
         Returns:
             ws: float32 [N, num_ws, w_dim]
@@ -256,12 +256,13 @@ class MappingNetwork(nn.Module):
     ) -> torch.Tensor:
         """`w_avg + psi * (ws - w_avg)` on layers below the cutoff (all when None).
 
-        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track).
+        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track); psi may
+        also be per sample and layer, [N, num_ws] (an audio reaction on some layers).
         """
         if not torch.is_tensor(truncation_psi) and truncation_psi == 1:
             return ws
         psi = torch.as_tensor(truncation_psi, dtype=ws.dtype, device=ws.device)
-        psi = psi.reshape(-1, 1, 1) if psi.ndim else psi
+        psi = psi.reshape(psi.shape[0], -1, 1) if psi.ndim else psi  # [N, 1 or num_ws, 1]
         truncated = self.w_avg.to(ws.dtype) + psi * (ws - self.w_avg.to(ws.dtype))
         if truncation_cutoff is None:
             return truncated

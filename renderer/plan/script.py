@@ -17,12 +17,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
 from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.plan.reactions import AudioSettings, Reaction, parse_audio_table, parse_reactions
 from renderer.plan.seeds import MAX_SEED
 
 if sys.version_info >= (3, 11):
@@ -158,6 +161,9 @@ class Script:
     blend: Any = None  # the blend before the first keyframe that sets one; None: the base model (0)
     presets: tuple[str, ...] = ()  # applied in order, under the script's own settings
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
+    audio: AudioSettings = AudioSettings()  # the song features are measured on, and its bands
+    reactions: tuple[Reaction, ...] = ()  # audio features driving psi, pulses, speed, blend, chroma
+    beat_times: tuple[float, ...] = ()  # seconds of the detected beats (beats = "detected"), else ()
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
     directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
     noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
@@ -213,6 +219,8 @@ class Script:
         return values
 
     def beat(self, frame: float) -> float | None:
+        if self.beat_times:
+            return detected_beat(frame / self.fps, self.beat_times, self.bpm)
         return frame / self.fps * self.bpm / 60 if self.bpm else None
 
 
@@ -235,12 +243,16 @@ _CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\s*$")
 TIME_FORMS = 'seconds (2.5 or "2.5s"), frames ("48f"), beats ("16b", needs bpm) or "m:ss.s"'
 
 
-def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") -> float:
+def parse_time(
+    value: Any, *, fps: float, bpm: float | None, bare: str = "s", beat_times: Sequence[float] = ()
+) -> float:
     """A time as written in a script -> a frame position (float).
 
     Args:
         value: a number (unit `bare`), or a string "2.5s", "48f", "16b", "1:02.5", "1:00:02"
         bare: the unit of bare numbers: "s" (seconds) or "f" (frames, as in Deforum schedules)
+        beat_times: seconds of detected beats: "16b" is detected beat 16 (the first is "0b"),
+            fractions between beats, beyond the last one at the tempo `bpm`; () for a bpm grid
     Raises:
         ValueError with a message saying what is accepted
     """
@@ -262,10 +274,33 @@ def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") ->
     if unit == "f":
         return number
     if unit == "b":
+        if beat_times:
+            return beat_seconds(number, beat_times, bpm) * fps
         if not bpm:
             raise ValueError(f"beat time {value!r} needs bpm at the top of the script")
         return number * 60 / bpm * fps
     return number * fps
+
+
+def beat_seconds(beat: float, beat_times: Sequence[float], bpm: float | None) -> float:
+    """Seconds of a (fractional) detected beat: linear between beats, at the tempo past the last."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    last = len(times) - 1
+    if beat <= last:
+        return float(np.interp(beat, np.arange(len(times)), times))
+    period = 60.0 / bpm if bpm else (float(np.mean(np.diff(times))) if last else 0.5)
+    return float(times[-1] + (beat - last) * period)
+
+
+def detected_beat(seconds: float, beat_times: Sequence[float], bpm: float | None) -> float:
+    """The (fractional) detected beat at a time: the inverse of beat_seconds (negative before beat 0)."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    period = 60.0 / bpm if bpm else (float(np.mean(np.diff(times))) if len(times) > 1 else 0.5)
+    if seconds < times[0]:
+        return float((seconds - times[0]) / period)
+    if seconds > times[-1]:
+        return float(len(times) - 1 + (seconds - times[-1]) / period)
+    return float(np.interp(seconds, times, np.arange(len(times))))
 
 
 _SCHEDULE_ITEM = re.compile(r"\s*([^:,()]+?)\s*:\s*\(\s*(.*?)\s*\)\s*(?:,|$)")
@@ -470,7 +505,10 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions", "noise", "masks")
+TOP_KEYS = (
+    "preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output",
+    "beats", "audio", "reactions", "walks", "directions", "noise", "masks",
+)
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
@@ -593,14 +631,24 @@ def parse_script(
 def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     file = check.file
     fps = check.number(data.get("fps", 30), "fps", positive=True, maximum=MAX_FPS)
-    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data else None
+    auto_bpm = data.get("bpm") == "auto"
+    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data and not auto_bpm else None
+    beats = check.choice(data.get("beats", "grid"), ("grid", "detected"), "beats")
     size = check.integer(data["size"], "size", minimum=1, maximum=MAX_SIZE) if "size" in data else None
+    beat_times: tuple[float, ...] = ()
 
     def frame_of(value: Any, where: str, bare: str = "s") -> float:
         try:
-            return parse_time(value, fps=fps, bpm=bpm, bare=bare)
+            return parse_time(value, fps=fps, bpm=bpm, bare=bare, beat_times=beat_times)
         except ValueError as e:
             raise check.error(where, str(e)) from None
+
+    # The output first: the song it muxes is the one beats are detected in.
+    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    audio = parse_audio_table(check, check.table(data.get("audio", {}), "audio"), output.audio)
+    if auto_bpm or beats == "detected":
+        bpm, beat_times = _detected_beats(check, audio, fps, output.audio_offset, "bpm" if auto_bpm else "beats")
+        beat_times = beat_times if beats == "detected" else ()
 
     models = check.table(data.get("models", {}), "models")
     check.keys(models, MODEL_KEYS, "models")
@@ -664,7 +712,12 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         late = [f for f in schedule.frames if f >= num_frames]
         if late:
             raise check.error(f"tracks.{name}", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
-    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    reactions = ()
+    if "reactions" in data:
+        reactions = parse_reactions(
+            check, data["reactions"], audio, offset=output.audio_offset, transfer=transfer, space=path.space
+        )
+        _check_reaction_audio(reactions, fps, num_frames)
     directions: tuple[Any, ...] = ()
     if "directions" in data:
         from renderer.plan.directions import parse_directions
@@ -680,6 +733,9 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
 
         noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
     return Script(
+        audio=audio,
+        reactions=reactions,
+        beat_times=beat_times,
         extra_models=extra_models,
         masks=masks,
         noise=noise,
@@ -699,6 +755,36 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     )
 
 
+def _detected_beats(
+    check: _Checker, audio: AudioSettings, fps: float, offset: float, where: str
+) -> tuple[float, tuple[float, ...]]:
+    """The song's tempo and its beats in video seconds (those at or after the video's start)."""
+    from renderer.audio.features import analyze_file  # decoding and analysis only when asked for
+
+    if audio.file is None:
+        raise check.error(where, "detecting the tempo and beats needs the song: set output.audio or [audio] file")
+    features = analyze_file(audio.file, fps=fps, offset=offset, bands=audio.bands)
+    times = tuple(float(t - offset) for t in features.beats if t - offset >= 0)
+    if features.tempo <= 0 or len(times) < 2:
+        raise check.error(where, f"no steady beat found in audio file {audio.file}; give bpm as a number")
+    return features.tempo, times
+
+
+def _check_reaction_audio(reactions: Sequence[Reaction], fps: float, num_frames: int) -> None:
+    """AudioError (one line naming the file) when a reaction's song is not audio, is silent, or
+    ends before the video does."""
+    from renderer.audio.decode import load_audio
+    from renderer.errors import AudioError
+
+    for file in dict.fromkeys(r.audio for r in reactions):
+        offset = next(r.offset for r in reactions if r.audio == file)
+        duration = load_audio(file).duration
+        needed = offset + (num_frames - 1) / fps
+        if duration + 0.5 / fps < needed:
+            raise AudioError(
+                f"audio file {file}: {duration:.2f} s is shorter than the video it drives "
+                f"({num_frames} frames at {fps:g} fps from {offset:g} s need {needed:.2f} s)"
+            )
 def _merge_walks(
     check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float, duration: Any,
 ) -> list[Keyframe]:
