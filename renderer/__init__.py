@@ -52,6 +52,8 @@ _EXPORTS = {
     "BlendedGenerator": "renderer.models.blending",
     "blend": "renderer.models.blending",
     "blend_models": "renderer.models.blending",
+    "blend_with_base": "renderer.models.blending",
+    "parse_alpha_table": "renderer.blendspec",
     "blend_per_frame": "renderer.models.blending",
     "load_generator": "renderer.models.checkpoints",
     "read_checkpoint": "renderer.models.checkpoints",
@@ -62,9 +64,11 @@ _EXPORTS = {
     "FramePipeline": "renderer.frames.pipeline",
     "RenderJob": "renderer.jobs.job",
     "RenderSettings": "renderer.jobs.job",
+    "RayOptions": "renderer.jobs.job",
     "resolve_job": "renderer.jobs.job",
     "RenderProgress": "renderer.jobs.render",
     "RenderResult": "renderer.jobs.render",
+    "WorkerProgress": "renderer.jobs.render",
     "render": "renderer.jobs.render",
     "PreviewProgress": "renderer.jobs.preview",
     "PreviewResult": "renderer.jobs.preview",
@@ -86,6 +90,19 @@ _EXPORTS = {
     "ProjectSettings": "renderer.jobs.projector",
     "ProjectionStep": "renderer.jobs.projector",
     "FaceNotFoundError": "renderer.jobs.align",
+    "AudioError": "renderer.errors",
+    "SongAnalysis": "renderer.jobs.analyze",
+    "analyze_song": "renderer.jobs.analyze",
+    "Directions": "renderer.models.directions",
+    "direction_grid": "renderer.jobs.directions",
+    "find_directions": "renderer.jobs.directions",
+    "load_directions": "renderer.jobs.directions",
+    "write_directions": "renderer.jobs.directions",
+    "FinetuneSettings": "renderer.jobs.finetune",
+    "FinetuneResult": "renderer.jobs.finetune",
+    "TrainProgress": "renderer.jobs.finetune",
+    "DatasetError": "renderer.jobs.finetune",
+    "finetune": "renderer.jobs.finetune",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -103,8 +120,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers see the real imports
-    from renderer.blendspec import describe_blend, make_spec  # noqa: F401
+    from renderer.blendspec import (  # noqa: F401
+        describe_blend,
+        make_spec,
+        parse_alpha_table,  # noqa: F401
+    )
     from renderer.errors import (  # noqa: F401
+        AudioError,
         CheckpointError,
         EncoderError,
         RendererError,
@@ -115,10 +137,13 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
-    from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
+    from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
+    from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
+    from renderer.jobs.finetune import DatasetError, FinetuneResult, FinetuneSettings, TrainProgress, finetune  # noqa: F401
+    from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
-    from renderer.jobs.render import RenderProgress, RenderResult, render  # noqa: F401
+    from renderer.jobs.render import RenderProgress, RenderResult, WorkerProgress, render  # noqa: F401
     from renderer.jobs.stills import (  # noqa: F401
         GenerateSettings,
         PhotoProjection,
@@ -134,9 +159,16 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         save_seed_images,
         write_png,
     )
-    from renderer.models.blending import BlendedGenerator, blend, blend_models, blend_per_frame  # noqa: F401
+    from renderer.models.blending import (  # noqa: F401
+        BlendedGenerator,
+        blend,
+        blend_models,
+        blend_per_frame,
+        blend_with_base,
+    )
     from renderer.models.canvas import extend_canvas  # noqa: F401
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
+    from renderer.models.directions import Directions  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
     from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
     from renderer.plan.framing import SIZE_NAMES, Fit, parse_size  # noqa: F401

@@ -165,6 +165,8 @@ def describe_blend(spec: BlendSpec | None) -> str:
     """A short human summary: "base", "alpha 0.5", "swap 16, width 1", "4:1 8:1 16:0.5"."""
     if spec is None:
         return "base"
+    if hasattr(spec, "describe"):  # a blend that names its models (renderer.plan.blends.ModelBlend)
+        return str(spec.describe())
     if not isinstance(spec, Mapping):
         return f"alpha {float(spec):g}"
     if "swap" in spec:

@@ -35,6 +35,7 @@ MODEL_PANEL = "Model"
 LATENT_PANEL = "Latents"
 OUTPUT_PANEL = "Output"
 DEVICE_PANEL = "Device and speed"
+RAY_PANEL = "Distributed (Ray)"
 
 T = TypeVar("T")
 
@@ -200,7 +201,9 @@ def generate(
 @app.command("blend")
 def blend_command(
     base: Annotated[str, typer.Argument(help="Base checkpoint (its mapping and w_avg are kept) or 'demo'.")],
-    transfer: Annotated[str, typer.Argument(help="Checkpoint fine-tuned from the base, or 'demo-transfer'.")],
+    transfers: Annotated[
+        list[str], typer.Argument(help="Checkpoints fine-tuned from the base ('demo-transfer'); several: give --weight for each.")
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the blend as .safetensors.", rich_help_panel=OUTPUT_PANEL)
     ] = None,
@@ -215,6 +218,10 @@ def blend_command(
         str | None, typer.Option(help='Transfer alpha per resolution, e.g. "4=1,8=1,16=0.5" (others interpolated).')
     ] = None,
     alpha: Annotated[float | None, typer.Option(help="One transfer alpha for every resolution.")] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option("--weight", help='With several models: each one\'s weight, in order, e.g. 0.3 or "4=1,64=0" (the base takes the rest).'),
+    ] = None,
     mapping_alpha: Annotated[
         float, typer.Option(help="Transfer alpha of the mapping network and w_avg (0: the base's, as in the paper).")
     ] = 0.0,
@@ -226,7 +233,12 @@ def blend_command(
     psi: Annotated[float, typer.Option("--psi", help="Truncation psi of the --grid rows.", rich_help_panel=OUTPUT_PANEL)] = 0.7,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
 ) -> None:
-    """Blend a base model and a model fine-tuned from it per resolution (Pinkney & Adler 2020)."""
+    """Blend a base model and models fine-tuned from it per resolution (Pinkney & Adler 2020)."""
+    if len(transfers) > 1 or weight:
+        _blend_many(base, transfers, weight or [], output, grid, seeds, psi, device,
+                    given=[n for n, v in (("--swap", swap), ("--alphas", alphas), ("--alpha", alpha)) if v is not None])
+        return
+    transfer = transfers[0]
     if output is None and grid is None:
         fail(renderer.UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
     if output is not None and output.suffix != ".safetensors":
@@ -251,6 +263,90 @@ def blend_command(
             column_labels=["base", f"blend: {renderer.describe_blend(spec)}", "transfer"],
             row_labels=[f"seed {s}" for s in seed_list],
         )
+        run(lambda: renderer.write_png(sheet, grid))
+        stdout.print(str(grid), highlight=False)
+
+
+def _blend_many(
+    base: str, models: list[str], weights: list[str], output: Path | None, grid: Path | None,
+    seeds: str, psi: float, device: str, *, given: list[str],
+) -> None:
+    """`renderer blend BASE A B ... --weight WA --weight WB ...`: a static N-model blend."""
+    if given:
+        fail(renderer.UsageError(f"{', '.join(given)} shape a two-model blend; with several models give --weight for each"))
+    if len(weights) != len(models):
+        fail(renderer.UsageError(f"{len(models)} models need {len(models)} --weight values (one each, in order), got {len(weights)}"))
+    if output is None and grid is None:
+        fail(renderer.UsageError("nothing to write: give --output OUT.safetensors and/or --grid GRID.png"))
+    if output is not None and output.suffix != ".safetensors":
+        fail(renderer.UsageError(f"{output}: the output must end in .safetensors"))
+    if grid is not None and grid.suffix.lower() != ".png":
+        fail(renderer.UsageError(f"{grid}: the grid must end in .png"))
+    specs = []
+    for text in weights:
+        try:
+            specs.append(float(text) if "=" not in text else renderer.parse_alpha_table(text))
+        except ValueError as e:
+            fail(renderer.UsageError(f"--weight {text!r}: {e}"))
+    seed_list = run(lambda: renderer.parse_seeds(seeds))
+    G_base = run(lambda: renderer.load_generator(base, device=device))
+    others = [run(lambda m=m: renderer.load_generator(m, device=device)) for m in models]
+    G = run(lambda: renderer.blend_with_base(G_base, others, specs))
+    if output is not None:
+        run(lambda: renderer.save_native(G, output))
+        stdout.print(str(output), highlight=False)
+    if grid is not None:
+        rows = renderer.blend_grid([G_base, G, *others], seed_list, renderer.GenerateSettings(truncation_psi=psi))
+        labels = ["base", "blend", *[Path(m).stem for m in models]]
+        sheet = renderer.image_grid(rows, column_labels=labels, row_labels=[f"seed {s}" for s in seed_list])
+        run(lambda: renderer.write_png(sheet, grid))
+        stdout.print(str(grid), highlight=False)
+
+
+@app.command("directions")
+def directions_command(
+    model: Annotated[str, typer.Argument(help="Checkpoint or 'demo'.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the directions as .npz.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    method: Annotated[str, typer.Option(help="sefa: closed-form factorisation of the style affine weights.")] = "sefa",
+    k: Annotated[int, typer.Option("-k", help="How many directions.")] = 20,
+    layers: Annotated[
+        str | None, typer.Option(help='Layers to factorise (and move): coarse, middle, fine, "4-7" \\[default: all].')
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Show this direction file (.npy/.npz: ours, GANSpace, InterFaceGAN) instead.")
+    ] = None,
+    grid: Annotated[
+        Path | None, typer.Option(help="Write a PNG: a row per direction, a column per amount.", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --grid picture.", rich_help_panel=OUTPUT_PANEL)] = 0,
+    amounts: Annotated[str, typer.Option(help="Amounts of the --grid columns.", rich_help_panel=OUTPUT_PANEL)] = "-3,-1.5,0,1.5,3",
+    rows: Annotated[int, typer.Option(help="Directions shown in the --grid.", rich_help_panel=OUTPUT_PANEL)] = 8,
+    psi: Annotated[float, typer.Option("--psi", help="Truncation psi of the --grid picture.", rich_help_panel=OUTPUT_PANEL)] = 0.7,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=DEVICE_PANEL)] = "auto",
+) -> None:
+    """Find latent directions (SeFa) of a model, or read a direction file, and show what each does."""
+    if output is None and grid is None:
+        fail(renderer.UsageError("nothing to write: give --output DIRS.npz and/or --grid GRID.png"))
+    if file is not None and output is not None:
+        fail(renderer.UsageError("--file shows an existing direction file; --output writes new ones: give one"))
+    if grid is not None and grid.suffix.lower() != ".png":
+        fail(renderer.UsageError(f"{grid}: the grid must end in .png"))
+    try:
+        steps = [float(a) for a in amounts.split(",") if a.strip()]
+    except ValueError:
+        fail(renderer.UsageError(f"--amounts must be numbers separated by commas, like -3,0,3; not {amounts!r}"))
+    G = run(lambda: renderer.load_generator(model, device=device))
+    if file is not None:
+        found = run(lambda: renderer.load_directions(file, G))
+    else:
+        found = run(lambda: renderer.find_directions(G, method=method, k=k, layers=layers))
+    if output is not None:
+        run(lambda: renderer.write_directions(found, output, method=method))
+        stdout.print(str(output), highlight=False)
+    if grid is not None:
+        sheet = run(lambda: renderer.direction_grid(G, found, seed=seed, amounts=steps, rows=rows, psi=psi, layers=layers))
         run(lambda: renderer.write_png(sheet, grid))
         stdout.print(str(grid), highlight=False)
 
@@ -281,8 +377,21 @@ def render_command(
     audio_strict: Annotated[
         bool, typer.Option("--audio-strict", help="Refuse audio that does not cover the video (instead of a warning).", rich_help_panel=OUTPUT_PANEL)
     ] = False,
+    backend: Annotated[str, typer.Option(help="local, or ray: segments rendered by Ray workers on many GPUs and hosts.", rich_help_panel=RAY_PANEL)] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: auto (started with `ray start` on this host) or ray://host:10001 \\[default: a local Ray].", rich_help_panel=RAY_PANEL)
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray workers \\[default: as many as the cluster's GPUs, or CPUs, hold].", rich_help_panel=RAY_PANEL)] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(help="GPUs each Ray worker reserves \\[default: 1 when the cluster has GPUs, else 0].", rich_help_panel=RAY_PANEL)
+    ] = None,
+    cpus_per_worker: Annotated[float, typer.Option(help="CPUs each Ray worker reserves.", rich_help_panel=RAY_PANEL)] = 1.0,
+    segment_storage: Annotated[
+        str, typer.Option(help="shared: workers write segments into the work folder (a shared file system); bytes: they send them back; auto: shared where the folder is visible.", rich_help_panel=RAY_PANEL)
+    ] = "auto",
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each Ray worker's speed beside the bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
 ) -> None:
     """Render a keyframe script to a video (resumable; Ctrl-C keeps the finished segments)."""
@@ -301,6 +410,11 @@ def render_command(
             resume=resume,
             resolution=res,
             audio_strict=audio_strict,
+            backend=backend,  # type: ignore[arg-type]
+            ray=renderer.RayOptions(
+                address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                segment_storage=segment_storage,  # type: ignore[arg-type]
+            ),
             output=overrides,
         )
     )
@@ -311,11 +425,12 @@ def render_command(
         MofNCompleteColumn(),
         TextColumn("{task.fields[fps]}"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[workers]}"),
         console=stderr,
         disable=quiet,
         transient=True,
     ) as bar:
-        task = bar.add_task("loading", total=parsed.num_frames, fps="")
+        task = bar.add_task("loading", total=parsed.num_frames, fps="", workers="")
         started = False
 
         def on_progress(p: renderer.RenderProgress) -> None:
@@ -326,6 +441,8 @@ def render_command(
             bar.update(task, completed=p.frames_done, description=p.stage)
             speed = bar.tasks[task].speed
             bar.update(task, fps=f"{speed:.1f} fps" if speed else "")
+            if verbose and p.workers:
+                bar.update(task, workers=escape(" · ".join(f"{w.name} {w.fps:.1f} fps" for w in p.workers)))
 
         result = run(
             lambda: renderer.render(parsed, settings, progress=on_progress),
@@ -448,6 +565,49 @@ def project_command(
             stdout.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command("finetune")
+def finetune_command(
+    base: Annotated[str, typer.Argument(help="Checkpoint to start from (any format, or demo).")],
+    images: Annotated[Path, typer.Argument(help="Folder of training images (any size and format Pillow reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The fine-tuned EMA generator, .safetensors.", rich_help_panel=OUTPUT_PANEL)],
+    kimg: Annotated[float, typer.Option(help="Training length: thousands of real images shown.")] = 10.0,
+    batch: Annotated[int, typer.Option(help="Images per step.")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 0.002,
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Flip training images left-right at random.")] = False,
+    freeze_d: Annotated[int, typer.Option("--freeze-d", help="Keep the top K discriminator blocks fixed (FreezeD).")] = 0,
+    augment: Annotated[str, typer.Option(help="ada (adaptive, for small sets), diffaugment, or none.")] = "ada",
+    align: Annotated[bool, typer.Option("--align/--no-align", help="Crop each photo around its face like FFHQ (else a centre square).")] = False,
+    snapshots: Annotated[
+        Path | None, typer.Option(help="Folder for grid PNGs, the loss log and the training state \\[default: OUTPUT-snapshots].", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    snapshot_kimg: Annotated[float, typer.Option(help="Write a snapshot every this many kimg.", rich_help_panel=OUTPUT_PANEL)] = 1.0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the training state in the snapshots folder.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the training randomness.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps (CUDA trains in mixed precision).", rich_help_panel=DEVICE_PANEL)] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a model on a folder of images (transfer learning, Pinkney & Adler's step 2)."""
+    settings = run(lambda: renderer.FinetuneSettings(
+        kimg=kimg, batch=batch, lr=lr, mirror=mirror, freeze_d=freeze_d, augment=augment,  # type: ignore[arg-type]
+        snapshot_kimg=snapshot_kimg, seed=seed,
+    ))
+    with Progress(
+        TextColumn("fine-tuning"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:g} kimg"),
+        TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=stderr, disable=quiet, transient=True,
+    ) as bar:
+        task = bar.add_task("fine-tuning", total=kimg, losses="")
+
+        def on_step(p: renderer.TrainProgress) -> None:
+            r1 = f" R1 {p.r1:.3g}" if p.r1 is not None else ""
+            bar.update(task, completed=p.kimg, losses=f"G {p.loss_g:.3f} D {p.loss_d:.3f}{r1} aug {p.augment_p:.2f}")
+
+        result = run(lambda: renderer.finetune(
+            base, images, output, settings, align=align, snapshots=snapshots, resume=resume, device=device, progress=on_step
+        ))
+    stderr.print(f"{result.steps} steps, {result.kimg:g} kimg, augment p {result.augment_p:.2f}", highlight=False)
+    stdout.print(str(output), highlight=False, soft_wrap=True)
+
+
 @app.command("presets")
 def presets_command(
     name: Annotated[str | None, typer.Argument(help="Show this preset's settings.")] = None,
@@ -465,6 +625,26 @@ def presets_command(
     if name not in shipped:
         fail(renderer.UsageError(f"unknown preset '{name}'; available: {', '.join(shipped)}"))
     typer.echo(shipped[name].read_text(encoding="utf-8"), nl=False)  # verbatim: machine-readable, never wrapped
+
+
+@app.command("analyze")
+def analyze_command(
+    song: Annotated[Path, typer.Argument(help="An audio file: wav, mp3, flac, m4a, ... (anything ffmpeg reads).")],
+    fps: Annotated[float, typer.Option("--fps", help="Video frames per second the features are measured at.")] = 30.0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the plot and the .npz (default: beside the song).")] = None,
+    bands: Annotated[str | None, typer.Option("--bands", help='Frequency bands in Hz, like "low=20-150,mid=150-500,high=500-11025".')] = None,
+) -> None:
+    """Measure a song: a plot, an .npz of every feature, and keyframe times to paste into a script."""
+    result = run(lambda: renderer.analyze_song(song, out, fps=fps, bands=bands))
+    f = result.features
+    stderr.print(f"{song}: {f.duration:.2f} s, {f.tempo:.2f} bpm, {len(f.beats)} beats, "
+                 f"{len(f.sections)} section boundaries", highlight=False)
+    for path in (result.npz, result.plot):
+        if path is not None:
+            stdout.print(str(path), highlight=False, soft_wrap=True)
+    if result.plot is None:
+        stderr.print("no plot: matplotlib is not installed (pip install 'stylegan-renderer[preview]')", highlight=False)
+    stdout.print(escape(result.suggestion), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -487,7 +667,7 @@ def validate(
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
-        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
+        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:.6g} bpm" if parsed.bpm else ""),
         f"space {path.space}, {path.interpolation}, easing {path.easing}",
     ]
     facts += ["loop"] if path.loop else []
@@ -507,13 +687,21 @@ def validate(
         segment = ""
         if key.index < parsed.num_segments:
             segment = f"{kinds[key.index]}, {easings[key.index]}"
-        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{round(beat, 3):g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
                *([renderer.describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
     stdout.print(table, highlight=False)
     if parsed.presets:
         stdout.print(f"presets: {', '.join(parsed.presets)}", highlight=False)
+    if parsed.beat_times:
+        stdout.print(f"beats: {len(parsed.beat_times)} detected in {parsed.audio.file}, the first at "
+                     f"{parsed.beat_times[0]:.2f} s", highlight=False, soft_wrap=True)
+    for reaction in parsed.reactions:
+        low, high = reaction.range
+        layers = "" if reaction.layers is None else f", layers {reaction.layers if isinstance(reaction.layers, str) else '-'.join(map(str, reaction.layers))}"
+        stdout.print(f"reaction #{reaction.index}: {reaction.target} <- {reaction.feature} of {reaction.audio.name} "
+                     f"mapped to [{low:g}, {high:g}]{layers}", highlight=False, soft_wrap=True)
     if settings:
         rows = Table(box=None, pad_edge=False)
         for column in ("setting", "value", "from"):

@@ -23,7 +23,8 @@ SMALL = 32  # a synthesis level of the demo model: the examples run in seconds
 def test_the_examples_the_readme_promises_exist() -> None:
     names = {p.name for p in EXAMPLES}
     for name in ("latent_walk_music_video.toml", "photo_to_ukiyoe.toml", "style_mix.toml",
-                 "truncation_sweep.toml", "loop.toml", "storyboard.toml", "morph.toml", "widescreen.toml"):
+                 "truncation_sweep.toml", "loop.toml", "storyboard.toml", "morph.toml", "widescreen.toml",
+                 "audio_reactive.toml"):
         assert name in names
 
 
@@ -59,3 +60,16 @@ def test_the_widescreen_example_previews_wide(tmp_path: Path) -> None:
     assert preview_pipeline(script, settings).frame_shape == (16, 28, 3)
     sheet = np.asarray(Image.open(result.sheet))
     assert sheet.shape[1] < sheet.shape[0] * 3 and result.sheet.stat().st_size > 0
+def test_the_audio_example_pulses_on_the_kicks(tmp_path: Path) -> None:
+    from renderer.audio.features import analyze_file
+
+    script = load_script(REPO / "examples" / "audio_reactive.toml")
+    out = tmp_path / "audio.mp4"
+    render(script, RenderSettings(device="cpu", resolution=SMALL, output={"file": out}))
+    frames = np.stack(list(read_frames(out))).astype(np.float64)
+    change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))  # change[f - 1]: frame f against f - 1
+    kicks = analyze_file(script.output.audio, fps=script.fps).beat_frames()
+    kicks = kicks[(kicks > 0) & (kicks < script.num_frames)]
+    between = np.setdiff1d(np.arange(1, script.num_frames), np.concatenate([kicks + d for d in (-1, 0, 1)]))
+    # Each kick is a visible jump: the picture changes far more on a hit than between hits.
+    assert np.median(change[kicks - 1]) > 3 * np.median(change[between - 1])

@@ -9,11 +9,16 @@ import torch
 from numpy.typing import NDArray
 
 from renderer.blendspec import alpha_by_resolution
+from renderer.models.channels import channel_masks
+from renderer.models.directions import read_directions
 from renderer.models.synthesizer import Synthesizer
-from renderer.plan.layers import resolve_layers
+from renderer.plan.blends import component_of
+from renderer.plan.layers import layer_resolution, resolve_layers
+from renderer.plan.reactions import Reaction
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
-from renderer.plan.timeline import ResolvedKeyframes, Timeline, plan_timeline
+from renderer.plan.timeline import ResolvedKeyframes, ResolvedReaction, Timeline, plan_timeline
+from renderer.plan.walks import loop_z
 
 PCA_SAMPLES = 10_000
 PCA_SEED = 0
@@ -77,6 +82,9 @@ class _Resolver:
         if source.kind == "seed":
             assert source.seed is not None
             return "z", seed_to_z(source.seed, G.z_dim)[0]
+        if source.kind == "loop":
+            assert source.seed is not None
+            return "z", loop_z(source.seed, G.z_dim, source.phase, source.harmonics)
         if source.kind == "file":
             assert source.file is not None
             try:
@@ -122,6 +130,28 @@ class _Resolver:
             ws[list(layers)] = other[list(layers)]
         return ws
 
+    def reaction(self, reaction: Reaction) -> ResolvedReaction:
+        """A reaction's layers (and, for blends, the resolutions they draw) and its target latents."""
+        G, where = self.G, reaction.where()
+        if reaction.layers is None:
+            layers = tuple(range(G.num_ws))
+        else:
+            try:
+                layers = resolve_layers(reaction.layers, G.num_ws, G.img_resolution)
+            except ValueError as e:
+                raise self.error(f"{where}.layers", str(e)) from None
+        columns: tuple[int, ...] = ()
+        if reaction.target == "blend":
+            drawn = {layer_resolution(i, G.img_resolution) for i in layers}
+            columns = tuple(i for i, r in enumerate(G.levels) if r in drawn)
+        target = None
+        if reaction.target == "pulse":
+            kind, value = self.latent(reaction.source, where)
+            target = self.to_w(value) if kind == "z" else value
+        elif reaction.target == "chroma":
+            target = np.stack([self.to_w(seed_to_z(seed, G.z_dim)[0]) for seed in reaction.seeds])
+        return ResolvedReaction(layers=layers, columns=columns, target=target)
+
 
 @torch.no_grad()
 def pca_basis(G: Synthesizer, k: int, *, num_samples: int = PCA_SAMPLES, seed: int = PCA_SEED) -> NDArray[np.float64]:
@@ -154,13 +184,62 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
         raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
     blends = script.keyframe_blends()
     resolutions = G.levels
-    key_blends = None
+    key_blends = model_blends = None
+    components: tuple[tuple[str, str | None], ...] = ()
     if blends is not None:  # forms checked by the script parser
-        key_blends = np.stack([alpha_by_resolution(spec, resolutions) for spec in blends])
+        parts = [component_of(spec) for spec in blends]
+        components = tuple(dict.fromkeys(c for keyframe in parts for c, _ in keyframe))
+        if components == (("transfer", None),):  # the two-model blend: alphas of the transfer model
+            components = ()
+            key_blends = np.stack([alpha_by_resolution(keyframe[0][1], resolutions) for keyframe in parts])
+        else:
+            model_blends = np.zeros((len(parts), len(components), len(resolutions)))
+            for k, keyframe in enumerate(parts):
+                for component, form in keyframe:
+                    model_blends[k, components.index(component)] = alpha_by_resolution(form, resolutions)
+            check_masks(script, G, components, resolver)
     return ResolvedKeyframes(
         latents=key_latents, num_ws=G.num_ws, layer_lags=tuple(lags), pca_basis=basis,
         blends=key_blends, blend_resolutions=tuple(resolutions),
+        reactions=tuple(resolver.reaction(r) for r in script.reactions),
+        model_blends=model_blends, blend_components=components,
+        directions=direction_offsets(script, G, resolver) if script.directions else None,
     )
+
+
+def check_masks(script: Script, G: Synthesizer, components: tuple[tuple[str, str | None], ...], resolver: _Resolver) -> None:
+    """ScriptError for a mask that does not fit G's channels (masks from model statistics are
+    checked when both models are loaded)."""
+    config = getattr(G, "config", None)
+    for _, name in components:
+        if name is None:
+            continue
+        if config is None:
+            raise resolver.error(f"masks.{name}", f"channel blends need a StyleGAN2 model, not {G.family}")
+        try:
+            channel_masks(script.masks[name], config.channels, base=None, model=None)
+        except ValueError as e:
+            raise resolver.error(f"masks.{name}", str(e)) from None
+
+
+def direction_offsets(script: Script, G: Synthesizer, resolver: _Resolver) -> NDArray[np.float64]:
+    """Each [[directions]] track's unit direction on its layers: [D, num_ws, w_dim] (zero elsewhere)."""
+    offsets = np.zeros((len(script.directions), G.num_ws, G.w_dim))
+    for i, track in enumerate(script.directions):
+        where = f"directions[{i}]"
+        try:
+            found = read_directions(track.file, w_dim=G.w_dim)
+        except ValueError as e:
+            raise resolver.error(f"{where}.file", f"'{track.file.name}' {e}") from None
+        if track.index >= len(found.vectors):
+            raise resolver.error(f"{where}.index", f"{track.index} is past the last of the file's {len(found.vectors)} directions")
+        spec = track.layers if track.layers is not None else found.layers if found.layers is not None else tuple(range(G.num_ws))
+        try:
+            layers = resolve_layers(spec, G.num_ws, G.img_resolution)
+        except ValueError as e:
+            raise resolver.error(f"{where}.layers", str(e)) from None
+        offsets[i, list(layers)] = found.vectors[track.index]
+    return offsets
 
 
 def build_timeline(script: Script, G: Synthesizer) -> Timeline:

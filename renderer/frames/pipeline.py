@@ -19,10 +19,12 @@ from scipy.ndimage import correlate1d
 from renderer.errors import RendererError, UsageError
 from renderer.frames.framing import Framer, resize_image
 from renderer.frames.images import to_rgb, to_uint8
+from renderer.frames.noise import FrameNoiseSource
 from renderer.models.blending import alphas_to_model_weights
 from renderer.models.canvas import extend_canvas
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.plan.framing import Fit, canvas_grid, canvas_shape, size_at_level
+from renderer.plan.noise import NoiseSettings
 from renderer.plan.script import OutputSettings
 from renderer.plan.smoothing import gaussian_kernel, gaussian_radius, window_indices
 from renderer.plan.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
@@ -97,8 +99,11 @@ class FramePipeline:
         resolution: int | None = None,
         fit: Fit = Fit(),
     ) -> None:
-        if timeline.blends and G.num_models < 2:
-            raise ValueError("this timeline blends models: pass a BlendedGenerator([base, transfer])")
+        if timeline.blends and G.num_models != 1 + max(1, len(timeline.blend_components)):
+            raise ValueError(
+                f"this timeline blends {1 + max(1, len(timeline.blend_components))} models: pass their "
+                f"blend_per_frame (renderer.jobs.stills.load_animation), not one of {G.num_models}"
+            )
         resolution = G.img_resolution if resolution is None else resolution
         if resolution > G.img_resolution:
             raise UsageError(f"resolution {resolution} is above the model's {G.img_resolution} px")
@@ -123,6 +128,9 @@ class FramePipeline:
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
         self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
+        # Animated noise, strength tracks, or an audio reaction on the strengths ("noise" [n, num_ws]).
+        noise = timeline.noise if timeline.noise is not None else NoiseSettings() if "noise" in timeline.tracks else None
+        self.noise = None if noise is None else FrameNoiseSource(noise, num_ws=G.num_ws, img_resolution=G.img_resolution)
 
     @classmethod
     def for_output(
@@ -148,6 +156,12 @@ class FramePipeline:
             size=size if resolution is None else size_at_level(size, resolution), resolution=resolution,
             blur=output.blur * (resolution or full) / full, temporal_blur=output.temporal_blur, fit=fit,
         )
+
+    @property
+    def work_pixels(self) -> int:
+        """Pixels synthesised per batch: the work the thread policy sizes torch's threads for."""
+        level = self.resolution if self.stops_early else self.G.img_resolution
+        return level * level * self.batch_size
 
     @property
     def num_frames(self) -> int:
@@ -274,16 +288,38 @@ class FramePipeline:
         psi = torch.from_numpy(chunk.psi[rows]).to(device)
         cutoff = None if chunk.truncation_cutoff is None else torch.from_numpy(chunk.truncation_cutoff[rows]).to(device)
         if self.timeline.space == "z":
-            return G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
-        return G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+            ws = G.mapping(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        else:
+            ws = G.mapping.truncate(latents, truncation_psi=psi, truncation_cutoff=cutoff)
+        if self.timeline.directions is not None:
+            # Moves along latent directions apply to the truncated ws, so an amount means the
+            # same distance in W whatever psi is.
+            amounts = torch.from_numpy(chunk.tracks["directions"][rows]).to(device)
+            offsets = torch.from_numpy(self.timeline.directions).to(device)
+            ws = ws + torch.einsum("nd,dlw->nlw", amounts, offsets)
+        return ws
+
+    def model_weights(self, chunk: TimelineChunk, lo: int = 0, hi: int | None = None) -> torch.Tensor | None:
+        """Each frame's weight of each blended model per level, [n, M, R] (the base first); None: no blend."""
+        if "model_blend" in chunk.tracks:
+            parts = torch.from_numpy(chunk.tracks["model_blend"][lo:hi])  # [n, C, R]
+            return torch.cat([1.0 - parts.sum(dim=1, keepdim=True), parts], dim=1)
+        return None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])
 
     @torch.no_grad()
     def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:
         G = self.G
         ws = self.ws(chunk, lo, hi)
-        weights = None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])  # moved by G
+        weights = self.model_weights(chunk, lo, hi)  # moved by G
         level = self.resolution if self.stops_early else None
-        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level)
+        extra = {}
+        if self.noise is not None:
+            strength, scale = chunk.tracks.get("noise_strength"), chunk.tracks.get("noise")
+            extra["noise"] = self.noise.frame_noise(
+                chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device,
+                None if scale is None else scale[lo:hi],
+            )
+        img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
         return to_uint8(img).cpu().numpy()
 
 

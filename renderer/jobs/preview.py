@@ -24,6 +24,7 @@ from renderer.errors import EncoderError, UsageError
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.jobs.stills import load_animation, write_png
+from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.output.ffmpeg import check_audio
 from renderer.output.files import make_folder
@@ -31,7 +32,7 @@ from renderer.output.kind import JoinOptions
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.output.writers import open_segment, output_writer
 from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
-from renderer.plan.timeline import TimelineChunk, concat_chunks
+from renderer.plan.timeline import TimelineChunk, concat_chunks, reaction_track_name
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments
@@ -217,6 +218,22 @@ def preview(
         notes.append(f"this {G.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
 
+    # A draft's encoder (low resolution, fast preset) is light beside the synthesis: it gets one
+    # thread and no core of its own (jobs/threads.py).
+    threads = plan_threads(G.device, encoders=0, work_pixels=pipeline.work_pixels)
+    with use_threads(threads):
+        sheet, plot, draft = _write_outputs(script, pipeline, settings, plan, threads, timings, report)
+    return PreviewResult(
+        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
+        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
+        notes=tuple(notes), timings=timings,
+    )
+
+
+def _write_outputs(
+    script: Script, pipeline: FramePipeline, settings: PreviewSettings, plan: PreviewPlan, threads: ThreadPlan,
+    timings: dict[str, float], report: PreviewProgressFn,
+) -> tuple[Path | None, Path | None, Path | None]:
     sheet = plot = draft = None
     if settings.sheet:
         with _timed(timings, "sheet_s"):
@@ -228,12 +245,9 @@ def preview(
             report(PreviewProgress("plot", 1, 1))
     if plan.draft_frames is not None:
         with _timed(timings, "draft_s"):
-            draft = _write_draft(script, pipeline, plan.draft_frames, settings, plan.folder / f"{plan.name}.draft.mp4", report)
-    return PreviewResult(
-        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
-        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
-        notes=tuple(notes), timings=timings,
-    )
+            path = plan.folder / f"{plan.name}.draft.mp4"
+            draft = _write_draft(script, pipeline, plan.draft_frames, settings, path, report, threads.encoder)
+    return sheet, plot, draft
 
 
 @contextlib.contextmanager
@@ -256,8 +270,11 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
         num_ws=pipeline.G.num_ws,
         blend=tracks.blend,
         blend_resolutions=pipeline.timeline.blend_resolutions,
-        bpm=script.bpm,
+        bpm=None if script.beat_times else script.bpm,
         title=(script.file.name if script.file else "") + f" ({script.num_frames} frames at {script.fps:g} fps)",
+        audio=[(f"#{r.index} {r.target}: {r.feature}", tracks.tracks[reaction_track_name(r.index, r.target)])
+               for r in script.reactions if r.target != "chroma"],
+        beat_times=script.beat_times,
     )
 
 
@@ -271,7 +288,7 @@ def _write_sheet(
     psis: list[float] = []
     for tracks, batch in pipeline.sampled_frames(indices):
         rendered += list(batch)
-        psis += tracks.psi.tolist()
+        psis += (tracks.psi if tracks.psi.ndim == 1 else tracks.psi.mean(axis=1)).tolist()  # per layer: the mean
         report(PreviewProgress("sheet", len(rendered), len(indices)))
     by_frame = dict(zip(indices.tolist(), rendered, strict=True))
     psi_at = dict(zip(indices.tolist(), psis, strict=True))
@@ -299,10 +316,11 @@ def _write_sheet(
 
 def _write_draft(
     script: Script, pipeline: FramePipeline, frames: NDArray[np.int64], settings: PreviewSettings, path: Path,
-    report: PreviewProgressFn,
+    report: PreviewProgressFn, encoder_threads: int | None,
 ) -> Path:
     encoder = dataclasses.replace(
         encoder_settings(script.output), codec="h264", crf=settings.crf, preset=settings.preset, even_size="pad",
+        threads=encoder_threads,
     )
     fps = script.fps / settings.every
     segment = path.with_name(f".{path.stem}.segment.mp4")

@@ -24,14 +24,16 @@ from renderer.jobs.projector import (
     project,
     save_projection,
 )
+from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.blending import blend_per_frame, check_same_architecture
+from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.models.stylegan2 import Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
 from renderer.plan.encoding import EncoderSettings, output_kind
-from renderer.plan.script import Script, load_script
+from renderer.plan.script import Script, ScriptError, load_script
 from renderer.plan.seeds import seeds_to_z
 from renderer.plan.timeline import Timeline
 
@@ -99,12 +101,19 @@ def save_seed_images(
     """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order."""
     outdir = make_folder(outdir)
     written: list[Path] = []
-    for seed, pixels in generate_images(G, seeds, settings):
-        path = write_png(pixels, outdir / f"seed{seed:04d}.png")
-        written.append(path)
-        if progress:
-            progress(len(written), len(seeds))
+    with use_threads(_generation_threads(G, settings)):
+        for seed, pixels in generate_images(G, seeds, settings):
+            path = write_png(pixels, outdir / f"seed{seed:04d}.png")
+            written.append(path)
+            if progress:
+                progress(len(written), len(seeds))
     return written
+
+
+def _generation_threads(G: Synthesizer, settings: GenerateSettings) -> ThreadPlan:
+    """The thread policy (jobs/threads.py) for synthesising batches of still images."""
+    batch = settings.batch_size or auto_batch_size(G.device)
+    return plan_threads(G.device, work_pixels=G.img_resolution**2 * batch)
 
 
 @torch.no_grad()
@@ -122,16 +131,18 @@ def blend_grid(
     for G in models:
         G.set_precision(settings.precision)
     rows: list[list[np.ndarray]] = []
-    for _, ws in _seed_batches(mapper, seeds, settings):
-        columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
-        rows += [list(images) for images in zip(*columns, strict=True)]
+    with use_threads(_generation_threads(mapper, settings)):
+        for _, ws in _seed_batches(mapper, seeds, settings):
+            columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
+            rows += [list(images) for images in zip(*columns, strict=True)]
     return rows
 
 
-def save_native(G: Generator, path: str | Path) -> Path:
-    """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); EncoderError naming path when it cannot be written."""
-    data = to_safetensors(G)
+def save_native(G: Generator, path: str | Path, *, discriminator: torch.nn.Module | None = None) -> Path:
+    """Write G (and optionally the discriminator it was trained against) as a renderer .safetensors
+    file (folders created; atomically: a failure leaves no partial file); EncoderError naming path
+    when it cannot be written."""
+    data = to_safetensors(G, discriminator)
     with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
@@ -178,8 +189,45 @@ def load_animation(
     the given precision) and the script's timeline."""
     base, transfer = load_models(script, device=device)
     timeline = build_timeline(script, base)
-    G = blend_per_frame([base, transfer]) if timeline.blends else base
-    return G.set_precision(precision), timeline
+    return animation_generator(script, timeline, base, transfer, device=device, precision=precision), timeline
+
+
+def animation_generator(
+    script: Script, timeline: Timeline, base: Synthesizer, transfer: Synthesizer | None, *,
+    device: str | torch.device = "cpu", precision: Precision = "fp32",
+) -> Synthesizer:
+    """The generator of a timeline already resolved (on a Ray worker: by the driver) from the loaded models."""
+    G = base
+    if timeline.blend_components:
+        G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
+    elif timeline.blends:
+        G = blend_per_frame([base, transfer])
+    return G.set_precision(precision)
+
+
+def blend_components(
+    script: Script, timeline: Timeline, base: Synthesizer, transfer: Synthesizer | None, *, device: str | torch.device = "cpu"
+) -> list[Synthesizer]:
+    """The base, then each model a named blend names, in the order of the timeline's "model_blend"
+    components; a component with a channel mask is the model's channel-masked copy over the base."""
+    loaded: dict[str, Synthesizer] = {"transfer": transfer} if transfer is not None else {}
+    paths = dict(script.extra_models)
+    models = [base]
+    for name, mask in timeline.blend_components:
+        if name not in loaded:
+            loaded[name] = load_generator(paths[name], device=device)
+            check_same_architecture([base, loaded[name]], ["models.base", f"models.extra.{name}"])  # type: ignore[list-item]
+        model = loaded[name]
+        if mask is not None:
+            if not isinstance(base, Generator) or not isinstance(model, Generator):
+                raise ScriptError(f"masks.{mask}: channel blends need StyleGAN2 models")
+            try:
+                masks = channel_masks(script.masks[mask], base.config.channels, base=base, model=model)
+            except ValueError as e:
+                raise ScriptError(f"{script.file}: masks.{mask}: {e}" if script.file else f"masks.{mask}: {e}") from None
+            model = channel_masked(base, model, masks)
+        models.append(model)
+    return models
 
 
 def load_timeline(
@@ -199,15 +247,19 @@ def resolve_timeline(script: Script, *, device: str | torch.device = "cpu") -> T
 def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1024) -> Path:
     """Write the resolved per-frame tracks as .npz: time, z or ws, every track by its name (psi,
     truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
-    `blend_resolutions` [R], ...) and `key_frames`; memory stays one chunk whatever the length."""
+    `blend_resolutions` [R], for direction tracks `directions` [T, D] amounts, for named blends
+    `model_blend` [T, C, R], the weight of each of `blend_components` [C] ("name" or "name:mask"),
+    the base taking the rest, ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
     latents = "z" if timeline.space == "z" else "ws"
     chunks = ({"time": c.time, latents: c.latents, **c.tracks} for c in timeline.chunks(chunk_size))
     whole = {"key_frames": timeline.key_frames.astype(np.int64)}
-    if timeline.blends:
+    if timeline.blends or "model_blend" in timeline.tracks:
         whole["blend_resolutions"] = np.asarray(timeline.blend_resolutions, dtype=np.int64)
+    if "model_blend" in timeline.tracks:
+        whole["blend_components"] = np.array([name if mask is None else f"{name}:{mask}" for name, mask in timeline.blend_components])
     return write_npz_rows(path, chunks, timeline.num_frames, whole)
 
 
@@ -253,11 +305,14 @@ def project_photo(
     if G.img_channels == 1:
         target = cv2.cvtColor(target, cv2.COLOR_RGB2GRAY)[..., None]
 
+    # The thread policy (jobs/threads.py): the progress video's encoder is light beside the
+    # optimisation, so it gets one thread and no core of its own.
+    threads = plan_threads(G.device, work_pixels=G.img_resolution**2)
     writer = None
     if video_path is not None:
         size = G.img_resolution
         writer = open_segment(video_path, kind="mp4", width=2 * size, height=size, fps=30,
-                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
+                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad", threads=threads.encoder))
 
     def on_step(step: ProjectionStep) -> None:
         if writer is not None:
@@ -266,7 +321,8 @@ def project_photo(
             progress(step)
 
     try:
-        result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
+        with use_threads(threads):
+            result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
         if writer is not None:
             writer.close()
     finally:

@@ -54,9 +54,10 @@ from renderer.models.stylegan2 import (
     layer_noise,
     noise_bias_act,
     normalize_for_half,
+    per_frame_noise,
     upsample2d,
 )
-from renderer.models.synthesizer import ModelInfo, NoiseMode, Synthesizer
+from renderer.models.synthesizer import FrameNoise, ModelInfo, NoiseMode, Synthesizer
 
 _BLOCK = re.compile(r"synthesis\.b(\d+)\.")
 
@@ -138,6 +139,19 @@ def blend(
         raise UsageError(f"blend: {e}") from None
     weights = np.stack([1.0 - alphas, alphas])
     return blend_models([base, transfer], weights, mapping_weights=[1.0 - mapping_alpha, mapping_alpha])
+
+
+def blend_with_base(base: Generator, models: Sequence[Generator], specs: Sequence[BlendSpec]) -> Generator:
+    """A static N-model blend: each of `models` at its spec's weight per resolution, the base at
+    the rest (`1 - sum`), the mapping and w_avg the base's. UsageError for a bad spec."""
+    if len(specs) != len(models):
+        raise UsageError(f"{len(models)} models need {len(models)} weight specs, got {len(specs)}")
+    resolutions = base.config.block_resolutions
+    try:
+        table = np.stack([alpha_by_resolution(spec, resolutions) for spec in specs])
+    except ValueError as e:
+        raise UsageError(f"blend: {e}") from None
+    return blend_models([base, *models], np.concatenate([1.0 - table.sum(axis=0, keepdims=True), table]))
 
 
 # -- per-frame blends: M models stacked, one batched pass ------------------------------------------
@@ -280,6 +294,7 @@ class BlendedSynthesisLayer(StackedModule):
         gain: float = 1.0,
         clamp_fallback: float | None = None,
         mix: torch.Tensor,  # [N, M]
+        frame_noise: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         styles = self.affine(w.float(), mix)
         weight = self.weight
@@ -295,6 +310,7 @@ class BlendedSynthesisLayer(StackedModule):
 
             noise = layer_noise(x, noise_mode, self.resolution, stored)
             strength = per_frame(mix, self.noise_strength).to(x.dtype).reshape(-1, 1, 1, 1)
+            noise, strength = per_frame_noise(noise, strength, frame_noise, x.dtype)
         return noise_bias_act(
             x, dcoefs, per_frame(mix, self.bias).to(x.dtype)[:, :, None, None], noise, strength,
             gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
@@ -437,26 +453,29 @@ class BlendedSynthesisBlock(StackedModule):
         noise_mode: str,
         dtype: torch.dtype,
         mix: BlockMix,
+        noise: Sequence[tuple[torch.Tensor | None, torch.Tensor | None]] | None = None,  # per conv
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if mix.constant is not None:
-            return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype)
+            extra = {} if noise is None else {"noise": noise}
+            return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype, **extra)
         weights = mix.weights
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp, "mix": weights}
+        conv_noise = [{"frame_noise": n} for n in noise] if noise is not None else [{}] * self.num_conv
         if self.is_first:
             x = per_frame(weights, self.const).to(dtype)  # [N, C, 4, 4]
-            x = self.conv1(x, ws[:, 0], f2, **layer)
+            x = self.conv1(x, ws[:, 0], f2, **layer, **conv_noise[0])
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
                 y = self.skip(x, f2, gain=math.sqrt(0.5), mix=weights)
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
+                x = self.conv0(x, ws[:, 0], f2, **layer, **conv_noise[0])
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer, **conv_noise[1])
                 x = y + x
             else:
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, **layer)
+                x = self.conv0(x, ws[:, 0], f2, **layer, **conv_noise[0])
+                x = self.conv1(x, ws[:, 1], f2, **layer, **conv_noise[1])
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
@@ -480,6 +499,7 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
         ws: torch.Tensor,
         noise_mode: NoiseMode = "const",
         max_resolution: int | None = None,
+        noise: FrameNoise | None = None,
         model_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Synthesize images, each frame with its own blend.
@@ -496,9 +516,10 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
-        for (block, block_ws), mix in zip(self.split_ws(ws, stop), mixes, strict=False):  # may stop early
+        blocks = self.split_noise(self.split_ws(ws, stop), noise)
+        for (block, block_ws, block_noise), mix in zip(blocks, mixes, strict=False):  # may stop early
             dtype = self.block_dtype(block.resolution, ws.device)
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, mix=mix, **block_noise)
         assert img is not None
         return img
 

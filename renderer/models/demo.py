@@ -29,6 +29,7 @@ DEMO_CONFIG = GeneratorConfig(
 )
 BASE_SEED = 20201022  # the day Pinkney & Adler's paper appeared
 TRANSFER_SEED = BASE_SEED + 1
+PASTEL_SEED = BASE_SEED + 2
 # Amplitude of each level's ToRGB: coarse levels carry the colour, fine levels the detail.
 TORGB_GAIN = {4: 0.49, 8: 0.49, 16: 0.45, 32: 0.41, 64: 0.32, 128: 0.2, 256: 0.1}
 NOISE_STRENGTH = 0.05
@@ -64,14 +65,16 @@ def _base_state(template: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return state
 
 
-def _transfer_state(base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    rng = np.random.RandomState(TRANSFER_SEED)
+def _transfer_state(
+    base: dict[str, np.ndarray], seed: int = TRANSFER_SEED, palette: tuple[float, ...] = (0.35, 0.05, -0.35)
+) -> dict[str, np.ndarray]:
+    rng = np.random.RandomState(seed)
     state: dict[str, np.ndarray] = {}
     for key, x in base.items():
         if key.startswith("synthesis.") and not key.endswith(("noise_const", "noise_strength")):
             x = x + TRANSFER_DRIFT * x.std() * rng.standard_normal(x.shape) if x.size > 1 else x
         if key.endswith(".torgb.bias"):
-            x = x + np.array([0.35, 0.05, -0.35])[: x.shape[0]] / len(TORGB_GAIN)  # warmer palette
+            x = x + np.array(palette)[: x.shape[0]] / len(TORGB_GAIN)  # warmer palette by default
         state[key] = x
     return state
 
@@ -106,13 +109,15 @@ def _demo_weights(name: str) -> tuple[dict[str, torch.Tensor], str]:
     _calibrate_styles(G, state)
     if name == "demo-transfer":
         state = _transfer_state(state)
+    elif name == "demo-pastel":  # a second fine-tune of demo, for blends of more than two models
+        state = _transfer_state(state, seed=PASTEL_SEED, palette=(-0.2, 0.3, 0.4))
     G.load_state_dict({k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in state.items()})
     w_avg_source = use_estimated_w_avg(G)
     return {k: v.clone() for k, v in G.state_dict().items()}, w_avg_source
 
 
 def build_demo(name: str) -> Generator:
-    """The built-in generator `name` ("demo" or "demo-transfer"), on CPU; a new module each call."""
+    """The built-in generator `name` ("demo", "demo-transfer" or "demo-pastel"), on CPU; a new module each call."""
     if name not in BUILTIN_MODELS:
         raise ValueError(f"unknown built-in model {name!r}; choose from {BUILTIN_MODELS}")
     weights, w_avg_source = _demo_weights(name)

@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from renderer.models.canvas import grow_const, grow_noise, offsets
+from renderer.models.derived import derived
 from renderer.models.synthesizer import (
     NOISE_MODES,
     PRECISIONS,
+    FrameNoise,
     ModelInfo,
     NoiseMode,
     Precision,
@@ -230,7 +232,7 @@ class MappingNetwork(nn.Module):
         Args:
             z: [N, z_dim] (any float dtype; computed in float32)
             c: [N, c_dim] labels for conditional models, else None
-            truncation_psi: a number, or a per-sample tensor [N]
+            truncation_psi: a number, or a per-sample tensor [N] (or [N, num_ws])
             truncation_cutoff: truncate only layers below this index (or per-sample [N]); None = all
         Returns:
             ws: float32 [N, num_ws, w_dim]
@@ -257,12 +259,13 @@ class MappingNetwork(nn.Module):
     ) -> torch.Tensor:
         """`w_avg + psi * (ws - w_avg)` on layers below the cutoff (all when None).
 
-        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track).
+        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track); psi may
+        also be per sample and layer, [N, num_ws] (an audio reaction on some layers).
         """
         if not torch.is_tensor(truncation_psi) and truncation_psi == 1:
             return ws
         psi = torch.as_tensor(truncation_psi, dtype=ws.dtype, device=ws.device)
-        psi = psi.reshape(-1, 1, 1) if psi.ndim else psi
+        psi = psi.reshape(psi.shape[0], -1, 1) if psi.ndim else psi  # [N, 1 or num_ws, 1]
         truncated = self.w_avg.to(ws.dtype) + psi * (ws - self.w_avg.to(ws.dtype))
         if truncation_cutoff is None:
             return truncated
@@ -303,7 +306,7 @@ def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, *, up: bool, f2: torc
 def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """Per-sample output scales that give the modulated weight unit norm: float32 [N, O]."""
     s2 = styles.float().square()  # [N, I]
-    w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+    w2 = derived(weight, "w2", lambda w: w.float().square().sum(dim=(2, 3)))  # [O, I], once per weight
     return (s2 @ w2.t() + 1e-8).rsqrt()
 
 
@@ -359,6 +362,23 @@ def layer_noise(
     return torch.randn((x.shape[0], 1, *x.shape[-2:]), device=x.device, dtype=x.dtype)
 
 
+def per_frame_noise(
+    noise: torch.Tensor,
+    strength: torch.Tensor,
+    frame_noise: tuple[torch.Tensor | None, torch.Tensor | None] | None,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A layer's noise and strength with the frames' own maps [N, 1, H, W] and strength gains [N], if given."""
+    if frame_noise is None:
+        return noise, strength
+    maps, gains = frame_noise
+    if maps is not None:
+        noise = maps.to(dtype)
+    if gains is not None:
+        strength = strength * gains.to(dtype).reshape(-1, 1, 1, 1)
+    return noise, strength
+
+
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (optionally 2x upsampling), noise, bias, leaky ReLU, clamp."""
 
@@ -395,6 +415,7 @@ class SynthesisLayer(nn.Module):
         noise_mode: str,
         gain: float = 1.0,
         clamp_fallback: float | None = None,
+        frame_noise: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
         styles = self.affine(w.float())
         weight = self.weight
@@ -406,6 +427,7 @@ class SynthesisLayer(nn.Module):
         if self.use_noise and noise_mode != "none":
             noise = layer_noise(x, noise_mode, self.resolution, lambda: self.noise_const.to(x.dtype))
             strength = self.noise_strength.to(x.dtype).reshape(1, 1, 1, 1)
+            noise, strength = per_frame_noise(noise, strength, frame_noise, x.dtype)
         return noise_bias_act(
             x, dcoefs, self.bias.to(x.dtype).reshape(1, -1, 1, 1), noise, strength,
             gain=gain, clamp=self.conv_clamp if self.conv_clamp is not None else clamp_fallback,
@@ -496,23 +518,25 @@ class SynthesisBlock(nn.Module):
         *,
         noise_mode: str,
         dtype: torch.dtype,
+        noise: Sequence[tuple[torch.Tensor | None, torch.Tensor | None]] | None = None,  # per conv
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp}
+        conv_noise = [{"frame_noise": n} for n in noise] if noise is not None else [{}] * self.num_conv
         if self.is_first:
             x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], f2, **layer)
+            x = self.conv1(x, ws[:, 0], f2, **layer, **conv_noise[0])
         else:
             assert x is not None
             x = x.to(dtype)
             if self.architecture == "resnet":
                 y = self.skip(x, f2, gain=math.sqrt(0.5))
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer)
+                x = self.conv0(x, ws[:, 0], f2, **layer, **conv_noise[0])
+                x = self.conv1(x, ws[:, 1], f2, gain=math.sqrt(0.5), **layer, **conv_noise[1])
                 x = y + x
             else:
-                x = self.conv0(x, ws[:, 0], f2, **layer)
-                x = self.conv1(x, ws[:, 1], f2, **layer)
+                x = self.conv0(x, ws[:, 0], f2, **layer, **conv_noise[0])
+                x = self.conv1(x, ws[:, 1], f2, **layer, **conv_noise[1])
         if img is not None:
             img = upsample2d(img, f2)
         if self.has_torgb:
@@ -550,6 +574,7 @@ class SynthesisNetwork(nn.Module):
         ws: torch.Tensor,
         noise_mode: NoiseMode = "const",
         max_resolution: int | None = None,
+        noise: FrameNoise | None = None,
         **blend: Any,
     ) -> torch.Tensor:
         """Synthesize images.
@@ -560,6 +585,7 @@ class SynthesisNetwork(nn.Module):
             max_resolution: stop after this block and return the RGB accumulated so far, a
                 faithful low-resolution image (skip architecture only; the blocks above are never
                 computed). None: the full image.
+            noise: per-frame noise maps and strength gains, one entry per conv layer (animated noise)
             blend: the Synthesizer protocol's blend arguments; a single model takes none (or None)
         Returns:
             img: float32 [N, img_channels, R, R], raw (about [-1, 1]); R = max_resolution or img_resolution
@@ -569,9 +595,9 @@ class SynthesisNetwork(nn.Module):
         ws = ws.to(torch.float32)
         x: torch.Tensor | None = None
         img: torch.Tensor | None = None
-        for block, block_ws in self.split_ws(ws, stop):
+        for block, block_ws, block_noise in self.split_noise(self.split_ws(ws, stop), noise):
             dtype = self.block_dtype(block.resolution, ws.device)
-            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype)
+            x, img = block(x, img, block_ws, self.f2, noise_mode=noise_mode, dtype=dtype, **block_noise)
         assert img is not None
         return img
 
@@ -593,6 +619,22 @@ class SynthesisNetwork(nn.Module):
         if not self.has_intermediate_rgb:
             raise ValueError(f"a {self.architecture} network has no RGB below {self.img_resolution} px; render in full and downscale")
         return max_resolution
+
+    @property
+    def num_conv_layers(self) -> int:
+        return self.num_ws - 1
+
+    def split_noise(self, blocks: list[tuple[Any, torch.Tensor]], noise: FrameNoise | None) -> list[tuple[Any, torch.Tensor, dict[str, Any]]]:
+        """Each block with its ws and its convs' share of `noise` (as the keyword block forward takes)."""
+        if noise is None:
+            return [(block, block_ws, {}) for block, block_ws in blocks]
+        if len(noise.maps) != self.num_conv_layers or len(noise.gains) != self.num_conv_layers:
+            raise ValueError(f"noise needs one entry per conv layer ({self.num_conv_layers})")
+        out, at = [], 0
+        for block, block_ws in blocks:
+            out.append((block, block_ws, {"noise": [noise.layer(at + j) for j in range(block.num_conv)]}))
+            at += block.num_conv
+        return out
 
     def split_ws(self, ws: torch.Tensor, stop: int) -> list[tuple[SynthesisBlock, torch.Tensor]]:
         """The blocks up to resolution `stop`, each with its ws [N, num_conv + num_torgb, w_dim]

@@ -31,6 +31,21 @@ PRECISIONS: dict[str, torch.dtype] = {
 
 
 @dataclasses.dataclass(frozen=True)
+class FrameNoise:
+    """Per-frame noise for synthesis, one entry per conv layer from 4x4 up (None: as noise_mode says).
+
+    maps: [N, 1, H, W] maps that replace the layer's noise (animated noise)
+    gains: [N] multipliers of the layer's trained noise strength
+    """
+
+    maps: tuple[torch.Tensor | None, ...]
+    gains: tuple[torch.Tensor | None, ...]
+
+    def layer(self, index: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        return self.maps[index], self.gains[index]
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelInfo:
     """Where a generator came from; shown by `renderer inspect` and kept by `renderer convert`."""
 
@@ -69,6 +84,7 @@ class Synthesis(Protocol):
         ws: torch.Tensor,  # [N, num_ws, w_dim]
         noise_mode: NoiseMode = "const",  # "const" (the stored maps), "random" or "none"
         max_resolution: int | None = None,  # one of `levels`: stop there (see can_stop_early)
+        noise: FrameNoise | None = None,  # per-frame maps and strengths; None: noise_mode's
         **blend: Any,  # model_weights [N, num_models, len(levels)] when num_models > 1
     ) -> torch.Tensor:  # img: float32 [N, img_channels, R, R], about [-1, 1]
         ...
@@ -165,6 +181,7 @@ def check_single_model(blend: Mapping[str, Any]) -> None:
 
 __all__ = [
     "BLEND_ARGUMENTS",
+    "FrameNoise",
     "NOISE_MODES",
     "PRECISIONS",
     "LatentMapping",

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
@@ -33,6 +35,7 @@ from renderer.plan.encoding import (
 from renderer.plan.framing import MAX_SIDE, Fit, parse_fit, parse_pan, parse_size, parse_zoom
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.plan.reactions import AudioSettings, Reaction, parse_audio_table, parse_reactions
 from renderer.plan.seeds import MAX_SEED
 
 if sys.version_info >= (3, 11):
@@ -63,14 +66,18 @@ class ScriptError(RendererError):
 class LatentSource:
     """Where a keyframe's latent comes from: exactly one of a seed, a file, or literal values."""
 
-    kind: str  # "seed", "file", "z" or "w"
+    kind: str  # "seed", "file", "z", "w", or "loop" (a generated walk's, renderer.plan.walks)
     seed: int | None = None
     file: Path | None = None
     values: tuple[Any, ...] | None = None  # nested lists as written, for "z" / "w"
+    phase: float = 0.0  # "loop": where on the seeded loop, in periods
+    harmonics: int = 0  # "loop": its Fourier harmonics
 
     def describe(self) -> str:
         if self.kind == "seed":
             return f"seed {self.seed}"
+        if self.kind == "loop":
+            return f"loop of seed {self.seed} at {self.phase:.3f}"
         if self.kind == "file":
             assert self.file is not None
             return f"file {self.file.name}"
@@ -99,13 +106,15 @@ class Keyframe:
     blend: Any = None  # validated blend spec, used by model blending
     zoom: float | None = None  # the window's zoom (renderer.plan.framing); None: inherit
     pan: tuple[float, float] | None = None  # the window's position, -1..1 each; None: inherit
+    label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
 
     def where(self) -> str:
-        return f"keyframes[{self.index}] (t={self.time:g}s)"
+        return f"{self.label or f'keyframes[{self.index}]'} (t={self.time:g}s)"
 
     def describe_source(self) -> str:
         """The latent source and its style mixes, as shown to users: "seed 3 + mix seed 7"."""
-        return self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+        text = self.source.describe() + "".join(f" + mix {m.source.describe()}" for m in self.mix)
+        return text + (f" ({self.label})" if self.label and self.label.startswith("walks") else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,8 +173,15 @@ class Script:
     blend: Any = None  # the blend before the first keyframe that sets one; None: the base model (0)
     presets: tuple[str, ...] = ()  # applied in order, under the script's own settings
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
+    audio: AudioSettings = AudioSettings()  # the song features are measured on, and its bands
+    reactions: tuple[Reaction, ...] = ()  # audio features driving psi, pulses, speed, blend, chroma
+    beat_times: tuple[float, ...] = ()  # seconds of the detected beats (beats = "detected"), else ()
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
     fit: Fit = Fit()  # how the model's square images fill a frame of another aspect
+    directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
+    noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
+    extra_models: tuple[tuple[str, str], ...] = ()  # [models] extra: (name, checkpoint) for named blends
+    masks: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # [masks.NAME]: renderer.plan.blends.MaskSpec
 
     @property
     def duration(self) -> float:
@@ -174,10 +190,13 @@ class Script:
     @property
     def needs_models_to_check(self) -> bool:
         """Whether checking the script goes beyond the script: a checkpoint file to read, or latents
-        (files, literals) to check against a model. Seeds on built-in models need neither."""
+        (files, literals, loops), directions or channel masks to check against a model. Seeds on
+        built-in models need none of that."""
         sources = [s for k in self.keyframes for s in (k.source, *(m.source for m in k.mix))]
-        models = [self.base_model, *([self.transfer_model] if self.transfer_model else [])]
-        return any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
+        models = [self.base_model, *([self.transfer_model] if self.transfer_model else []),
+                  *(path for _, path in self.extra_models)]
+        return (any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
+                or bool(self.directions) or bool(self.masks))
 
     @property
     def num_segments(self) -> int:
@@ -213,6 +232,8 @@ class Script:
         return values
 
     def beat(self, frame: float) -> float | None:
+        if self.beat_times:
+            return detected_beat(frame / self.fps, self.beat_times, self.bpm)
         return frame / self.fps * self.bpm / 60 if self.bpm else None
 
 
@@ -235,12 +256,16 @@ _CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\s*$")
 TIME_FORMS = 'seconds (2.5 or "2.5s"), frames ("48f"), beats ("16b", needs bpm) or "m:ss.s"'
 
 
-def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") -> float:
+def parse_time(
+    value: Any, *, fps: float, bpm: float | None, bare: str = "s", beat_times: Sequence[float] = ()
+) -> float:
     """A time as written in a script -> a frame position (float).
 
     Args:
         value: a number (unit `bare`), or a string "2.5s", "48f", "16b", "1:02.5", "1:00:02"
         bare: the unit of bare numbers: "s" (seconds) or "f" (frames, as in Deforum schedules)
+        beat_times: seconds of detected beats: "16b" is detected beat 16 (the first is "0b"),
+            fractions between beats, beyond the last one at the tempo `bpm`; () for a bpm grid
     Raises:
         ValueError with a message saying what is accepted
     """
@@ -262,10 +287,33 @@ def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") ->
     if unit == "f":
         return number
     if unit == "b":
+        if beat_times:
+            return beat_seconds(number, beat_times, bpm) * fps
         if not bpm:
             raise ValueError(f"beat time {value!r} needs bpm at the top of the script")
         return number * 60 / bpm * fps
     return number * fps
+
+
+def beat_seconds(beat: float, beat_times: Sequence[float], bpm: float | None) -> float:
+    """Seconds of a (fractional) detected beat: linear between beats, at the tempo past the last."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    last = len(times) - 1
+    if beat <= last:
+        return float(np.interp(beat, np.arange(len(times)), times))
+    period = 60.0 / bpm if bpm else (float(np.mean(np.diff(times))) if last else 0.5)
+    return float(times[-1] + (beat - last) * period)
+
+
+def detected_beat(seconds: float, beat_times: Sequence[float], bpm: float | None) -> float:
+    """The (fractional) detected beat at a time: the inverse of beat_seconds (negative before beat 0)."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    period = 60.0 / bpm if bpm else (float(np.mean(np.diff(times))) if len(times) > 1 else 0.5)
+    if seconds < times[0]:
+        return float((seconds - times[0]) / period)
+    if seconds > times[-1]:
+        return float(len(times) - 1 + (seconds - times[-1]) / period)
+    return float(np.interp(seconds, times, np.arange(len(times))))
 
 
 _SCHEDULE_ITEM = re.compile(r"\s*([^:,()]+?)\s*:\s*\(\s*(.*?)\s*\)\s*(?:,|$)")
@@ -423,6 +471,7 @@ def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
         ("size", "x".join(map(str, script.size)) if script.size else None), ("fit", script.fit.describe()),
         ("blend", script.blend),
         ("models.base", script.base_model), ("models.transfer", script.transfer_model),
+        *([("models.extra", dict(script.extra_models))] if script.extra_models else []),
     ]
     values += [(f"path.{f.name}", getattr(script.path, f.name)) for f in dataclasses.fields(PathSettings)]
     values += [(f"output.{f.name}", getattr(script.output, f.name)) for f in dataclasses.fields(OutputSettings)]
@@ -470,13 +519,16 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "fit", "blend", "models", "path", "keyframes", "tracks", "output")
+TOP_KEYS = (
+    "preset", "fps", "bpm", "duration", "size", "fit", "blend", "models", "path", "keyframes", "tracks", "output",
+    "beats", "audio", "reactions", "walks", "directions", "noise", "masks",
+)
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
 PRESET_KEYS = ("description", "fps", "size", "fit", "blend", "path", "output")  # what a preset file may set
-MODEL_KEYS = ("base", "transfer")
+MODEL_KEYS = ("base", "transfer", "extra")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
 KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend", "zoom", "pan")
 TRACK_KEYS = ("psi", "truncation_cutoff", "zoom", "pan_x", "pan_y")
@@ -490,6 +542,8 @@ class _Checker:
         self.file = file
         self.base_dir = base_dir
         self.origins: Mapping[str, str] = {}  # setting -> "preset NAME" / "script", once presets are merged
+        self.model_names: tuple[str, ...] = ()  # the models a named blend may name
+        self.masks: Mapping[str, Any] = {}  # [masks.NAME] tables, for channel blends
 
     def error(self, where: str, message: str) -> ScriptError:
         prefix = f"{self.file}: " if self.file else ""
@@ -592,18 +646,28 @@ def parse_script(
 def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     file = check.file
     fps = check.number(data.get("fps", 30), "fps", positive=True, maximum=MAX_FPS)
-    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data else None
+    auto_bpm = data.get("bpm") == "auto"
+    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data and not auto_bpm else None
+    beats = check.choice(data.get("beats", "grid"), ("grid", "detected"), "beats")
     size = _parse_size(check, data["size"]) if "size" in data else None
     try:
         fit = parse_fit(data.get("fit", "extend"))
     except ValueError as e:
         raise check.error("fit", str(e)) from None
+    beat_times: tuple[float, ...] = ()
 
     def frame_of(value: Any, where: str, bare: str = "s") -> float:
         try:
-            return parse_time(value, fps=fps, bpm=bpm, bare=bare)
+            return parse_time(value, fps=fps, bpm=bpm, bare=bare, beat_times=beat_times)
         except ValueError as e:
             raise check.error(where, str(e)) from None
+
+    # The output first: the song it muxes is the one beats are detected in.
+    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    audio = parse_audio_table(check, check.table(data.get("audio", {}), "audio"), output.audio)
+    if auto_bpm or beats == "detected":
+        bpm, beat_times = _detected_beats(check, audio, fps, output.audio_offset, "bpm" if auto_bpm else "beats")
+        beat_times = beat_times if beats == "detected" else ()
 
     models = check.table(data.get("models", {}), "models")
     check.keys(models, MODEL_KEYS, "models")
@@ -611,14 +675,23 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         raise check.error("models", "needs 'base': a checkpoint path or a built-in name such as \"demo\"")
     base = check.model(models["base"], "models.base")
     transfer = check.model(models["transfer"], "models.transfer") if "transfer" in models else None
+    extra_models: tuple[tuple[str, str], ...] = ()
+    masks: dict[str, Any] = {}
+    if "extra" in models or "masks" in data:
+        from renderer.plan.blends import parse_extra_models, parse_masks
+
+        extra_models = parse_extra_models(check, models["extra"]) if "extra" in models else ()
+        masks = parse_masks(check, check.table(data.get("masks", {}), "masks"))
+    check.model_names = (("transfer",) if transfer else ()) + tuple(name for name, _ in extra_models)
+    check.masks = masks
 
     default_blend = _parse_blend(check, data["blend"], "blend", transfer) if "blend" in data else None
     path = _parse_path(check, check.table(data.get("path", {}), "path"), frame_of)
     schedules = _parse_tracks(check, check.table(data.get("tracks", {}), "tracks"), fps, bpm)
 
-    raw_keys = data.get("keyframes")
-    if not isinstance(raw_keys, list) or not raw_keys:
-        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry")
+    raw_keys = data.get("keyframes", [] if "walks" in data else None)
+    if not isinstance(raw_keys, list) or not (raw_keys or "walks" in data):
+        raise check.error("keyframes", "the script needs at least one [[keyframes]] entry (or [[walks]])")
     keyframes: list[Keyframe] = []
     for index, raw in enumerate(raw_keys):
         key = _parse_keyframe(check, index, raw, frame_of, fps, transfer)
@@ -630,6 +703,8 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
                 f"at frame {prev.frame} (t={prev.time:g}s)",
             )
         keyframes.append(key)
+    if "walks" in data:
+        keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, data.get("duration"))
     for name in schedules:
         keyed = [k.index for k in keyframes if getattr(k, SCHEDULED_FIELDS.get(name, name)) is not None]
         if keyed:
@@ -656,11 +731,37 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         late = [f for f in schedule.frames if f >= num_frames]
         if late:
             raise check.error(f"tracks.{name}", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
-    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    reactions = ()
+    if "reactions" in data:
+        reactions = parse_reactions(
+            check, data["reactions"], audio, offset=output.audio_offset, transfer=transfer, space=path.space
+        )
+        _check_reaction_audio(reactions, fps, num_frames)
+    directions: tuple[Any, ...] = ()
+    if "directions" in data:
+        from renderer.plan.directions import parse_directions
+
+        directions = parse_directions(check, data["directions"], fps=fps, bpm=bpm)
+        for i, track in enumerate(directions):
+            late = [f for f in track.amount.frames if f >= num_frames]
+            if late:
+                raise check.error(f"directions[{i}].amount", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
+    noise = None
+    if "noise" in data:
+        from renderer.plan.noise import parse_noise
+
+        noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
     if size is not None:
         _check_even(check, size, output)
     return Script(
         fit=fit,
+        audio=audio,
+        reactions=reactions,
+        beat_times=beat_times,
+        extra_models=extra_models,
+        masks=masks,
+        noise=noise,
+        directions=directions,
         output=output,
         blend=default_blend,
         file=file,
@@ -697,6 +798,52 @@ def odd_size_message(size: tuple[int, int], pix_fmt: str) -> str:
     return (f"{size[0]}x{size[1]} cannot be encoded as {pix_fmt}, which needs a width that is a multiple of {step[0]} "
             f"and a height that is a multiple of {step[1]}; give an even size, or set output.even_size = "
             '"round" (a size rounded down) or "pad" (black rows/columns)')
+
+
+def _detected_beats(
+    check: _Checker, audio: AudioSettings, fps: float, offset: float, where: str
+) -> tuple[float, tuple[float, ...]]:
+    """The song's tempo and its beats in video seconds (those at or after the video's start)."""
+    from renderer.audio.features import analyze_file  # decoding and analysis only when asked for
+
+    if audio.file is None:
+        raise check.error(where, "detecting the tempo and beats needs the song: set output.audio or [audio] file")
+    features = analyze_file(audio.file, fps=fps, offset=offset, bands=audio.bands)
+    times = tuple(float(t - offset) for t in features.beats if t - offset >= 0)
+    if features.tempo <= 0 or len(times) < 2:
+        raise check.error(where, f"no steady beat found in audio file {audio.file}; give bpm as a number")
+    return features.tempo, times
+
+
+def _check_reaction_audio(reactions: Sequence[Reaction], fps: float, num_frames: int) -> None:
+    """AudioError (one line naming the file) when a reaction's song is not audio, is silent, or
+    ends before the video does."""
+    from renderer.audio.decode import load_audio
+    from renderer.errors import AudioError
+
+    for file in dict.fromkeys(r.audio for r in reactions):
+        offset = next(r.offset for r in reactions if r.audio == file)
+        duration = load_audio(file).duration
+        needed = offset + (num_frames - 1) / fps
+        if duration + 0.5 / fps < needed:
+            raise AudioError(
+                f"audio file {file}: {duration:.2f} s is shorter than the video it drives "
+                f"({num_frames} frames at {fps:g} fps from {offset:g} s need {needed:.2f} s)"
+            )
+def _merge_walks(
+    check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float, duration: Any,
+) -> list[Keyframe]:
+    """The typed keyframes and those of the [[walks]], in time order, indexed in that order."""
+    from renderer.plan.walks import expand_walks
+
+    frames = round(frame_of(duration, "duration")) if duration is not None else None
+    generated = expand_walks(check, raw, frame_of, duration=frames, loop=path.loop, fps=fps)
+    merged = sorted(typed + generated, key=lambda k: k.frame)
+    for a, b in zip(merged, merged[1:], strict=False):
+        if a.frame == b.frame:
+            first, second = sorted((a, b), key=lambda k: k.label is not None and k.label.startswith("walks"))
+            raise check.error(second.where(), f"falls on frame {a.frame}, where {first.where()} is; move one or change the walk's start or every")
+    return [dataclasses.replace(k, index=i, label=k.label or f"keyframes[{k.index}]") for i, k in enumerate(merged)]
 
 
 def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: float) -> OutputSettings:
@@ -905,8 +1052,15 @@ def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
 def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) -> Any:
     """A blend spec (see renderer.blendspec): a number, {swap = R, low = ..., width = W} or
     {resolution = alpha}; returned with integer resolution keys and the default `low` filled in."""
+    names = check.model_names
+    words = [str(k) for k in value if not is_resolution(k) and k not in ("swap", "low", "width")] if isinstance(value, Mapping) else []
+    if any(w in names for w in words) or (words and len(names) > 1):  # names models (a misspelt one too)
+        from renderer.plan.blends import parse_model_blend
+
+        return parse_model_blend(check, value, where, names, check.masks)
     if transfer is None:
-        raise check.error(where, "blending needs a transfer model: add models.transfer")
+        more = f" (or name the models: {{{names[0]} = 0.5}})" if names else ""
+        raise check.error(where, f"blending needs a transfer model: add models.transfer{more}")
     spec = value
     if isinstance(value, Mapping):
         spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}

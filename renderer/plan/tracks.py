@@ -40,6 +40,17 @@ class Column:
         return self.track(frames)[:, self.index]
 
 
+class Stacked:
+    """Scalar tracks side by side: [n] each -> [n, K]."""
+
+    def __init__(self, tracks: Sequence[Track]) -> None:
+        self.tracks = list(tracks)
+        self.radius = max(track.radius for track in self.tracks)
+
+    def __call__(self, frames: NDArray[np.float64]) -> NDArray:
+        return np.stack([track(frames) for track in self.tracks], axis=1)
+
+
 class Lagged:
     """The track `lag` frames late: it reaches each of its values `lag` frames after the original."""
 
@@ -157,4 +168,4 @@ class Rounded:
         return np.clip(np.rint(self.track(frames)), 0, None).astype(np.int64)
 
 
-__all__ = ["Column", "LayerGroups", "Lagged", "PcaRestricted", "Pinned", "Renormalized", "Rounded", "Smoothed", "Track"]
+__all__ = ["Column", "LayerGroups", "Lagged", "PcaRestricted", "Pinned", "Renormalized", "Rounded", "Smoothed", "Stacked", "Track"]
