@@ -276,3 +276,18 @@ def test_a_job_rounds_odd_sizes_only_when_asked(tmp_path: Path) -> None:
     assert resolve_job(frames).size == (101, 57)
     with pytest.raises(ScriptError, match="size: 101x57 cannot be encoded as yuv420p"):
         resolve_job(frames, RenderSettings(output={"file": tmp_path / "clip.mp4"}))
+
+
+def test_animated_noise_grows_with_an_extended_canvas(tmp_path: Path) -> None:
+    """Animated noise maps are as wide as the canvas's layers (they replace the stored maps)."""
+    from renderer.jobs.job import RenderSettings
+    from renderer.jobs.render import render
+    from renderer.output.ffmpeg import read_frames
+    from renderer.plan.script import load_script
+
+    path = tmp_path / "wide.toml"
+    path.write_text('fps = 8\nsize = [64, 36]\nnoise = "random"\n[models]\nbase = "demo"\n'
+                    '[[keyframes]]\ntime = 0\nseed = 1\n[[keyframes]]\ntime = 1\nseed = 2\n')
+    result = render(load_script(path), RenderSettings(device="cpu", resolution=32))
+    frames = list(read_frames(result.output))
+    assert len(frames) == 9 and frames[0].shape == (36, 64, 3)

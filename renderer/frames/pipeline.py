@@ -130,7 +130,9 @@ class FramePipeline:
         self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
         # Animated noise, strength tracks, or an audio reaction on the strengths ("noise" [n, num_ws]).
         noise = timeline.noise if timeline.noise is not None else NoiseSettings() if "noise" in timeline.tracks else None
-        self.noise = None if noise is None else FrameNoiseSource(noise, num_ws=G.num_ws, img_resolution=G.img_resolution)
+        self.noise = None if noise is None else FrameNoiseSource(
+            noise, num_ws=G.num_ws, img_resolution=G.img_resolution, grid=self.grid
+        )
 
     @classmethod
     def for_output(
