@@ -290,4 +290,4 @@ def test_animated_noise_grows_with_an_extended_canvas(tmp_path: Path) -> None:
                     '[[keyframes]]\ntime = 0\nseed = 1\n[[keyframes]]\ntime = 1\nseed = 2\n')
     result = render(load_script(path), RenderSettings(device="cpu", resolution=32))
     frames = list(read_frames(result.output))
-    assert len(frames) == 9 and frames[0].shape == (36, 64, 3)
+    assert len(frames) == 9 and frames[0].shape == (32, 56, 3)  # --res 32: the 16:9 frame at that level
