@@ -41,6 +41,10 @@ _EXPORTS = {
     "ResolvedKeyframes": "renderer.plan.timeline",
     "plan_timeline": "renderer.plan.timeline",
     "Track": "renderer.plan.tracks",
+    "Fit": "renderer.plan.framing",
+    "SIZE_NAMES": "renderer.plan.framing",
+    "parse_size": "renderer.plan.framing",
+    "extend_canvas": "renderer.models.canvas",
     "Synthesizer": "renderer.models.synthesizer",
     "ModelInfo": "renderer.models.synthesizer",
     "Generator": "renderer.models.stylegan2",
@@ -94,6 +98,11 @@ _EXPORTS = {
     "find_directions": "renderer.jobs.directions",
     "load_directions": "renderer.jobs.directions",
     "write_directions": "renderer.jobs.directions",
+    "FinetuneSettings": "renderer.jobs.finetune",
+    "FinetuneResult": "renderer.jobs.finetune",
+    "TrainProgress": "renderer.jobs.finetune",
+    "DatasetError": "renderer.jobs.finetune",
+    "finetune": "renderer.jobs.finetune",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -130,6 +139,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
     from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
+    from renderer.jobs.finetune import DatasetError, FinetuneResult, FinetuneSettings, TrainProgress, finetune  # noqa: F401
     from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
@@ -156,10 +166,12 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         blend_per_frame,
         blend_with_base,
     )
+    from renderer.models.canvas import extend_canvas  # noqa: F401
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
     from renderer.models.directions import Directions  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
     from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
+    from renderer.plan.framing import SIZE_NAMES, Fit, parse_size  # noqa: F401
     from renderer.plan.script import (  # noqa: F401
         Script,
         ScriptError,

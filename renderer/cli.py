@@ -606,6 +606,49 @@ def project_command(
             stdout.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command("finetune")
+def finetune_command(
+    base: Annotated[str, typer.Argument(help="Checkpoint to start from (any format, or demo).")],
+    images: Annotated[Path, typer.Argument(help="Folder of training images (any size and format Pillow reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The fine-tuned EMA generator, .safetensors.", rich_help_panel=OUTPUT_PANEL)],
+    kimg: Annotated[float, typer.Option(help="Training length: thousands of real images shown.")] = 10.0,
+    batch: Annotated[int, typer.Option(help="Images per step.")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 0.002,
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Flip training images left-right at random.")] = False,
+    freeze_d: Annotated[int, typer.Option("--freeze-d", help="Keep the top K discriminator blocks fixed (FreezeD).")] = 0,
+    augment: Annotated[str, typer.Option(help="ada (adaptive, for small sets), diffaugment, or none.")] = "ada",
+    align: Annotated[bool, typer.Option("--align/--no-align", help="Crop each photo around its face like FFHQ (else a centre square).")] = False,
+    snapshots: Annotated[
+        Path | None, typer.Option(help="Folder for grid PNGs, the loss log and the training state \\[default: OUTPUT-snapshots].", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    snapshot_kimg: Annotated[float, typer.Option(help="Write a snapshot every this many kimg.", rich_help_panel=OUTPUT_PANEL)] = 1.0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the training state in the snapshots folder.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the training randomness.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps (CUDA trains in mixed precision).", rich_help_panel=DEVICE_PANEL)] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a model on a folder of images (transfer learning, Pinkney & Adler's step 2)."""
+    settings = run(lambda: renderer.FinetuneSettings(
+        kimg=kimg, batch=batch, lr=lr, mirror=mirror, freeze_d=freeze_d, augment=augment,  # type: ignore[arg-type]
+        snapshot_kimg=snapshot_kimg, seed=seed,
+    ))
+    with Progress(
+        TextColumn("fine-tuning"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:g} kimg"),
+        TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=stderr, disable=quiet, transient=True,
+    ) as bar:
+        task = bar.add_task("fine-tuning", total=kimg, losses="")
+
+        def on_step(p: renderer.TrainProgress) -> None:
+            r1 = f" R1 {p.r1:.3g}" if p.r1 is not None else ""
+            bar.update(task, completed=p.kimg, losses=f"G {p.loss_g:.3f} D {p.loss_d:.3f}{r1} aug {p.augment_p:.2f}")
+
+        result = run(lambda: renderer.finetune(
+            base, images, output, settings, align=align, snapshots=snapshots, resume=resume, device=device, progress=on_step
+        ))
+    stderr.print(f"{result.steps} steps, {result.kimg:g} kimg, augment p {result.augment_p:.2f}", highlight=False)
+    stdout.print(str(output), highlight=False, soft_wrap=True)
+
+
 @app.command("presets")
 def presets_command(
     name: Annotated[str | None, typer.Argument(help="Show this preset's settings.")] = None,

@@ -39,8 +39,11 @@ class FrameNoiseSource:
         strength_groups: the layer groups of the "noise_strength" track's columns
     """
 
-    def __init__(self, settings: NoiseSettings, *, num_ws: int, img_resolution: int) -> None:
+    def __init__(
+        self, settings: NoiseSettings, *, num_ws: int, img_resolution: int, grid: tuple[int, int] = (4, 4)
+    ) -> None:
         self.settings = settings
+        self.grid = grid  # (rows, columns) of 4x4 constant cells: a wider canvas has wider maps
         # Conv layer c reads w index c (the ToRGBs read the others); its maps are the size of its output.
         self.resolutions = [layer_resolution(c, img_resolution) for c in range(num_ws - 1)]
         groups = {g: i for i, (g, _) in enumerate(settings.strength)}
@@ -68,7 +71,8 @@ class FrameNoiseSource:
         if entry not in self.cache or self.cache[entry].device != device:
             rng = np.random.default_rng([self.settings.seed, layer, key + (1 << 31)])  # key may be negative
             res = self.resolutions[layer]
-            self.cache[entry] = torch.from_numpy(rng.standard_normal((res, res), dtype=np.float32)).to(device)
+            shape = (res * self.grid[0] // 4, res * self.grid[1] // 4)
+            self.cache[entry] = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)).to(device)
             if len(self.cache) > CACHED_KEYS * len(self.resolutions):
                 self.cache.popitem(last=False)
         else:

@@ -20,12 +20,15 @@ from renderer.errors import UsageError
 from renderer.frames.pipeline import check_generation_options
 from renderer.models.stylegan2 import NoiseMode, Precision
 from renderer.output.manifest import file_sha256, json_sha256, model_sha256
-from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
+from renderer.plan.encoding import VIDEO_KINDS, EncoderSettings, OutputKind, chroma_step, output_kind
+from renderer.plan.framing import even_size
 from renderer.plan.script import (
     OutputSettings,
     Script,
+    ScriptError,
     apply_output_overrides,
     encoder_settings,
+    odd_size_message,
     resolved_settings,
 )
 from renderer.plan.timeline import ResolvedKeyframes
@@ -120,6 +123,12 @@ class RenderJob:
     flags: tuple[str, ...] = ()  # the output settings that the caller's settings overrode
     backend: Backend = "local"
     ray: RayOptions = RayOptions()
+    size: tuple[int, int] | None = None  # (width, height) of the frames: the script's, made even
+    # for the pixel format when even_size = "round"; None: the model's square
+
+    def __post_init__(self) -> None:
+        if self.size is None and self.script.size is not None:
+            object.__setattr__(self, "size", self.script.size)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -155,6 +164,7 @@ class RenderJob:
                 origin = "settings" if name in self.flags else origin
             rows.append((key, value, origin))
         rows += [
+            ("render.size", "x".join(map(str, self.size)) if self.size else "the model's", "from size and output.even_size"),
             ("render.output", self.path, "settings" if "file" in self.flags else "from the script"),
             ("render.kind", self.kind, "from the output path"),
             ("render.segments", f"{len(self.segments)} of about {self.output.segment:g} s", "from output.segment"),
@@ -221,14 +231,33 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
         # A quick low-resolution render, or one trying presets, never replaces the full render's file.
         path = path.with_name(f"{path.stem}.{'.'.join(tags)}{path.suffix}")
     segment_frames = max(1, round(out.segment * script.fps))
+    kind = output_kind(path)
     return RenderJob(
-        script=script, output=out, path=path, kind=output_kind(path), encoder=encoder_settings(out),
+        size=frame_size(script, out, kind),
+        script=script, output=out, path=path, kind=kind, encoder=encoder_settings(out),
         segments=tuple(plan_segments(script.num_frames, segment_frames)),
         device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
         noise_mode=settings.noise_mode, encoders=settings.encoders, resume=settings.resume,
         resolution=settings.resolution, audio_strict=settings.audio_strict, flags=tuple(sorted(settings.output)),
         backend=settings.backend, ray=settings.ray,
     )
+
+
+def frame_size(script: Script, output: OutputSettings, kind: OutputKind) -> tuple[int, int] | None:
+    """The frames' (width, height): the script's size, which a video's pixel format may need even
+    (rounded down with even_size = "round"; a ScriptError with "error"); None: the model's square."""
+    size = script.size
+    if size is None or kind not in VIDEO_KINDS:
+        return size
+    step = chroma_step(output.pix_fmt)
+    if size[0] % step[0] == 0 and size[1] % step[1] == 0:
+        return size
+    if output.even_size == "round":
+        return even_size(size, step)
+    if output.even_size == "error":
+        prefix = f"{script.file}: " if script.file else ""
+        raise ScriptError(f"{prefix}size: {odd_size_message(size, output.pix_fmt)}")
+    return size  # "pad": the encoder adds the row or column
 
 
 def require_ray() -> None:

@@ -24,6 +24,7 @@ from renderer.errors import EncoderError, UsageError
 from renderer.frames.images import contact_sheet
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.jobs.stills import load_animation, write_png
+from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.output.ffmpeg import check_audio
 from renderer.output.files import make_folder
@@ -194,7 +195,7 @@ def preview_pipeline(script: Script, settings: PreviewSettings) -> FramePipeline
     # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
     return FramePipeline.for_output(
         timeline, G, script.output, size=script.size, batch_size=settings.batch_size,
-        noise_mode=settings.noise_mode, resolution=level,
+        noise_mode=settings.noise_mode, resolution=level, fit=script.fit,
     )
 
 
@@ -220,6 +221,22 @@ def preview(
         notes.append(f"this {G.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
 
+    # A draft's encoder (low resolution, fast preset) is light beside the synthesis: it gets one
+    # thread and no core of its own (jobs/threads.py).
+    threads = plan_threads(G.device, encoders=0, work_pixels=pipeline.work_pixels)
+    with use_threads(threads):
+        sheet, plot, draft = _write_outputs(script, pipeline, settings, plan, threads, timings, report)
+    return PreviewResult(
+        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
+        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
+        notes=tuple(notes), timings=timings,
+    )
+
+
+def _write_outputs(
+    script: Script, pipeline: FramePipeline, settings: PreviewSettings, plan: PreviewPlan, threads: ThreadPlan,
+    timings: dict[str, float], report: PreviewProgressFn,
+) -> tuple[Path | None, Path | None, Path | None]:
     sheet = plot = draft = None
     if settings.sheet:
         with _timed(timings, "sheet_s"):
@@ -231,12 +248,9 @@ def preview(
             report(PreviewProgress("plot", 1, 1))
     if plan.draft_frames is not None:
         with _timed(timings, "draft_s"):
-            draft = _write_draft(script, pipeline, plan.draft_frames, settings, plan.folder / f"{plan.name}.draft.mp4", report)
-    return PreviewResult(
-        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
-        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
-        notes=tuple(notes), timings=timings,
-    )
+            path = plan.folder / f"{plan.name}.draft.mp4"
+            draft = _write_draft(script, pipeline, plan.draft_frames, settings, path, report, threads.encoder)
+    return sheet, plot, draft
 
 
 @contextlib.contextmanager
@@ -294,25 +308,29 @@ def _write_sheet(
         keyframe = script.keyframes[key]
         last = f"psi {psi:.2f}" + (f"  blend {describe_blend(blends[key])}" if blends else "")
         captions.append([f"#{key}  {when}", keyframe.describe_source(), last])
-    # Whole segments per row (a keyframe and its in-betweens), about six tiles wide.
-    columns = min(len(tiles), (between + 1) * max(1, SHEET_COLUMNS // (between + 1)))
+    # Whole segments per row (a keyframe and its in-betweens), about six square tiles wide: fewer
+    # wide tiles, more tall ones (the frames have the script's aspect).
+    height, width = tiles[0].shape[:2]
+    per_row = max(1, min(2 * SHEET_COLUMNS, round(SHEET_COLUMNS * height / width)))
+    columns = min(len(tiles), (between + 1) * max(1, per_row // (between + 1)))
     sheet = contact_sheet(tiles, captions, columns=columns, highlight=[key is not None for _, key in tiles_at])
     return write_png(sheet, path)
 
 
 def _write_draft(
     script: Script, pipeline: FramePipeline, frames: NDArray[np.int64], settings: PreviewSettings, path: Path,
-    report: PreviewProgressFn,
+    report: PreviewProgressFn, encoder_threads: int | None,
 ) -> Path:
     encoder = dataclasses.replace(
         encoder_settings(script.output), codec="h264", crf=settings.crf, preset=settings.preset, even_size="pad",
+        threads=encoder_threads,
     )
     fps = script.fps / settings.every
     segment = path.with_name(f".{path.stem}.segment.mp4")
     report(PreviewProgress("draft", 0, len(frames)))
     done = 0
     try:
-        with open_segment(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
+        with open_segment(segment, kind="mp4", width=pipeline.size[0], height=pipeline.size[1], fps=fps, settings=encoder) as writer:
             every_frame = settings.every == 1  # consecutive frames: temporal smoothing applies too
             batches = pipeline.frames(int(frames[0]), int(frames[-1]) + 1) if every_frame else pipeline.frames_at(frames)
             for batch in batches:

@@ -26,8 +26,9 @@ from renderer import __version__
 from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.frames.pipeline import FramePipeline
 from renderer.jobs.job import RenderJob, RenderSettings, resolve_job
-from renderer.jobs.runner import Segment, SegmentRunner, generation_threads
+from renderer.jobs.runner import Segment, SegmentRunner
 from renderer.jobs.stills import load_animation
+from renderer.jobs.threads import plan_threads
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import OutputLock, make_folder
@@ -203,17 +204,15 @@ class FrameSource:
 
     @classmethod
     def for_job(cls, job: RenderJob, G: Synthesizer, timeline: Timeline, writer: OutputWriter) -> FrameSource:
-        encoder, threads = job.encoder, None
-        if G.device.type == "cpu":
-            # Generation and encoding share the CPU: give each encoder one core and one thread, and
-            # torch the rest, so x264's threads do not keep preempting torch's (benchmarks/RESULTS.md).
-            encoder = dataclasses.replace(encoder, threads=encoder.threads or 1)
-            threads = generation_threads(job.encoders)
         pipeline = FramePipeline.for_output(
-            timeline, G, job.output, size=job.script.size, batch_size=job.batch_size,
-            noise_mode=job.noise_mode, resolution=job.resolution,
+            timeline, G, job.output, size=job.size, batch_size=job.batch_size,
+            noise_mode=job.noise_mode, resolution=job.resolution, fit=job.script.fit,
         )
-        source = cls(pipeline, encoder, threads)
+        # The thread policy (jobs/threads.py): on a CPU each encoder gets a core and one thread and
+        # torch the rest; on a GPU the encoders share the cores. An encoder's own threads setting wins.
+        plan = plan_threads(G.device, encoders=job.encoders, work_pixels=pipeline.work_pixels)
+        encoder = dataclasses.replace(job.encoder, threads=job.encoder.threads or plan.encoder)
+        source = cls(pipeline, encoder, plan.torch)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
         return source

@@ -24,6 +24,7 @@ from renderer.jobs.projector import (
     project,
     save_projection,
 )
+from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
@@ -101,12 +102,19 @@ def save_seed_images(
     """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order."""
     outdir = make_folder(outdir)
     written: list[Path] = []
-    for seed, pixels in generate_images(G, seeds, settings):
-        path = write_png(pixels, outdir / f"seed{seed:04d}.png")
-        written.append(path)
-        if progress:
-            progress(len(written), len(seeds))
+    with use_threads(_generation_threads(G, settings)):
+        for seed, pixels in generate_images(G, seeds, settings):
+            path = write_png(pixels, outdir / f"seed{seed:04d}.png")
+            written.append(path)
+            if progress:
+                progress(len(written), len(seeds))
     return written
+
+
+def _generation_threads(G: Synthesizer, settings: GenerateSettings) -> ThreadPlan:
+    """The thread policy (jobs/threads.py) for synthesising batches of still images."""
+    batch = settings.batch_size or auto_batch_size(G.device)
+    return plan_threads(G.device, work_pixels=G.img_resolution**2 * batch)
 
 
 @torch.no_grad()
@@ -124,16 +132,20 @@ def blend_grid(
     for G in models:
         G.set_precision(settings.precision)
     rows: list[list[np.ndarray]] = []
-    for _, ws in _seed_batches(mapper, seeds, settings):
-        columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
-        rows += [list(images) for images in zip(*columns, strict=True)]
+    with use_threads(_generation_threads(mapper, settings)):
+        for _, ws in _seed_batches(mapper, seeds, settings):
+            columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
+            rows += [list(images) for images in zip(*columns, strict=True)]
     return rows
 
 
-def save_native(G: Generator | StyleGAN3Generator, path: str | Path) -> Path:
-    """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); EncoderError naming path when it cannot be written."""
-    data = to_safetensors(G)
+def save_native(
+    G: Generator | StyleGAN3Generator, path: str | Path, *, discriminator: torch.nn.Module | None = None
+) -> Path:
+    """Write G (and optionally the discriminator it was trained against) as a renderer .safetensors
+    file (folders created; atomically: a failure leaves no partial file); EncoderError naming path
+    when it cannot be written."""
+    data = to_safetensors(G, discriminator)
     with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
@@ -333,11 +345,14 @@ def project_photo(
     if G.img_channels == 1:
         target = cv2.cvtColor(target, cv2.COLOR_RGB2GRAY)[..., None]
 
+    # The thread policy (jobs/threads.py): the progress video's encoder is light beside the
+    # optimisation, so it gets one thread and no core of its own.
+    threads = plan_threads(G.device, work_pixels=G.img_resolution**2)
     writer = None
     if video_path is not None:
         size = G.img_resolution
         writer = open_segment(video_path, kind="mp4", width=2 * size, height=size, fps=30,
-                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
+                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad", threads=threads.encoder))
 
     def on_step(step: ProjectionStep) -> None:
         if writer is not None:
@@ -346,7 +361,8 @@ def project_photo(
             progress(step)
 
     try:
-        result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
+        with use_threads(threads):
+            result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
         if writer is not None:
             writer.close()
     finally:

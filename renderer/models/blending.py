@@ -401,6 +401,9 @@ class ConstantBlend:
                 self.block = SynthesisBlock(self.config, self.resolution).requires_grad_(False)
         return self.block
 
+    def __deepcopy__(self, memo: dict[int, object]) -> ConstantBlend:
+        return ConstantBlend(self.config, self.resolution)  # a cache: a copied model blends anew
+
     def forget(self) -> None:
         self.signature: tuple[object, ...] | None = None
         self.sources: list[torch.Tensor] = []  # detached views that keep the compared storages alive
@@ -416,7 +419,15 @@ class ConstantBlend:
         if signature != self.signature:
             weights = mix.weights[0]  # [M]
             blended = {name: torch.tensordot(weights.to(t.dtype), t, dims=1) for name, t in tensors.items()}
-            self._plain_block().load_state_dict(blended, assign=True)
+            block = self._plain_block()
+            shapes = {**dict(block.named_parameters()), **dict(block.named_buffers())}
+            if all(shapes[name].shape == t.shape for name, t in blended.items()):
+                block.load_state_dict(blended, assign=True)
+            else:  # an extended canvas: the constant and the noise maps are larger than the config's
+                for name, t in blended.items():
+                    owner, _, attr = name.rpartition(".")
+                    module = block.get_submodule(owner)
+                    setattr(module, attr, nn.Parameter(t, requires_grad=False) if attr in module._parameters else t)
             self.signature, self.sources = signature, [t.detach() for t in tensors.values()]
         return self._plain_block()
 

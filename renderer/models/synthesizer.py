@@ -6,6 +6,9 @@ faithfully, how many models it blends per frame, and the stored noise maps a pro
 A family (StyleGAN2, StyleGAN3) is one module whose generator satisfies this protocol, and one line in
 `renderer.models.checkpoints.BUILDERS`; a family that blends adds one line in
 `renderer.models.blending.PER_FRAME_BLENDS`.
+A family that can synthesise wider canvases from its square model (fit "extend") adds a method
+`extended(grid, padding) -> Synthesizer` (see renderer.models.canvas); without one,
+`extend_canvas` refuses that fit for the family in one line.
 """
 
 from __future__ import annotations

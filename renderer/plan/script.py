@@ -22,7 +22,17 @@ import numpy as np
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
-from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
+from renderer.plan.encoding import (
+    CODECS,
+    EVEN_SIZES,
+    OUTPUT_KINDS,
+    SUFFIXES,
+    VIDEO_KINDS,
+    X264_PRESETS,
+    EncoderSettings,
+    chroma_step,
+)
+from renderer.plan.framing import MAX_SIDE, Fit, parse_fit, parse_pan, parse_size, parse_zoom
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
 from renderer.plan.reactions import AudioSettings, Reaction, parse_audio_table, parse_reactions
@@ -36,7 +46,7 @@ else:  # pragma: no cover - Python 3.10
 
 SPACES = ("z", "w")
 MAX_FPS = 1000  # frames per second
-MAX_SIZE = 8192  # output side in pixels (8K)
+MAX_SIZE = MAX_SIDE  # output side in pixels (8K)
 MAX_FRAMES = 10_000_000  # about 46 hours at 60 fps: beyond it a duration is a typo
 LATENT_KEYS = ("seed", "latent", "z", "w")
 CAMERA_KEYS = ("translate", "rotate")  # StyleGAN3's input transform, keyframed like psi
@@ -97,6 +107,8 @@ class Keyframe:
     easing: Easing | None
     mix: tuple[StyleMix, ...] = ()
     blend: Any = None  # validated blend spec, used by model blending
+    zoom: float | None = None  # the window's zoom (renderer.plan.framing); None: inherit
+    pan: tuple[float, float] | None = None  # the window's position, -1..1 each; None: inherit
     label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
     translate: tuple[float, float] | None = None  # camera (StyleGAN3): image widths, x right and y down; None: inherit
     rotate: float | None = None  # camera (StyleGAN3): degrees; None: inherit
@@ -156,7 +168,7 @@ class Script:
     fps: float
     bpm: float | None
     num_frames: int
-    size: int | None
+    size: tuple[int, int] | None  # (width, height) in px; None: the model's square
     base_model: str
     transfer_model: str | None
     path: PathSettings
@@ -170,6 +182,7 @@ class Script:
     reactions: tuple[Reaction, ...] = ()  # audio features driving psi, pulses, speed, blend, chroma
     beat_times: tuple[float, ...] = ()  # seconds of the detected beats (beats = "detected"), else ()
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
+    fit: Fit = Fit()  # how the model's square images fill a frame of another aspect
     directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
     noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
     extra_models: tuple[tuple[str, str], ...] = ()  # [models] extra: (name, checkpoint) for named blends
@@ -469,7 +482,8 @@ def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
 
     values: list[tuple[str, Any]] = [
         ("fps", script.fps), ("bpm", script.bpm), ("duration", f"{script.num_frames} frames"),
-        ("size", script.size), ("blend", script.blend),
+        ("size", "x".join(map(str, script.size)) if script.size else None), ("fit", script.fit.describe()),
+        ("blend", script.blend),
         ("models.base", script.base_model), ("models.transfer", script.transfer_model),
         *([("models.extra", dict(script.extra_models))] if script.extra_models else []),
     ]
@@ -520,18 +534,19 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
 
 
 TOP_KEYS = (
-    "preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output",
+    "preset", "fps", "bpm", "duration", "size", "fit", "blend", "models", "path", "keyframes", "tracks", "output",
     "beats", "audio", "reactions", "walks", "directions", "noise", "masks",
 )
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
-PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
+PRESET_KEYS = ("description", "fps", "size", "fit", "blend", "path", "output")  # what a preset file may set
 MODEL_KEYS = ("base", "transfer", "extra")
 PATH_KEYS = ("space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation")
-KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend", *CAMERA_KEYS)
-TRACK_KEYS = ("psi", "truncation_cutoff", "rotate")
+KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend", "zoom", "pan", *CAMERA_KEYS)
+TRACK_KEYS = ("psi", "truncation_cutoff", "zoom", "pan_x", "pan_y", "rotate")
+SCHEDULED_FIELDS = {"pan_x": "pan", "pan_y": "pan"}  # a schedule's keyframe field, where the names differ
 
 
 class _Checker:
@@ -648,7 +663,11 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     auto_bpm = data.get("bpm") == "auto"
     bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data and not auto_bpm else None
     beats = check.choice(data.get("beats", "grid"), ("grid", "detected"), "beats")
-    size = check.integer(data["size"], "size", minimum=1, maximum=MAX_SIZE) if "size" in data else None
+    size = _parse_size(check, data["size"]) if "size" in data else None
+    try:
+        fit = parse_fit(data.get("fit", "extend"))
+    except ValueError as e:
+        raise check.error("fit", str(e)) from None
     beat_times: tuple[float, ...] = ()
 
     def frame_of(value: Any, where: str, bare: str = "s") -> float:
@@ -701,7 +720,7 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     if "walks" in data:
         keyframes = _merge_walks(check, data["walks"], keyframes, frame_of, path, fps, data.get("duration"))
     for name in schedules:
-        keyed = [k.index for k in keyframes if getattr(k, name) is not None]
+        keyed = [k.index for k in keyframes if getattr(k, SCHEDULED_FIELDS.get(name, name)) is not None]
         if keyed:
             raise check.error(f"tracks.{name}", f"also set at keyframes {keyed}; give it in one place only")
 
@@ -746,7 +765,10 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         from renderer.plan.noise import parse_noise
 
         noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
+    if size is not None:
+        _check_even(check, size, output)
     return Script(
+        fit=fit,
         audio=audio,
         reactions=reactions,
         beat_times=beat_times,
@@ -767,6 +789,29 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         keyframes=tuple(keyframes),
         schedules=schedules,
     )
+
+
+def _parse_size(check: _Checker, value: Any) -> tuple[int, int]:
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise check.error("size", str(e)) from None
+
+
+def _check_even(check: _Checker, size: tuple[int, int], output: OutputSettings) -> None:
+    """An odd size that the script's own video output cannot hold fails here, with even_size = "error"
+    (a render to another kind, given on the command line, is checked when its job is resolved)."""
+    kind = SUFFIXES.get(output.file.suffix.lower(), "png") if output.file is not None else output.format
+    step = chroma_step(output.pix_fmt)
+    if kind in VIDEO_KINDS and output.even_size == "error" and (size[0] % step[0] or size[1] % step[1]):
+        raise check.error("size", odd_size_message(size, output.pix_fmt))
+
+
+def odd_size_message(size: tuple[int, int], pix_fmt: str) -> str:
+    step = chroma_step(pix_fmt)
+    return (f"{size[0]}x{size[1]} cannot be encoded as {pix_fmt}, which needs a width that is a multiple of {step[0]} "
+            f"and a height that is a multiple of {step[1]}; give an even size, or set output.even_size = "
+            '"round" (a size rounded down) or "pad" (black rows/columns)')
 
 
 def _detected_beats(
@@ -830,7 +875,7 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
     if "codec" in table:
         values["codec"] = check.choice(table["codec"], CODECS, "output.codec")
     if "even_size" in table:
-        values["even_size"] = check.choice(table["even_size"], ("error", "pad"), "output.even_size")
+        values["even_size"] = check.choice(table["even_size"], EVEN_SIZES, "output.even_size")
     if "crf" in table:
         values["crf"] = check.integer(table["crf"], "output.crf")
     if "audio" in table:
@@ -946,6 +991,11 @@ def _parse_tracks(check: _Checker, table: dict[str, Any], fps: float, bpm: float
             raise check.error(f"tracks.{name}", f"must be a schedule string like \"0:(0.7), 8s:(1.0)\", got {text!r}")
         try:
             schedules[name] = parse_schedule(text, fps=fps, bpm=bpm)
+            for value in schedules[name].values:
+                if name == "zoom":
+                    parse_zoom(value)
+                elif name in ("pan_x", "pan_y") and not -1 <= value <= 1:
+                    raise ValueError(f"pan values run from -1 (left/top) to 1 (right/bottom), got {value:g}")
         except ValueError as e:
             raise check.error(f"tracks.{name}", str(e)) from None
     return schedules
@@ -985,7 +1035,15 @@ def _parse_keyframe(
     translate = _parse_translate(check, table["translate"], f"{where}.translate") if "translate" in table else None
     rotate = (check.number(table["rotate"], f"{where}.rotate", minimum=-MAX_ROTATE, maximum=MAX_ROTATE)
               if "rotate" in table else None)
+    camera: dict[str, Any] = {}
+    for key, parse in (("zoom", parse_zoom), ("pan", parse_pan)):
+        try:
+            camera[key] = parse(table[key]) if key in table else None
+        except ValueError as e:
+            raise check.error(f"{where}.{key}", str(e)) from None
     return Keyframe(
+        zoom=camera["zoom"],
+        pan=camera["pan"],
         index=index,
         frame=frame,
         time=frame / fps,

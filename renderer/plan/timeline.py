@@ -9,11 +9,12 @@ evaluates them, and since every track is exact in any chunking, so is the timeli
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
+from renderer.plan.camera import camera_tracks
 from renderer.plan.noise import NoiseSettings
 from renderer.plan.paths import Interpolation, KeyframePath
 from renderer.plan.reactions import (
@@ -229,7 +230,8 @@ def plan_timeline(script: Script, keys: ResolvedKeyframes) -> Timeline:
     if noise is not None and noise.strength:
         tracks["noise_strength"] = Stacked([plan.schedule(schedule) for _, schedule in noise.strength])
     if script.has_camera:
-        tracks.update(plan.camera())
+        tracks.update(plan.input_transform())
+    tracks.update(plan.camera())  # "zoom" and "pan": the window over the canvas
     tracks = {name: plan.smoothed(track) for name, track in tracks.items()}
     if "truncation_cutoff" in tracks:
         tracks["truncation_cutoff"] = Rounded(tracks["truncation_cutoff"])
@@ -357,25 +359,43 @@ class _TrackPlan:
             values = np.array([self.keys.num_ws if v is None else v for v in given], dtype=np.float64)
         return Column(self.keyed(values[:, None], [kind] * self.segments))
 
-    def schedule(self, schedule: Schedule) -> Track:
-        """A schedule's scalar track [n], with the path's track interpolation and loop."""
+    def schedule(self, schedule: Schedule, transform: Callable[[NDArray], NDArray] | None = None) -> Track:
+        """A schedule's scalar track [n], with the path's track interpolation and loop (its values
+        mapped by `transform` before they are interpolated)."""
         kind = self.script.path.track_interpolation
         keys = np.array(schedule.frames, dtype=np.float64)
         values = np.array(schedule.values, dtype=np.float64)[:, None]
+        if transform is not None:
+            values = transform(values)
         segments = len(keys) if self.script.path.loop and len(keys) > 1 else len(keys) - 1
         path = KeyframePath(
             keys, values, interpolation=[kind] * segments, easing=["linear"] * segments,
             loop_period=self.period if segments == len(keys) else None,
         )
         return Column(path)
-    def camera(self) -> dict[str, Track]:
-        """The camera tracks: translate [n, 2] and rotate [n], interpolated like psi."""
+
+    def input_transform(self) -> dict[str, Track]:
+        """StyleGAN3's camera tracks: translate [n, 2] and rotate [n], interpolated like psi."""
         kind = self.script.path.track_interpolation
         translate, rotate = self.script.keyframe_camera()
         tracks: dict[str, Track] = {"translate": self.keyed(np.array(translate, dtype=np.float64), [kind] * self.segments)}
         scheduled = self.scalar("rotate") if "rotate" in self.script.schedules else None
         tracks["rotate"] = scheduled or Column(self.keyed(np.array(rotate, dtype=np.float64)[:, None], [kind] * self.segments))
         return tracks
+
+    def named_schedule(self, name: str, transform: Callable[[NDArray], NDArray] | None = None) -> Track | None:
+        """The schedule `tracks.NAME` as a scalar track; None when the script has no such schedule."""
+        schedule = self.script.schedules.get(name)
+        return None if schedule is None else self.schedule(schedule, transform)
+
+    def camera(self) -> dict[str, Track]:
+        """The window's zoom and pan tracks (renderer.plan.camera), keyed like psi; none when unset."""
+        script = self.script
+        kind = script.path.track_interpolation
+        return camera_tracks(
+            [k.zoom for k in script.keyframes], [k.pan for k in script.keyframes], script.fit.anchor,
+            keyed=lambda values: self.keyed(values, [kind] * self.segments), scheduled=self.named_schedule,
+        )
 
     def latents(self) -> Track:
         """The latent path: z on the Gaussian shell, or w+ with layer lags and the PCA restriction."""

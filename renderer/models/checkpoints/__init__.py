@@ -64,19 +64,26 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if path.is_dir():
         raise bad_file(path, f"is a folder; {EXPECTED}")
     try:
-        data = path.read_bytes()
+        # Only the head is read here: a pickle is unpickled from the file as it is read, so the
+        # whole file is never in memory beside the tensors made from it (peak memory of a load).
+        with path.open("rb") as f:
+            head = f.read(16)
+        size = path.stat().st_size
     except OSError as e:
         raise bad_file(path, f"cannot read ({e.strerror})") from None
-    if not data:
+    if not size:
         raise bad_file(path, f"empty file; {EXPECTED}")
-    if _is_safetensors(data[:9], len(data)):
+    if _is_safetensors(head[:9], size):
         return read_native(path)
-    if data[:4] == b"PK\x03\x04":  # torch.save zip archive
+    if head[:4] == b"PK\x03\x04":  # torch.save zip archive
         return convert_rosinality(load_torch_file(path), path)
-    if data[:1] != b"\x80":  # every pickle of protocol 2 or later starts with PROTO
+    if head[:1] != b"\x80":  # every pickle of protocol 2 or later starts with PROTO
         raise bad_file(path, f"unrecognised file; {EXPECTED}")
     try:
-        obj = restricted_load(data)
+        with path.open("rb") as f:
+            obj = restricted_load(f)
+    except OSError as e:
+        raise bad_file(path, f"cannot read ({e.strerror})") from None
     except UnsafeCheckpointError as e:
         raise UnsafeCheckpointError(f"{path}: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,

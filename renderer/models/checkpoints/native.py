@@ -22,6 +22,9 @@ FAMILY_TAGS: dict[str, tuple[str, type[GeneratorConfig] | type[StyleGAN3Config]]
     FORMAT_TAG: ("stylegan2", GeneratorConfig),
     "renderer.stylegan3": ("stylegan3", StyleGAN3Config),
 }
+# A generator file may also carry the discriminator it was trained against (to fine-tune it
+# further): its tensors under this prefix, its architecture in the metadata "discriminator".
+D_PREFIX = "D."
 
 
 def read_native(path: Path) -> LoadedCheckpoint:
@@ -32,7 +35,7 @@ def read_native(path: Path) -> LoadedCheckpoint:
                 raise bad_file(path, "a safetensors file, but not a renderer generator (no architecture metadata)")
             if meta.get("format_version") != FORMAT_VERSION:
                 raise bad_file(path, f"renderer format version {meta.get('format_version')!r}; this renderer reads {FORMAT_VERSION}")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
+            tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(D_PREFIX)}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as e:
         raise bad_file(path, f"truncated or corrupt safetensors file ({e})") from None
     family, config_class = FAMILY_TAGS[meta["format"]]
@@ -53,8 +56,24 @@ def read_native(path: Path) -> LoadedCheckpoint:
     )
 
 
-def to_safetensors(G: Generator | StyleGAN3Generator) -> bytes:
+def read_native_discriminator(path: Path) -> tuple[dict[str, object], dict[str, torch.Tensor]] | None:
+    """The discriminator a renderer .safetensors file carries (config dict, state), or None."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != FORMAT_TAG or "discriminator" not in meta:
+                return None
+            state = {k[len(D_PREFIX):]: f.get_tensor(k) for k in f.keys() if k.startswith(D_PREFIX)}  # noqa: SIM118
+            return json.loads(meta["discriminator"]), state
+    except (SafetensorError, OSError, ValueError) as e:
+        raise bad_file(path, f"truncated or corrupt safetensors file ({e})") from None
+
+
+def to_safetensors(G: Generator | StyleGAN3Generator, discriminator: torch.nn.Module | None = None) -> bytes:
     """G as the bytes of a renderer .safetensors file: float32 tensors plus the architecture as metadata.
+
+    A discriminator (renderer.models.discriminator.Discriminator), when given, is stored beside G
+    so that fine-tuning can continue from it; loading G ignores it.
 
     Writing them is the caller's (renderer.save_native writes atomically); the model does no I/O.
     """
@@ -68,4 +87,9 @@ def to_safetensors(G: Generator | StyleGAN3Generator) -> bytes:
         "converted_from": source,
         "notes": json.dumps(list(G.info.notes)),
     }
+    if discriminator is not None:
+        config = discriminator.config.to_dict()  # type: ignore[union-attr, operator]
+        metadata["discriminator"] = json.dumps(config)
+        for k, v in discriminator.state_dict().items():
+            tensors[D_PREFIX + k] = v.detach().to("cpu", torch.float32).contiguous()
     return safetensors_bytes(tensors, metadata=metadata)

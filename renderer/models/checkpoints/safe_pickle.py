@@ -14,7 +14,7 @@ import io
 import pickle
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -197,6 +197,6 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not used by StyleGAN pickles")
 
 
-def restricted_load(data: bytes) -> Any:
-    """Unpickle `data` with `RestrictedUnpickler`."""
-    return RestrictedUnpickler(io.BytesIO(data)).load()
+def restricted_load(data: bytes | BinaryIO) -> Any:
+    """Unpickle `data` (bytes, or a binary file read as it goes) with `RestrictedUnpickler`."""
+    return RestrictedUnpickler(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data).load()
