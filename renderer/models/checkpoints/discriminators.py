@@ -19,7 +19,7 @@ import torch
 from renderer.errors import CheckpointError, UnsafeCheckpointError
 from renderer.models.checkpoints.common import bad_file, filter_taps_from_2d
 from renderer.models.checkpoints.native import read_native_discriminator
-from renderer.models.checkpoints.nvidia_pickle import _children, _flatten
+from renderer.models.checkpoints.nvidia_pickle import children, flatten
 from renderer.models.checkpoints.rosinality import load_torch_file
 from renderer.models.checkpoints.safe_pickle import PersistentObject, TFNetwork, restricted_load
 from renderer.models.discriminator import Discriminator, DiscriminatorConfig
@@ -49,17 +49,17 @@ def _nvidia(obj: dict[str, Any], path: Path) -> tuple[DiscriminatorConfig, dict[
         raise bad_file(path, "its 'D' is not a StyleGAN2 Discriminator")
     if int(D.state.get("c_dim", 0)):
         raise bad_file(path, "a conditional discriminator (c_dim > 0); fine-tuning supports unconditional models")
-    blocks = _children(D)
+    blocks = children(D)
     if any(b.state.get("architecture", "resnet") != "resnet" for b in blocks.values() if b.class_name == "DiscriminatorBlock"):
         raise bad_file(path, "a discriminator of an architecture other than 'resnet'")
-    state = _flatten(D)
+    state = flatten(D)
     filters = [k for k in state if k.endswith("resample_filter")]
     taps = filter_taps_from_2d(state[filters[0]]) if filters else (1.0, 3.0, 3.0, 1.0)
     for key in filters:
         del state[key]
     res = int(D.state["img_resolution"])
     epilogue = blocks["b4"].state
-    conv = _children(blocks[f"b{res}"])["conv0"].state
+    conv = children(blocks[f"b{res}"])["conv0"].state
     clamp = conv.get("conv_clamp")
     config = DiscriminatorConfig(
         img_resolution=res,
