@@ -26,7 +26,7 @@ from renderer.jobs.finetune import (
     train,
 )
 from renderer.models.checkpoints.discriminators import load_discriminator, read_discriminator
-from renderer.models.checkpoints.nvidia_pickle import _flatten
+from renderer.models.checkpoints.nvidia_pickle import flatten
 from renderer.models.checkpoints.safe_pickle import restricted_load
 from renderer.models.discriminator import Discriminator, DiscriminatorConfig
 from renderer.models.stylegan2 import Generator, GeneratorConfig
@@ -130,7 +130,7 @@ def test_discriminator_loads_from_every_format_that_has_one(fixtures: Path, sour
     assert ya.shape == (8, 1)
     torch.testing.assert_close(ya, yb, atol=1e-5, rtol=0)
     # Our module holds the snapshot's own tensors under NVIDIA's names.
-    raw = _flatten(restricted_load((fixtures / "nvidia_base.pkl").read_bytes())["D"])
+    raw = flatten(restricted_load((fixtures / "nvidia_base.pkl").read_bytes())["D"])
     if source == "nvidia_base.pkl":
         assert torch.equal(a.state_dict()["b32.conv1.weight"], raw["b32.conv1.weight"])
 
