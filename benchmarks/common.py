@@ -44,8 +44,9 @@ def config_f(resolution: int):  # -> GeneratorConfig (torch is imported lazily, 
     return GeneratorConfig(z_dim=512, w_dim=512, img_resolution=resolution, channels=channels, conv_clamp=256)
 
 
-def write_results(path: Path, machine: dict[str, Any], results: list[dict[str, Any]], **extra: Any) -> None:
-    """Write {"machine", extra..., "results"} as indented JSON and say where."""
+def write_results(path: Path, machine: dict[str, Any], results: list[dict[str, Any]], *, quiet: bool = False, **extra: Any) -> None:
+    """Write {"machine", extra..., "results"} as indented JSON and say where (unless quiet)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine, **extra, "results": results}, indent=2) + "\n")
-    print(f"wrote {path}")
+    if not quiet:
+        print(f"wrote {path}")

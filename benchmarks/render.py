@@ -18,7 +18,7 @@ its exec, so an ffmpeg started by a 500 MiB Python process reports at least 500 
 
 With --repeats N every measurement runs N times and the fastest is kept (the shared VM's neighbours
 only ever slow a run down). On a CPU, render() gives each encoder one core and one x264 thread and
-torch the remaining cores (renderer.jobs.runner.generation_threads); the stages alone are measured the
+torch the remaining cores (renderer.jobs.threads.plan_threads); the stages alone are measured the
 same way, and generation with every core is printed for reference. --torch-threads N overrides the
 torch threads of the renders and of generation alone.
 
@@ -290,9 +290,9 @@ def main() -> None:
         gen_frames = min(args.gen_frames, longest.num_frames)
         # Each stage alone as render() runs it on a CPU: torch on the cores the encoder leaves, x264
         # on one thread; and, for reference, generation with every core.
-        from renderer.jobs.runner import generation_threads
+        from renderer.jobs.threads import plan_threads
 
-        render_threads = args.torch_threads or generation_threads(1)
+        render_threads = args.torch_threads or plan_threads("cpu", encoders=1).torch
         with OtherLoad() as load:
             gen_runs = [generation_fps(longest, args.model, gen_frames, pool_frames, render_threads)
                         for _ in range(args.repeats)]

@@ -41,6 +41,10 @@ _EXPORTS = {
     "ResolvedKeyframes": "renderer.plan.timeline",
     "plan_timeline": "renderer.plan.timeline",
     "Track": "renderer.plan.tracks",
+    "Fit": "renderer.plan.framing",
+    "SIZE_NAMES": "renderer.plan.framing",
+    "parse_size": "renderer.plan.framing",
+    "extend_canvas": "renderer.models.canvas",
     "Synthesizer": "renderer.models.synthesizer",
     "ModelInfo": "renderer.models.synthesizer",
     "Generator": "renderer.models.stylegan2",
@@ -60,9 +64,11 @@ _EXPORTS = {
     "FramePipeline": "renderer.frames.pipeline",
     "RenderJob": "renderer.jobs.job",
     "RenderSettings": "renderer.jobs.job",
+    "RayOptions": "renderer.jobs.job",
     "resolve_job": "renderer.jobs.job",
     "RenderProgress": "renderer.jobs.render",
     "RenderResult": "renderer.jobs.render",
+    "WorkerProgress": "renderer.jobs.render",
     "render": "renderer.jobs.render",
     "PreviewProgress": "renderer.jobs.preview",
     "PreviewResult": "renderer.jobs.preview",
@@ -84,11 +90,19 @@ _EXPORTS = {
     "ProjectSettings": "renderer.jobs.projector",
     "ProjectionStep": "renderer.jobs.projector",
     "FaceNotFoundError": "renderer.jobs.align",
+    "AudioError": "renderer.errors",
+    "SongAnalysis": "renderer.jobs.analyze",
+    "analyze_song": "renderer.jobs.analyze",
     "Directions": "renderer.models.directions",
     "direction_grid": "renderer.jobs.directions",
     "find_directions": "renderer.jobs.directions",
     "load_directions": "renderer.jobs.directions",
     "write_directions": "renderer.jobs.directions",
+    "FinetuneSettings": "renderer.jobs.finetune",
+    "FinetuneResult": "renderer.jobs.finetune",
+    "TrainProgress": "renderer.jobs.finetune",
+    "DatasetError": "renderer.jobs.finetune",
+    "finetune": "renderer.jobs.finetune",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -112,6 +126,7 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         parse_alpha_table,  # noqa: F401
     )
     from renderer.errors import (  # noqa: F401
+        AudioError,
         CheckpointError,
         EncoderError,
         RendererError,
@@ -122,11 +137,13 @@ if TYPE_CHECKING:  # static type checkers see the real imports
     from renderer.frames.latents import build_timeline, resolve_keyframes  # noqa: F401
     from renderer.frames.pipeline import FramePipeline  # noqa: F401
     from renderer.jobs.align import FaceNotFoundError  # noqa: F401
+    from renderer.jobs.analyze import SongAnalysis, analyze_song  # noqa: F401
     from renderer.jobs.directions import direction_grid, find_directions, load_directions, write_directions  # noqa: F401
-    from renderer.jobs.job import RenderJob, RenderSettings, resolve_job  # noqa: F401
+    from renderer.jobs.finetune import DatasetError, FinetuneResult, FinetuneSettings, TrainProgress, finetune  # noqa: F401
+    from renderer.jobs.job import RayOptions, RenderJob, RenderSettings, resolve_job  # noqa: F401
     from renderer.jobs.preview import PreviewProgress, PreviewResult, PreviewSettings, preview  # noqa: F401
     from renderer.jobs.projector import ProjectionStep, ProjectSettings  # noqa: F401
-    from renderer.jobs.render import RenderProgress, RenderResult, render  # noqa: F401
+    from renderer.jobs.render import RenderProgress, RenderResult, WorkerProgress, render  # noqa: F401
     from renderer.jobs.stills import (  # noqa: F401
         GenerateSettings,
         PhotoProjection,
@@ -149,10 +166,12 @@ if TYPE_CHECKING:  # static type checkers see the real imports
         blend_per_frame,
         blend_with_base,
     )
+    from renderer.models.canvas import extend_canvas  # noqa: F401
     from renderer.models.checkpoints import load_generator, read_checkpoint  # noqa: F401
     from renderer.models.directions import Directions  # noqa: F401
     from renderer.models.stylegan2 import Generator, GeneratorConfig  # noqa: F401
     from renderer.models.synthesizer import ModelInfo, Synthesizer  # noqa: F401
+    from renderer.plan.framing import SIZE_NAMES, Fit, parse_size  # noqa: F401
     from renderer.plan.script import (  # noqa: F401
         Script,
         ScriptError,

@@ -66,6 +66,8 @@ def table_alphas(resolutions: Sequence[int], table: Mapping[int, float]) -> NDAr
 def alpha_by_resolution(spec: BlendSpec, resolutions: Sequence[int]) -> NDArray[np.float64]:
     """The alpha of each resolution in `resolutions` (float64 [R]) for any spec form.
 
+    A table's keys are powers of two, or any of `resolutions` (StyleGAN3 layer sizes such as 36 or 52).
+
     Raises:
         ValueError: the spec is not one of the forms (message says which part is wrong).
     """
@@ -89,9 +91,11 @@ def alpha_by_resolution(spec: BlendSpec, resolutions: Sequence[int]) -> NDArray[
             raise ValueError(f"width must be a positive number of octaves, not {width!r}")
         return swap_alphas(resolutions, float(swap), low=spec.get("low", "transfer"), width=width)
     table: dict[int, float] = {}
+    sizes = [int(r) for r in resolutions if not is_resolution(r)]  # a StyleGAN3 model's layer sizes
     for key, value in spec.items():
-        if not is_resolution(key):
-            raise ValueError(f"{key!r} is not a resolution (4, 8, 16, ...) nor 'swap'")
+        if not is_resolution(key) and not (str(key).isdigit() and int(str(key)) in sizes):
+            also = f" nor one of this model's layer sizes {sorted(set(sizes))}" if sizes else ""
+            raise ValueError(f"{key!r} is not a resolution (4, 8, 16, ...){also} nor 'swap'")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"the alpha of resolution {key} must be a number, not {value!r}")
         table[int(key)] = float(value)

@@ -6,4 +6,4 @@ built-in name without importing the models that renderer.models.demo builds from
 
 from __future__ import annotations
 
-BUILTIN_MODELS = ("demo", "demo-transfer", "demo-pastel")
+BUILTIN_MODELS = ("demo", "demo-transfer", "demo-pastel", "demo-sg3", "demo-sg3-transfer")

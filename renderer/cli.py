@@ -35,6 +35,7 @@ MODEL_PANEL = "Model"
 LATENT_PANEL = "Latents"
 OUTPUT_PANEL = "Output"
 DEVICE_PANEL = "Device and speed"
+RAY_PANEL = "Distributed (Ray)"
 
 T = TypeVar("T")
 
@@ -80,7 +81,7 @@ def main_callback(
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
-    """Render StyleGAN2 images and videos from NVIDIA, TensorFlow and rosinality checkpoints."""
+    """Render StyleGAN2 and StyleGAN3 images and videos from NVIDIA, TensorFlow and rosinality checkpoints."""
 
 
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint file (.pkl, .pt, .safetensors) or 'demo'.")]
@@ -96,6 +97,9 @@ def inspect(
     facts = renderer.describe_generator(G)
     if as_json:
         stdout.print_json(json.dumps(facts))
+        return
+    if facts.get("family") == "stylegan3":
+        _inspect_stylegan3(G, facts)
         return
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -118,6 +122,44 @@ def inspect(
     for note in G.info.notes:
         table.add_row("note", note)
     stdout.print(table, highlight=False)
+
+
+def _inspect_stylegan3(G: renderer.Synthesizer, facts: dict[str, object]) -> None:
+    """`inspect` of a StyleGAN3 model: the facts, then one row per layer (sizes, channels, rates)."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    inp: dict[str, float] = facts["input"]  # type: ignore[assignment]
+    rows = {
+        "file": str(facts["source"]),
+        "format": str(facts["format"]),
+        "family": f"StyleGAN3 ({facts['architecture']})",
+        "resolution": f"{G.img_resolution} x {G.img_resolution}, {G.img_channels} channels",
+        "z_dim / w_dim": f"{G.z_dim} / {G.w_dim}" + (f", c_dim {G.c_dim}" if G.c_dim else ""),
+        "num_ws": str(G.num_ws),
+        "mapping": f"{facts['mapping_layers']} layers, lr multiplier {facts['mapping_lr_multiplier']:g}",
+        "input": f"{inp['channels']:g} Fourier features, {inp['size']:g} px, sampling rate {inp['sampling_rate']:g}, "
+                 f"bandwidth {inp['bandwidth']:g}",
+        "synthesis": f"conv clamp {facts['conv_clamp']}, output scale {facts['output_scale']:g}, no noise",
+        "blend levels": ", ".join(map(str, facts["blend_levels"])),  # type: ignore[call-overload]
+        "parameters": f"{facts['parameters']:,}",
+        "w_avg": str(facts["w_avg_source"]),
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    for note in G.info.notes:
+        table.add_row("note", note)
+    stdout.print(table, highlight=False)
+    layers = Table("layer", "size", "channels", "rate (tmp)", "cutoff", "up/down", "filters", box=None)
+    for layer in facts["layers"]:  # type: ignore[attr-defined]
+        rate_in, rate_out, tmp = layer["sampling_rate"]
+        kind = "-" if layer["torgb"] else ("radial" if layer["radial"] else "1-D")
+        layers.add_row(
+            layer["name"], "{}->{}".format(*layer["size"]), "{}->{}".format(*layer["channels"]),
+            f"{rate_in}->{rate_out} ({tmp})", "{:.3g}->{:.3g}".format(*layer["cutoff"]),
+            f"{layer['up']}/{layer['down']}", kind + (" crit." if layer["critical"] else ""),
+        )
+    stdout.print(layers, highlight=False)
 
 
 @app.command()
@@ -376,8 +418,21 @@ def render_command(
     audio_strict: Annotated[
         bool, typer.Option("--audio-strict", help="Refuse audio that does not cover the video (instead of a warning).", rich_help_panel=OUTPUT_PANEL)
     ] = False,
+    backend: Annotated[str, typer.Option(help="local, or ray: segments rendered by Ray workers on many GPUs and hosts.", rich_help_panel=RAY_PANEL)] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: auto (started with `ray start` on this host) or ray://host:10001 \\[default: a local Ray].", rich_help_panel=RAY_PANEL)
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray workers \\[default: as many as the cluster's GPUs, or CPUs, hold].", rich_help_panel=RAY_PANEL)] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(help="GPUs each Ray worker reserves \\[default: 1 when the cluster has GPUs, else 0].", rich_help_panel=RAY_PANEL)
+    ] = None,
+    cpus_per_worker: Annotated[float, typer.Option(help="CPUs each Ray worker reserves.", rich_help_panel=RAY_PANEL)] = 1.0,
+    segment_storage: Annotated[
+        str, typer.Option(help="shared: workers write segments into the work folder (a shared file system); bytes: they send them back; auto: shared where the folder is visible.", rich_help_panel=RAY_PANEL)
+    ] = "auto",
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each Ray worker's speed beside the bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON on stdout.")] = False,
 ) -> None:
     """Render a keyframe script to a video (resumable; Ctrl-C keeps the finished segments)."""
@@ -396,6 +451,11 @@ def render_command(
             resume=resume,
             resolution=res,
             audio_strict=audio_strict,
+            backend=backend,  # type: ignore[arg-type]
+            ray=renderer.RayOptions(
+                address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,
+                segment_storage=segment_storage,  # type: ignore[arg-type]
+            ),
             output=overrides,
         )
     )
@@ -406,11 +466,12 @@ def render_command(
         MofNCompleteColumn(),
         TextColumn("{task.fields[fps]}"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[workers]}"),
         console=stderr,
         disable=quiet,
         transient=True,
     ) as bar:
-        task = bar.add_task("loading", total=parsed.num_frames, fps="")
+        task = bar.add_task("loading", total=parsed.num_frames, fps="", workers="")
         started = False
 
         def on_progress(p: renderer.RenderProgress) -> None:
@@ -421,6 +482,8 @@ def render_command(
             bar.update(task, completed=p.frames_done, description=p.stage)
             speed = bar.tasks[task].speed
             bar.update(task, fps=f"{speed:.1f} fps" if speed else "")
+            if verbose and p.workers:
+                bar.update(task, workers=escape(" · ".join(f"{w.name} {w.fps:.1f} fps" for w in p.workers)))
 
         result = run(
             lambda: renderer.render(parsed, settings, progress=on_progress),
@@ -543,6 +606,49 @@ def project_command(
             stdout.print(str(path), highlight=False, soft_wrap=True)
 
 
+@app.command("finetune")
+def finetune_command(
+    base: Annotated[str, typer.Argument(help="Checkpoint to start from (any format, or demo).")],
+    images: Annotated[Path, typer.Argument(help="Folder of training images (any size and format Pillow reads).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The fine-tuned EMA generator, .safetensors.", rich_help_panel=OUTPUT_PANEL)],
+    kimg: Annotated[float, typer.Option(help="Training length: thousands of real images shown.")] = 10.0,
+    batch: Annotated[int, typer.Option(help="Images per step.")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 0.002,
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Flip training images left-right at random.")] = False,
+    freeze_d: Annotated[int, typer.Option("--freeze-d", help="Keep the top K discriminator blocks fixed (FreezeD).")] = 0,
+    augment: Annotated[str, typer.Option(help="ada (adaptive, for small sets), diffaugment, or none.")] = "ada",
+    align: Annotated[bool, typer.Option("--align/--no-align", help="Crop each photo around its face like FFHQ (else a centre square).")] = False,
+    snapshots: Annotated[
+        Path | None, typer.Option(help="Folder for grid PNGs, the loss log and the training state \\[default: OUTPUT-snapshots].", rich_help_panel=OUTPUT_PANEL)
+    ] = None,
+    snapshot_kimg: Annotated[float, typer.Option(help="Write a snapshot every this many kimg.", rich_help_panel=OUTPUT_PANEL)] = 1.0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the training state in the snapshots folder.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the training randomness.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps (CUDA trains in mixed precision).", rich_help_panel=DEVICE_PANEL)] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a model on a folder of images (transfer learning, Pinkney & Adler's step 2)."""
+    settings = run(lambda: renderer.FinetuneSettings(
+        kimg=kimg, batch=batch, lr=lr, mirror=mirror, freeze_d=freeze_d, augment=augment,  # type: ignore[arg-type]
+        snapshot_kimg=snapshot_kimg, seed=seed,
+    ))
+    with Progress(
+        TextColumn("fine-tuning"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:g} kimg"),
+        TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=stderr, disable=quiet, transient=True,
+    ) as bar:
+        task = bar.add_task("fine-tuning", total=kimg, losses="")
+
+        def on_step(p: renderer.TrainProgress) -> None:
+            r1 = f" R1 {p.r1:.3g}" if p.r1 is not None else ""
+            bar.update(task, completed=p.kimg, losses=f"G {p.loss_g:.3f} D {p.loss_d:.3f}{r1} aug {p.augment_p:.2f}")
+
+        result = run(lambda: renderer.finetune(
+            base, images, output, settings, align=align, snapshots=snapshots, resume=resume, device=device, progress=on_step
+        ))
+    stderr.print(f"{result.steps} steps, {result.kimg:g} kimg, augment p {result.augment_p:.2f}", highlight=False)
+    stdout.print(str(output), highlight=False, soft_wrap=True)
+
+
 @app.command("presets")
 def presets_command(
     name: Annotated[str | None, typer.Argument(help="Show this preset's settings.")] = None,
@@ -560,6 +666,26 @@ def presets_command(
     if name not in shipped:
         fail(renderer.UsageError(f"unknown preset '{name}'; available: {', '.join(shipped)}"))
     typer.echo(shipped[name].read_text(encoding="utf-8"), nl=False)  # verbatim: machine-readable, never wrapped
+
+
+@app.command("analyze")
+def analyze_command(
+    song: Annotated[Path, typer.Argument(help="An audio file: wav, mp3, flac, m4a, ... (anything ffmpeg reads).")],
+    fps: Annotated[float, typer.Option("--fps", help="Video frames per second the features are measured at.")] = 30.0,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the plot and the .npz (default: beside the song).")] = None,
+    bands: Annotated[str | None, typer.Option("--bands", help='Frequency bands in Hz, like "low=20-150,mid=150-500,high=500-11025".')] = None,
+) -> None:
+    """Measure a song: a plot, an .npz of every feature, and keyframe times to paste into a script."""
+    result = run(lambda: renderer.analyze_song(song, out, fps=fps, bands=bands))
+    f = result.features
+    stderr.print(f"{song}: {f.duration:.2f} s, {f.tempo:.2f} bpm, {len(f.beats)} beats, "
+                 f"{len(f.sections)} section boundaries", highlight=False)
+    for path in (result.npz, result.plot):
+        if path is not None:
+            stdout.print(str(path), highlight=False, soft_wrap=True)
+    if result.plot is None:
+        stderr.print("no plot: matplotlib is not installed (pip install 'stylegan-renderer[preview]')", highlight=False)
+    stdout.print(escape(result.suggestion), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -582,7 +708,7 @@ def validate(
     path = parsed.path
     facts = [
         f"{parsed.num_frames} frames",
-        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:g} bpm" if parsed.bpm else ""),
+        f"{renderer.format_clock(parsed.duration)} at {parsed.fps:g} fps" + (f", {parsed.bpm:.6g} bpm" if parsed.bpm else ""),
         f"space {path.space}, {path.interpolation}, easing {path.easing}",
     ]
     facts += ["loop"] if path.loop else []
@@ -603,7 +729,7 @@ def validate(
         segment = ""
         if key.index < parsed.num_segments:
             segment = f"{kinds[key.index]}, {easings[key.index]}"
-        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{beat:g}"] if beat is not None else []),
+        row = [str(key.index), str(key.frame), renderer.format_clock(key.time), *([f"{round(beat, 3):g}"] if beat is not None else []),
                source, "schedule" if psi is None else f"{psi:g}",
                *([renderer.describe_blend(blends[key.index])] if blends else []), segment]
         table.add_row(*row)
@@ -613,6 +739,14 @@ def validate(
         stdout.print(f"pace even-walk shows the keyframes at frames {moved}", highlight=False)
     if parsed.presets:
         stdout.print(f"presets: {', '.join(parsed.presets)}", highlight=False)
+    if parsed.beat_times:
+        stdout.print(f"beats: {len(parsed.beat_times)} detected in {parsed.audio.file}, the first at "
+                     f"{parsed.beat_times[0]:.2f} s", highlight=False, soft_wrap=True)
+    for reaction in parsed.reactions:
+        low, high = reaction.range
+        layers = "" if reaction.layers is None else f", layers {reaction.layers if isinstance(reaction.layers, str) else '-'.join(map(str, reaction.layers))}"
+        stdout.print(f"reaction #{reaction.index}: {reaction.target} <- {reaction.feature} of {reaction.audio.name} "
+                     f"mapped to [{low:g}, {high:g}]{layers}", highlight=False, soft_wrap=True)
     if settings:
         rows = Table(box=None, pad_edge=False)
         for column in ("setting", "value", "from"):

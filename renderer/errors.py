@@ -32,3 +32,9 @@ class EncoderError(RendererError):
     """ffmpeg failed or an output cannot be written."""
 
     exit_code = 1
+
+
+class AudioError(RendererError):
+    """An audio file is missing, not audio, silent, or too short for what it drives."""
+
+    exit_code = 2

@@ -77,7 +77,7 @@ def test_extra_presets_come_after_the_scripts_own(tmp_path: Path) -> None:
 def test_a_users_own_preset_file(tmp_path: Path) -> None:
     (tmp_path / "mine.toml").write_text('description = "mine"\nsize = 96\n[output]\ncrf = 30\n')
     script = parse_script({"preset": "mine.toml", "models": PAIR, "keyframes": KEYS}, base_dir=tmp_path)
-    assert (script.size, script.output.crf) == (96, 30)
+    assert (script.size, script.output.crf) == ((96, 96), 30)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_a_top_level_blend_renders_the_static_blend() -> None:
 
 def test_the_format_picks_the_default_output_name(tmp_path: Path) -> None:
     script = parse_script({"preset": "gif", "models": PAIR, "keyframes": KEYS}, file=tmp_path / "clip.toml")
-    assert output_path(script, script.output) == tmp_path / "clip.gif" and script.size == 256
+    assert output_path(script, script.output) == tmp_path / "clip.gif" and script.size == (256, 256)
     frames = parse_script({"models": PAIR, "output": {"format": "png"}, "keyframes": KEYS}, file=tmp_path / "clip.toml")
     assert output_path(frames, frames.output) == tmp_path / "clip_frames"
 

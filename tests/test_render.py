@@ -267,20 +267,6 @@ def test_a_one_channel_model_renders_a_grey_rgb_video(tmp_path: Path) -> None:
     assert spread <= 8 and frames.std() > 1  # grey (up to chroma rounding), and not blank
 
 
-def test_a_cpu_render_gives_the_encoder_its_own_core_and_restores_torch_threads(tmp_path: Path) -> None:
-    import torch
-
-    from renderer.jobs.runner import generation_threads
-
-    before = torch.get_num_threads()
-    seen: list[int] = []
-    script = load_script(write_script(tmp_path, "demo", size=32))
-    result = render(script, RenderSettings(device="cpu", batch_size=4), progress=lambda p: seen.append(torch.get_num_threads()))
-    assert torch.get_num_threads() == before
-    assert set(seen[1:-2]) == {generation_threads(1)}  # while generating
-    assert json.loads(result.sidecar.read_text())["encoder"]["threads"] == 1
-
-
 def test_cli_quick_render_at_a_lower_level_keeps_the_full_renders_file(tmp_path: Path) -> None:
     script = write_script(tmp_path, "demo")
     result = invoke("render", str(script), "--res", "32", "--encoder-preset", "ultrafast", "--quiet")

@@ -75,7 +75,8 @@ def test_allow_list_holds_only_data_builders() -> None:
     modules = {module for module, _ in ALLOWED_GLOBALS}
     assert modules <= {
         "builtins", "collections", "dnnlib", "dnnlib.util", "dnnlib.tflib.network", "numpy",
-        "numpy.core.multiarray", "numpy._core.multiarray", "torch._utils", "torch.storage",
+        "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric",
+        "torch._utils", "torch.storage",
         "torch_utils.persistence",
     }
     assert ("builtins", "eval") not in ALLOWED_GLOBALS and ("builtins", "getattr") not in ALLOWED_GLOBALS
@@ -242,3 +243,121 @@ def test_a_deflate_bomb_in_a_torch_zip_is_refused_before_inflating(tmp_path: Pat
     with pytest.raises(CheckpointError, match=r"would inflate to 100,\d{3},\d{3} bytes .*refused before inflating"):
         load_generator(path)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing was inflated
+
+
+# --- StyleGAN3 snapshots: the same reader, the same refusals ------------------------------------
+
+
+class _Persistent:
+    """Pickles as NVIDIA's persistent objects do: `torch_utils.persistence._reconstruct_persistent_obj(meta)`."""
+
+    def __init__(self, meta: dict) -> None:
+        self.meta = meta
+
+    def __reduce__(self):
+        import torch_utils.persistence  # the stand-in module registered by the fixture below
+
+        return (torch_utils.persistence._reconstruct_persistent_obj, (self.meta,))
+
+
+@pytest.fixture
+def persistence_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `torch_utils.persistence` so this test can write NVIDIA-style pickles."""
+    import sys
+    import types
+
+    package, module = types.ModuleType("torch_utils"), types.ModuleType("torch_utils.persistence")
+
+    def _reconstruct_persistent_obj(meta):  # never called: the restricted reader maps the name
+        raise AssertionError("the reference reconstructor ran")
+
+    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
+    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
+    module._reconstruct_persistent_obj = _reconstruct_persistent_obj  # type: ignore[attr-defined]
+    package.persistence = module  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch_utils", package)
+    monkeypatch.setitem(sys.modules, "torch_utils.persistence", module)
+
+
+def _sg3_snapshot(layer_buffer: object, *, module_src: str = "", protocol: int = 5) -> bytes:
+    """A StyleGAN3-shaped snapshot (persistent Generator > synthesis > input + a layer with numpy
+    attributes, as NVIDIA writes them) with `layer_buffer` as the layer's magnitude_ema."""
+    import numpy as np
+
+    def persistent(class_name: str, state: dict) -> _Persistent:
+        return _Persistent({"type": "class", "version": 6, "module_src": module_src, "class_name": class_name, "state": state})
+
+    layer = persistent("SynthesisLayer", {
+        "_parameters": {}, "_buffers": {"magnitude_ema": layer_buffer, "up_filter": None}, "_modules": {},
+        "in_size": np.array([36, 36]), "use_fp16": np.bool_(True), "in_cutoff": np.float64(2.0),
+    })
+    inp = persistent("SynthesisInput", {"_parameters": {}, "_buffers": {}, "_modules": {}, "size": np.array([36, 36])})
+    synthesis = persistent("SynthesisNetwork", {"_modules": {"input": inp, "L0_36_48": layer}, "layer_names": ["L0_36_48"]})
+    G = persistent("Generator", {"_modules": {"synthesis": synthesis, "mapping": persistent("MappingNetwork", {})}})
+    return pickle.dumps({"G": G, "D": None, "G_ema": G, "augment_pipe": None, "training_set_kwargs": None}, protocol=protocol)
+
+
+@pytest.mark.parametrize("protocol", [4, 5])
+def test_exploit_inside_a_stylegan3_snapshot_is_refused(tmp_path: Path, persistence_module: None, protocol: int) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "sg3.pkl"
+    path.write_bytes(_sg3_snapshot(_Exploit(marker), protocol=protocol))
+    with pytest.raises(UnsafeCheckpointError, match="system"):
+        load_generator(path)
+    assert not marker.exists()
+
+
+def test_stylegan3_module_source_is_never_executed(tmp_path: Path, persistence_module: None) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "sg3.pkl"
+    path.write_bytes(_sg3_snapshot(torch.ones([]), module_src=f"open({str(marker)!r}, 'w').close()"))
+    records = restricted_load(path.read_bytes())
+    assert records["G_ema"].class_name == "Generator"  # read, with numpy arrays and numpy.bool
+    with pytest.raises(CheckpointError) as err:  # incomplete: one clear line, and nothing ran
+        load_generator(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_protocol5_numpy_buffers_are_checked() -> None:
+    """`_frombuffer` (protocol 5 NumPy arrays) builds plain arrays only: no object dtypes, and the
+    bytes must be exactly the array's."""
+    import numpy as np
+
+    good = pickle.dumps(np.arange(6, dtype=np.int64).reshape(2, 3), protocol=5)
+    np.testing.assert_array_equal(restricted_load(good), np.arange(6).reshape(2, 3))
+    fortran = pickle.dumps(np.asfortranarray(np.arange(6.0).reshape(2, 3)), protocol=5)
+    np.testing.assert_array_equal(restricted_load(fortran), np.arange(6.0).reshape(2, 3))
+
+    class Craft:
+        def __init__(self, *args: object) -> None:
+            self.args = args
+
+        def __reduce__(self):
+            return (np._core.numeric._frombuffer, self.args)
+
+    objects = pickle.dumps(Craft(bytearray(8), np.dtype("O"), (1,), "C"), protocol=5)
+    with pytest.raises(pickle.UnpicklingError, match="object dtypes"):
+        restricted_load(objects)
+    short = pickle.dumps(Craft(bytearray(4), np.dtype("i8"), (2,), "C"), protocol=5)
+    with pytest.raises(pickle.UnpicklingError, match="does not match"):
+        restricted_load(short)
+    for shape in ((-1,), (True,), "2"):
+        with pytest.raises(pickle.UnpicklingError, match="shape"):
+            restricted_load(pickle.dumps(Craft(bytearray(8), np.dtype("i8"), shape, "C"), protocol=5))
+
+
+def test_stylegan3_metadata_claiming_more_than_its_tensors_is_refused(fixtures: Path) -> None:
+    """Sizes come from the tensors the file holds: a layer that claims more channels than its
+    weights have is refused before anything is allocated for it."""
+    from renderer.models.checkpoints import build_generator
+    from renderer.models.checkpoints.nvidia_sg3 import convert_stylegan3
+
+    path = fixtures / "sg3" / "sg3t_base.pkl"
+    if not path.exists():
+        pytest.skip(f"StyleGAN3 fixtures not found at {path.parent}")
+    G = restricted_load(path.read_bytes())["G_ema"]
+    layer = G.state["_modules"]["synthesis"].state["_modules"]["L0_36_48"]
+    layer.state["out_channels"] = 1 << 16
+    with pytest.raises(CheckpointError, match="inconsistent architecture|do not fit"):
+        build_generator(convert_stylegan3(G, path), str(path))

@@ -75,7 +75,7 @@ def test_single_models_take_no_model_weights_but_none() -> None:
 
 def test_loaders_build_through_the_family_registry(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = read_checkpoint(fixtures / "nvidia_base.pkl")
-    assert ckpt.family == "stylegan2" and set(BUILDERS) == {"stylegan2"}
+    assert ckpt.family == "stylegan2" and set(BUILDERS) == {"stylegan2", "stylegan3"}
     calls = []
 
     def build(ckpt, source):  # type: ignore[no-untyped-def]

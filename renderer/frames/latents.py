@@ -13,10 +13,11 @@ from renderer.models.channels import channel_masks
 from renderer.models.directions import read_directions
 from renderer.models.synthesizer import Synthesizer
 from renderer.plan.blends import component_of
-from renderer.plan.layers import resolve_layers
+from renderer.plan.layers import layer_resolution, resolve_layers
+from renderer.plan.reactions import Reaction
 from renderer.plan.script import Keyframe, LatentSource, Script, ScriptError
 from renderer.plan.seeds import seed_to_z
-from renderer.plan.timeline import ResolvedKeyframes, Timeline, plan_timeline
+from renderer.plan.timeline import ResolvedKeyframes, ResolvedReaction, Timeline, plan_timeline
 from renderer.plan.walks import loop_z
 
 PCA_SAMPLES = 10_000
@@ -121,13 +122,44 @@ class _Resolver:
         for j, mix in enumerate(key.mix):
             mix_where = f"{where}.mix[{j}]"
             try:
-                layers = resolve_layers(mix.layers, self.G.num_ws, self.G.img_resolution)
+                layers = model_layers(mix.layers, self.G)
             except ValueError as e:
                 raise self.error(f"{mix_where}.layers", str(e)) from None
             mix_kind, mix_value = self.latent(mix.source, mix_where)
             other = self.to_w(mix_value) if mix_kind == "z" else mix_value
             ws[list(layers)] = other[list(layers)]
         return ws
+
+    def reaction(self, reaction: Reaction) -> ResolvedReaction:
+        """A reaction's layers (and, for blends, the resolutions they draw) and its target latents."""
+        G, where = self.G, reaction.where()
+        if reaction.layers is None:
+            layers = tuple(range(G.num_ws))
+        else:
+            try:
+                layers = resolve_layers(reaction.layers, G.num_ws, G.img_resolution)
+            except ValueError as e:
+                raise self.error(f"{where}.layers", str(e)) from None
+        columns: tuple[int, ...] = ()
+        if reaction.target == "blend":
+            drawn = {layer_resolution(i, G.img_resolution) for i in layers}
+            columns = tuple(i for i, r in enumerate(G.levels) if r in drawn)
+        target = None
+        if reaction.target == "pulse":
+            kind, value = self.latent(reaction.source, where)
+            target = self.to_w(value) if kind == "z" else value
+        elif reaction.target == "chroma":
+            target = np.stack([self.to_w(seed_to_z(seed, G.z_dim)[0]) for seed in reaction.seeds])
+        return ResolvedReaction(layers=layers, columns=columns, target=target)
+
+
+def model_layers(spec: str | tuple[int, ...], G: Synthesizer) -> tuple[int, ...]:
+    """A script's layer spec resolved for G; the named groups follow StyleGAN2's resolutions, so a
+    StyleGAN3 model takes layer indices only (ValueError otherwise)."""
+    if isinstance(spec, str) and G.family != "stylegan2":
+        raise ValueError(f"the groups coarse, middle and fine are StyleGAN2's; name this {G.family} model's "
+                         f"layers by index (0-{G.num_ws - 1}, like \"0-5\"; 0 drives the input)")
+    return resolve_layers(spec, G.num_ws, G.img_resolution)
 
 
 @torch.no_grad()
@@ -139,16 +171,31 @@ def pca_basis(G: Synthesizer, k: int, *, num_samples: int = PCA_SAMPLES, seed: i
     return vt[:k].T.copy()
 
 
+def check_blend_sizes(script: Script, blends: list, resolutions: tuple[int, ...], resolver: _Resolver) -> None:
+    """ScriptError naming the keyframe whose blend table names a size the model does not have."""
+    for key, spec in zip(script.keyframes, blends, strict=True):
+        for _, form in component_of(spec):
+            try:
+                alpha_by_resolution(form, resolutions)
+            except ValueError as e:
+                where = f"{key.where()}.blend" if key.blend is not None else "blend"
+                raise resolver.error(where, str(e)) from None
+
+
 def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     """Every keyframe of `script` (and its layer lags, PCA basis and blends) as arrays for G."""
     resolver = _Resolver(script, G)
     if G.c_dim:
         raise resolver.error("models.base", f"conditional models (c_dim = {G.c_dim}) are not supported in scripts yet")
+    if script.has_camera and not G.can_move_camera:
+        moved = next((k for k in script.keyframes if k.translate is not None or k.rotate is not None), None)
+        where = "tracks.rotate" if moved is None else f"{moved.where()}.{'translate' if moved.translate is not None else 'rotate'}"
+        raise resolver.error(where, f"camera moves (translate, rotate) need a StyleGAN3 model; models.base is a {G.family} model")
     key_latents = np.stack([resolver.keyframe(key) for key in script.keyframes])
     lags = []
     for spec, lag in script.path.lag:
         try:
-            lags.append((resolve_layers(spec, G.num_ws, G.img_resolution), lag))
+            lags.append((model_layers(spec, G), lag))
         except ValueError as e:
             raise resolver.error(f"path.lag.{spec if isinstance(spec, str) else '-'.join(map(str, spec))}", str(e)) from None
     basis = None
@@ -160,10 +207,11 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     if any(c > G.num_ws for c in cutoffs):
         raise resolver.error("truncation_cutoff", f"a cutoff above num_ws = {G.num_ws} (values {cutoffs})")
     blends = script.keyframe_blends()
-    resolutions = G.levels
+    resolutions = G.blend_levels  # StyleGAN2: its levels; StyleGAN3: its layers' sizes
     key_blends = model_blends = None
     components: tuple[tuple[str, str | None], ...] = ()
-    if blends is not None:  # forms checked by the script parser
+    if blends is not None:  # forms checked by the script parser; the sizes a table names, here
+        check_blend_sizes(script, blends, resolutions, resolver)
         parts = [component_of(spec) for spec in blends]
         components = tuple(dict.fromkeys(c for keyframe in parts for c, _ in keyframe))
         if components == (("transfer", None),):  # the two-model blend: alphas of the transfer model
@@ -178,6 +226,7 @@ def resolve_keyframes(script: Script, G: Synthesizer) -> ResolvedKeyframes:
     return ResolvedKeyframes(
         latents=key_latents, num_ws=G.num_ws, layer_lags=tuple(lags), pca_basis=basis,
         blends=key_blends, blend_resolutions=tuple(resolutions),
+        reactions=tuple(resolver.reaction(r) for r in script.reactions),
         model_blends=model_blends, blend_components=components,
         directions=direction_offsets(script, G, resolver) if script.directions else None,
     )

@@ -39,8 +39,11 @@ class FrameNoiseSource:
         strength_groups: the layer groups of the "noise_strength" track's columns
     """
 
-    def __init__(self, settings: NoiseSettings, *, num_ws: int, img_resolution: int) -> None:
+    def __init__(
+        self, settings: NoiseSettings, *, num_ws: int, img_resolution: int, grid: tuple[int, int] = (4, 4)
+    ) -> None:
         self.settings = settings
+        self.grid = grid  # (rows, columns) of 4x4 constant cells: a wider canvas has wider maps
         # Conv layer c reads w index c (the ToRGBs read the others); its maps are the size of its output.
         self.resolutions = [layer_resolution(c, img_resolution) for c in range(num_ws - 1)]
         groups = {g: i for i, (g, _) in enumerate(settings.strength)}
@@ -68,7 +71,8 @@ class FrameNoiseSource:
         if entry not in self.cache or self.cache[entry].device != device:
             rng = np.random.default_rng([self.settings.seed, layer, key + (1 << 31)])  # key may be negative
             res = self.resolutions[layer]
-            self.cache[entry] = torch.from_numpy(rng.standard_normal((res, res), dtype=np.float32)).to(device)
+            shape = (res * self.grid[0] // 4, res * self.grid[1] // 4)
+            self.cache[entry] = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)).to(device)
             if len(self.cache) > CACHED_KEYS * len(self.resolutions):
                 self.cache.popitem(last=False)
         else:
@@ -102,14 +106,30 @@ class FrameNoiseSource:
             out = out + scaled[:, j, None, None] * stack[index[:, j]]
         return out.unsqueeze(1)
 
-    def frame_noise(self, frames: NDArray[np.int64], strength: NDArray[np.float32] | None, device: torch.device) -> FrameNoise:
-        """The FrameNoise of the frames; strength: the "noise_strength" track's rows [n, G], if any."""
+    def frame_noise(
+        self,
+        frames: NDArray[np.int64],
+        strength: NDArray[np.float32] | None,
+        device: torch.device,
+        scale: NDArray[np.float32] | None = None,
+    ) -> FrameNoise:
+        """The FrameNoise of the frames.
+
+        Args:
+            strength: the "noise_strength" track's rows [n, G], if any
+            scale: factors [n, num_ws] on each conv layer's strength, by the w index it reads
+                (the audio noise reaction's "noise" track), if any
+        """
         maps: list[torch.Tensor | None] = []
         gains: list[torch.Tensor | None] = []
         for layer in range(len(self.resolutions)):
             maps.append(self.maps(frames, layer, device) if self.settings.animated else None)
             column = self.strength_column[layer]
-            gains.append(None if strength is None or column is None else torch.from_numpy(np.ascontiguousarray(strength[:, column])).to(device))
+            gain = None if strength is None or column is None else torch.from_numpy(np.ascontiguousarray(strength[:, column]))
+            if scale is not None:
+                factor = torch.from_numpy(np.ascontiguousarray(scale[:, layer]))
+                gain = factor if gain is None else gain * factor
+            gains.append(None if gain is None else gain.to(device))
         return FrameNoise(tuple(maps), tuple(gains))
 
 

@@ -17,10 +17,15 @@ from numpy.typing import NDArray
 from scipy.ndimage import correlate1d
 
 from renderer.errors import RendererError, UsageError
+from renderer.frames.framing import Framer, resize_image
 from renderer.frames.images import to_rgb, to_uint8
 from renderer.frames.noise import FrameNoiseSource
 from renderer.models.blending import alphas_to_model_weights
+from renderer.models.canvas import extend_canvas
+from renderer.models.stylegan3 import camera_transform
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
+from renderer.plan.framing import Fit, canvas_grid, canvas_shape, size_at_level
+from renderer.plan.noise import NoiseSettings
 from renderer.plan.script import OutputSettings
 from renderer.plan.smoothing import gaussian_kernel, gaussian_radius, window_indices
 from renderer.plan.timeline import Timeline, TimelineChunk, chunk_rows, concat_chunks
@@ -51,16 +56,16 @@ def auto_batch_size(device: torch.device) -> int:
 
 def resize_frame(pixels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
     """Square uint8 frame to size x size: area averaging down, Lanczos up (OpenCV)."""
-    if pixels.shape[0] == size:
-        return pixels
-    method = cv2.INTER_AREA if size < pixels.shape[0] else cv2.INTER_LANCZOS4
-    return cv2.resize(pixels, (size, size), interpolation=method).reshape(size, size, -1)
+    return resize_image(pixels, (size, size))
 
 
 def blur_frame(pixels: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
     """Spatial Gaussian blur of one uint8 frame (OpenCV, reflected borders)."""
     return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(pixels.shape)
 
+
+CAMERA_TRACKS = ("zoom", "pan")  # the timeline tracks that move each frame's window
+Canvases = tuple[NDArray[np.uint8], dict[str, NDArray]]  # a batch of canvases and its camera tracks
 
 SAMPLE_SPAN = 1024  # timeline frames sampled at a time for sparse frames: bounded memory at any spacing
 
@@ -69,10 +74,12 @@ class FramePipeline:
     """Frames of a timeline, rendered in batches on G's device.
 
     Args:
-        timeline: the script's resolved tracks
+        timeline: the script's resolved tracks ("zoom" and "pan" tracks move each frame's window)
         G: the base model, or blend_per_frame([base, transfer]) when the timeline blends
         batch_size: frames per device batch; on CUDA out-of-memory it is halved and retried
-        size: output side in pixels (None: the synthesis resolution)
+        size: output (width, height) in pixels, or one side of a square (None: the synthesis resolution)
+        fit: how the model's square images fill a frame of another aspect (renderer.plan.framing);
+            "extend" synthesises a wider canvas (renderer.models.canvas)
         blur: spatial Gaussian sigma in output pixels (0: none)
         temporal_blur: Gaussian sigma over time in frames (0: none)
         resolution: synthesis level for drafts (None: the model's resolution). A skip network
@@ -87,10 +94,11 @@ class FramePipeline:
         *,
         batch_size: int,
         noise_mode: NoiseMode = "const",
-        size: int | None = None,
+        size: int | tuple[int, int] | None = None,
         blur: float = 0.0,
         temporal_blur: float = 0.0,
         resolution: int | None = None,
+        fit: Fit = Fit(),
     ) -> None:
         if timeline.blends and G.num_models != 1 + max(1, len(timeline.blend_components)):
             raise ValueError(
@@ -103,17 +111,29 @@ class FramePipeline:
         if resolution not in G.levels:
             raise UsageError(f"resolution must be one of the model's levels {list(G.levels)}, not {resolution}")
         self.timeline = timeline
-        self.G = G
         self.batch_size = batch_size
         self.noise_mode = noise_mode
         self.resolution = resolution
         self.stops_early = resolution < G.img_resolution and G.can_stop_early
-        self.size = size or resolution
+        frame_size = (size, size) if isinstance(size, int) else tuple(size) if size else (resolution, resolution)
+        self.size: tuple[int, int] = frame_size  # type: ignore[assignment]  # (width, height)
+        self.fit = fit
+        self.grid = canvas_grid(self.size, fit)
+        self.G = extend_canvas(G, self.grid, fit.padding)  # G itself for a square canvas
+        # The canvas of a synthesised frame, before framing: at the synthesis level, or at the full
+        # resolution when a model without intermediate RGB is downscaled.
+        level = resolution if self.stops_early else G.img_resolution
+        self.downscale_to = None if self.stops_early or resolution == G.img_resolution else canvas_shape(self.grid, resolution)
+        self.framer = Framer(fit, self.downscale_to or canvas_shape(self.grid, level), self.size)
         self.blur = blur
         self.temporal_blur = temporal_blur
         self.radius = gaussian_radius(temporal_blur)
         self.kernel = gaussian_kernel(temporal_blur) if self.radius else None  # over 2 * radius + 1 frames
-        self.noise = None if timeline.noise is None else FrameNoiseSource(timeline.noise, num_ws=G.num_ws, img_resolution=G.img_resolution)
+        # Animated noise, strength tracks, or an audio reaction on the strengths ("noise" [n, num_ws]).
+        noise = timeline.noise if timeline.noise is not None else NoiseSettings() if "noise" in timeline.tracks else None
+        self.noise = None if noise is None else FrameNoiseSource(
+            noise, num_ws=G.num_ws, img_resolution=G.img_resolution, grid=self.grid
+        )
 
     @classmethod
     def for_output(
@@ -122,21 +142,29 @@ class FramePipeline:
         G: Synthesizer,
         output: OutputSettings,
         *,
-        size: int | None,
+        size: tuple[int, int] | None,
         batch_size: int | None = None,
         noise_mode: NoiseMode = "const",
         resolution: int | None = None,
+        fit: Fit = Fit(),
     ) -> FramePipeline:
-        """The pipeline of a script's [output] post-processing at `size` (the script's; None: the
-        model's), or at a lower synthesis `resolution`, whose frames are that size and whose blur,
-        given in full-size output pixels, shrinks in proportion so the look is kept. batch_size
-        None: auto_batch_size of G's device."""
-        full = size or G.img_resolution
+        """The pipeline of a script's [output] post-processing at `size` = (width, height) (the
+        script's; None: the model's square) with its `fit`, or at a lower synthesis `resolution`,
+        whose frames have that short side (size_at_level) and whose blur, given in full-size output
+        pixels, shrinks in proportion so the look is kept. batch_size None: auto_batch_size of G's
+        device."""
+        full = min(size) if size else G.img_resolution
         return cls(
             timeline, G, batch_size=batch_size or auto_batch_size(G.device), noise_mode=noise_mode,
-            size=None if resolution is not None else size, resolution=resolution,
-            blur=output.blur * (resolution or full) / full, temporal_blur=output.temporal_blur,
+            size=size if resolution is None else size_at_level(size, resolution), resolution=resolution,
+            blur=output.blur * (resolution or full) / full, temporal_blur=output.temporal_blur, fit=fit,
         )
+
+    @property
+    def work_pixels(self) -> int:
+        """Pixels synthesised per batch: the work the thread policy sizes torch's threads for."""
+        level = self.resolution if self.stops_early else self.G.img_resolution
+        return level * level * self.batch_size
 
     @property
     def num_frames(self) -> int:
@@ -144,7 +172,8 @@ class FramePipeline:
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
-        return (self.size, self.size, 3)  # shown as RGB whatever the model's channels
+        width, height = self.size
+        return (height, width, 3)  # shown as RGB whatever the model's channels
 
     def frames(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
         """uint8 batches [n, H, W, 3] covering frames [start, stop) in order."""
@@ -199,11 +228,16 @@ class FramePipeline:
         if buffer is not None and len(buffer.frames):
             yield buffer
 
-    def _post(self, batches: Iterator[NDArray[np.uint8]]) -> Iterator[NDArray[np.uint8]]:
-        for batch in batches:
+    def _post(self, batches: Iterator[Canvases]) -> Iterator[NDArray[np.uint8]]:
+        """Canvases -> frames: framed (each through its window), blurred."""
+        for batch, camera in batches:
             batch = to_rgb(batch)
-            if self.size != batch.shape[1] or self.blur > 0:
-                frames = [resize_frame(f, self.size) for f in batch]
+            if self.downscale_to is not None:  # rendered in full, shown at the lower level
+                height, width = self.downscale_to
+                batch = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width, -1)
+                                  for f in batch])
+            if not self.framer.is_identity or self.blur > 0 or camera:
+                frames = self.framer.frames(batch, camera.get("zoom"), camera.get("pan"))
                 if self.blur > 0:
                     frames = [blur_frame(f, self.blur) for f in frames]
                 batch = np.stack(frames)
@@ -212,30 +246,31 @@ class FramePipeline:
     def _post_batches(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
         yield from self._post(self._render_indices(indices))
 
-    def _render_indices(self, indices: NDArray[np.int64]) -> Iterator[NDArray[np.uint8]]:
-        """Frames at the given indices, in order: runs of consecutive frames are rendered together,
+    def _render_indices(self, indices: NDArray[np.int64]) -> Iterator[Canvases]:
+        """Canvases at the given indices, in order: runs of consecutive frames are rendered together,
         and a repeat of the frame just rendered (a clamped window edge) is reused."""
-        last_index, last_frame = -1, None
+        last_index, last = -1, None
         for run in np.split(indices, np.flatnonzero(np.diff(indices) != 1) + 1):
             first = int(run[0])
-            if first == last_index and last_frame is not None:
-                yield last_frame[None]
+            if first == last_index and last is not None:
+                yield last
                 first += 1
             if first <= run[-1]:
-                for batch in self._render_range(first, int(run[-1]) + 1):
-                    last_frame = batch[-1]
-                    yield batch
+                for batch, camera in self._render_range(first, int(run[-1]) + 1):
+                    last = batch[-1:], {name: values[-1:] for name, values in camera.items()}
+                    yield batch, camera
             last_index = int(run[-1])
 
-    def _render_range(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
+    def _render_range(self, start: int, stop: int) -> Iterator[Canvases]:
         yield from self._render_chunk(self.timeline.chunk(start, stop))
 
-    def _render_chunk(self, chunk: TimelineChunk) -> Iterator[NDArray[np.uint8]]:
+    def _render_chunk(self, chunk: TimelineChunk) -> Iterator[Canvases]:
+        """(uint8 canvases [n, h, w, C], their zoom and pan tracks) batch by batch."""
         at = 0
         while at < len(chunk.frames):
             n = min(self.batch_size, len(chunk.frames) - at)
             try:
-                yield self._synthesize(chunk, at, at + n)
+                canvases = self._synthesize(chunk, at, at + n)
             except torch.OutOfMemoryError:
                 if self.batch_size == 1:
                     raise RendererError("out of device memory even at batch size 1; try --precision fp16 or a smaller model") from None
@@ -243,6 +278,7 @@ class FramePipeline:
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue
+            yield canvases, {name: chunk.tracks[name][at : at + n] for name in CAMERA_TRACKS if name in chunk.tracks}
             at += n
 
     @torch.no_grad()
@@ -281,10 +317,14 @@ class FramePipeline:
         level = self.resolution if self.stops_early else None
         extra = {}
         if self.noise is not None:
-            strength = chunk.tracks.get("noise_strength")
+            strength, scale = chunk.tracks.get("noise_strength"), chunk.tracks.get("noise")
             extra["noise"] = self.noise.frame_noise(
-                chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device
+                chunk.frames[lo:hi], None if strength is None else strength[lo:hi], G.device,
+                None if scale is None else scale[lo:hi],
             )
+        if chunk.camera is not None:  # a per-frame input transform (StyleGAN3)
+            translate, rotate = chunk.camera
+            extra["transform"] = camera_transform(translate[lo:hi], rotate[lo:hi]).to(G.device)
         img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
         return to_uint8(img).cpu().numpy()
 

@@ -13,22 +13,62 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from renderer import __version__
 from renderer.errors import UsageError
 from renderer.frames.pipeline import check_generation_options
 from renderer.models.stylegan2 import NoiseMode, Precision
 from renderer.output.manifest import file_sha256, json_sha256, model_sha256
-from renderer.plan.encoding import EncoderSettings, OutputKind, output_kind
+from renderer.plan.encoding import VIDEO_KINDS, EncoderSettings, OutputKind, chroma_step, output_kind
+from renderer.plan.framing import even_size
 from renderer.plan.script import (
     OutputSettings,
     Script,
+    ScriptError,
     apply_output_overrides,
     encoder_settings,
+    odd_size_message,
     resolved_settings,
 )
 from renderer.plan.timeline import ResolvedKeyframes
+
+Backend = Literal["local", "ray"]
+BACKENDS: tuple[Backend, ...] = ("local", "ray")
+SegmentStorage = Literal["auto", "shared", "bytes"]
+SEGMENT_STORAGES: tuple[SegmentStorage, ...] = ("auto", "shared", "bytes")
+
+
+@dataclasses.dataclass(frozen=True)
+class RayOptions:
+    """Where and how a render runs on Ray (renderer.jobs.ray_backend).
+
+    Args:
+        address: the cluster: None starts a local Ray (or joins RAY_ADDRESS), "auto" joins the
+            cluster started on this host with `ray start`, "ray://host:10001" a remote one
+        workers: actors that render segments; None: as many as the cluster's GPUs (or CPUs) hold
+        gpus_per_worker: GPUs each worker reserves; None: 1 when the cluster has GPUs, else 0
+        cpus_per_worker: CPUs each worker reserves (its torch threads on a CPU worker)
+        segment_storage: "shared": workers write segments into the render's work folder (the same
+            path on a shared file system); "bytes": segments come back to the driver as bytes;
+            "auto": shared for the workers that can see the work folder, bytes for the others
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float | None = None
+    cpus_per_worker: float = 1.0
+    segment_storage: SegmentStorage = "auto"
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and (isinstance(self.workers, bool) or self.workers < 1):
+            raise UsageError(f"workers must be at least 1, not {self.workers!r}")
+        if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+            raise UsageError(f"gpus per worker must be 0 or more, not {self.gpus_per_worker!r}")
+        if self.cpus_per_worker <= 0:
+            raise UsageError(f"cpus per worker must be more than 0, not {self.cpus_per_worker!r}")
+        if self.segment_storage not in SEGMENT_STORAGES:
+            raise UsageError(f"segment storage must be one of {', '.join(SEGMENT_STORAGES)}, not {self.segment_storage!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +84,8 @@ class RenderSettings:
     resume: bool = False
     resolution: int | None = None  # a lower synthesis level for a quick render (output at that size); None: full
     audio_strict: bool = False  # refuse (instead of a warning) audio that does not cover the video
+    backend: Backend = "local"  # "ray": segments rendered by Ray actors (ray: how)
+    ray: RayOptions = RayOptions()
 
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -54,6 +96,10 @@ class RenderSettings:
         if isinstance(self.encoders, bool) or not isinstance(self.encoders, int) or self.encoders < 1:
             raise UsageError(f"encoders must be at least 1, not {self.encoders!r}")
         apply_output_overrides(OutputSettings(), self.output)  # raises ScriptError naming the key
+        if self.backend not in BACKENDS:
+            raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.backend == "ray":
+            require_ray()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +121,14 @@ class RenderJob:
     resolution: int | None
     audio_strict: bool = False
     flags: tuple[str, ...] = ()  # the output settings that the caller's settings overrode
+    backend: Backend = "local"
+    ray: RayOptions = RayOptions()
+    size: tuple[int, int] | None = None  # (width, height) of the frames: the script's, made even
+    # for the pixel format when even_size = "round"; None: the model's square
+
+    def __post_init__(self) -> None:
+        if self.size is None and self.script.size is not None:
+            object.__setattr__(self, "size", self.script.size)
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -110,12 +164,15 @@ class RenderJob:
                 origin = "settings" if name in self.flags else origin
             rows.append((key, value, origin))
         rows += [
+            ("render.size", "x".join(map(str, self.size)) if self.size else "the model's", "from size and output.even_size"),
             ("render.output", self.path, "settings" if "file" in self.flags else "from the script"),
             ("render.kind", self.kind, "from the output path"),
             ("render.segments", f"{len(self.segments)} of about {self.output.segment:g} s", "from output.segment"),
         ]
         rows += [(f"render.{f}", getattr(self, f), "settings")
-                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict")]
+                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict", "backend")]
+        if self.backend == "ray":
+            rows += [(f"render.ray.{f.name}", getattr(self.ray, f.name), "settings") for f in dataclasses.fields(self.ray)]
         return rows
 
     def journal_key(self, keys: ResolvedKeyframes, batching: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,7 +206,7 @@ class RenderJob:
         for mask in script.masks.values():
             if mask.file is not None:
                 keyframes.update(file_sha256(mask.file).encode())
-        return {
+        key = {
             "script": script_hash,
             "resolved settings": json_sha256(resolved),
             "checkpoints": [model_sha256(m, __version__) for m in self.models],
@@ -157,6 +214,9 @@ class RenderJob:
             "settings": json_sha256(pixels),
             "batching": dict(batching),
         }
+        if script.reactions:  # the songs that drive the frames, by what they hold
+            key["audio"] = [file_sha256(Path(song)) for song in sorted({str(r.audio) for r in script.reactions})]
+        return key
 
 
 def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> RenderJob:
@@ -171,13 +231,43 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
         # A quick low-resolution render, or one trying presets, never replaces the full render's file.
         path = path.with_name(f"{path.stem}.{'.'.join(tags)}{path.suffix}")
     segment_frames = max(1, round(out.segment * script.fps))
+    kind = output_kind(path)
     return RenderJob(
-        script=script, output=out, path=path, kind=output_kind(path), encoder=encoder_settings(out),
+        size=frame_size(script, out, kind),
+        script=script, output=out, path=path, kind=kind, encoder=encoder_settings(out),
         segments=tuple(plan_segments(script.num_frames, segment_frames)),
         device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
         noise_mode=settings.noise_mode, encoders=settings.encoders, resume=settings.resume,
         resolution=settings.resolution, audio_strict=settings.audio_strict, flags=tuple(sorted(settings.output)),
+        backend=settings.backend, ray=settings.ray,
     )
+
+
+def frame_size(script: Script, output: OutputSettings, kind: OutputKind) -> tuple[int, int] | None:
+    """The frames' (width, height): the script's size, which a video's pixel format may need even
+    (rounded down with even_size = "round"; a ScriptError with "error"); None: the model's square."""
+    size = script.size
+    if size is None or kind not in VIDEO_KINDS:
+        return size
+    step = chroma_step(output.pix_fmt)
+    if size[0] % step[0] == 0 and size[1] % step[1] == 0:
+        return size
+    if output.even_size == "round":
+        return even_size(size, step)
+    if output.even_size == "error":
+        prefix = f"{script.file}: " if script.file else ""
+        raise ScriptError(f"{prefix}size: {odd_size_message(size, output.pix_fmt)}")
+    return size  # "pad": the encoder adds the row or column
+
+
+def require_ray() -> None:
+    """UsageError (how to install it) when Ray, the optional backend, is not installed."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "the ray backend needs Ray, which is not installed: pip install 'stylegan-renderer[ray]'"
+        ) from None
 
 
 def plan_segments(num_frames: int, length: int) -> list[tuple[int, int]]:
@@ -198,4 +288,4 @@ def output_path(script: Script, output: OutputSettings) -> Path:
     return stem.with_name(f"{stem.name}_frames") if output.format == "png" else stem.with_suffix(f".{output.format}")
 
 
-__all__ = ["RenderJob", "RenderSettings", "output_path", "plan_segments", "resolve_job"]
+__all__ = ["RayOptions", "RenderJob", "RenderSettings", "require_ray", "output_path", "plan_segments", "resolve_job"]

@@ -25,6 +25,7 @@ from renderer.frames.images import contact_sheet
 from renderer.frames.pacing import ImageSpeedMeter
 from renderer.frames.pipeline import FramePipeline, check_generation_options
 from renderer.jobs.stills import load_animation, write_png
+from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.synthesizer import NoiseMode, Synthesizer
 from renderer.output.ffmpeg import check_audio
 from renderer.output.files import make_folder
@@ -32,7 +33,7 @@ from renderer.output.kind import JoinOptions
 from renderer.output.plots import INSTALL_HINT, TrackPlotData, matplotlib_available, plot_tracks
 from renderer.output.writers import open_segment, output_writer
 from renderer.plan.script import Script, encoder_settings, format_clock, parse_time
-from renderer.plan.timeline import TimelineChunk, concat_chunks
+from renderer.plan.timeline import TimelineChunk, concat_chunks, reaction_track_name
 
 DEFAULT_MAX_RESOLUTION = 256  # the default preview level: at most this, and at most half the model's
 SHEET_COLUMNS = 6  # tiles per contact-sheet row, rounded down to whole keyframe segments
@@ -200,7 +201,7 @@ def preview_pipeline(script: Script, settings: PreviewSettings, *, pace_cache: P
     # Temporal smoothing applies where every frame is drawn (frames(), not frames_at()).
     return FramePipeline.for_output(
         timeline, G, script.output, size=script.size, batch_size=settings.batch_size,
-        noise_mode=settings.noise_mode, resolution=level,
+        noise_mode=settings.noise_mode, resolution=level, fit=script.fit,
     )
 
 
@@ -219,10 +220,29 @@ def preview(
         pipeline = preview_pipeline(script, settings, pace_cache=plan.folder / f".{plan.name}.pace.npz")
     G, level = pipeline.G, pipeline.resolution
     notes = list(plan.notes)
-    if level < G.img_resolution and not pipeline.stops_early:
+    if level < G.img_resolution and not pipeline.stops_early and G.family == "stylegan3":
+        notes.append(f"StyleGAN3 models cannot stop early (no image below full size): frames were rendered "
+                     f"at {G.img_resolution} px and downscaled to {level}")
+    elif level < G.img_resolution and not pipeline.stops_early:
         notes.append(f"this {G.architecture}-architecture model has no intermediate RGB: "
                      f"frames were rendered at {G.img_resolution} px and downscaled to {level}")
 
+    # A draft's encoder (low resolution, fast preset) is light beside the synthesis: it gets one
+    # thread and no core of its own (jobs/threads.py).
+    threads = plan_threads(G.device, encoders=0, work_pixels=pipeline.work_pixels)
+    with use_threads(threads):
+        sheet, plot, draft = _write_outputs(script, pipeline, settings, plan, threads, timings, report)
+    return PreviewResult(
+        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
+        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
+        notes=tuple(notes), timings=timings,
+    )
+
+
+def _write_outputs(
+    script: Script, pipeline: FramePipeline, settings: PreviewSettings, plan: PreviewPlan, threads: ThreadPlan,
+    timings: dict[str, float], report: PreviewProgressFn,
+) -> tuple[Path | None, Path | None, Path | None]:
     sheet = plot = draft = None
     if settings.sheet:
         with _timed(timings, "sheet_s"):
@@ -232,8 +252,9 @@ def preview(
     whole = plan.draft_frames is not None and np.array_equal(plan.draft_frames, np.arange(script.num_frames))
     if plan.draft_frames is not None:
         with _timed(timings, "draft_s"):
+            path = plan.folder / f"{plan.name}.draft.mp4"
             draft = _write_draft(
-                script, pipeline, plan.draft_frames, settings, plan.folder / f"{plan.name}.draft.mp4", report,
+                script, pipeline, plan.draft_frames, settings, path, report, threads.encoder,
                 meter=meter if whole else None,
             )
     if plan.plot:
@@ -246,11 +267,7 @@ def preview(
             data = dataclasses.replace(track_plot_data(script, pipeline), image_speed=meter.speeds)
             plot = plot_tracks(data, plan.folder / f"{plan.name}.tracks.png")
             report(PreviewProgress("plot", 1, 1))
-    return PreviewResult(
-        sheet=sheet, plot=plot, draft=draft, resolution=level, model_resolution=G.img_resolution,
-        stops_early=pipeline.stops_early, draft_frames=0 if plan.draft_frames is None else len(plan.draft_frames),
-        notes=tuple(notes), timings=timings,
-    )
+    return sheet, plot, draft
 
 
 @contextlib.contextmanager
@@ -273,8 +290,11 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
         num_ws=pipeline.G.num_ws,
         blend=tracks.blend,
         blend_resolutions=pipeline.timeline.blend_resolutions,
-        bpm=script.bpm,
+        bpm=None if script.beat_times else script.bpm,
         title=(script.file.name if script.file else "") + f" ({script.num_frames} frames at {script.fps:g} fps)",
+        audio=[(f"#{r.index} {r.target}: {r.feature}", tracks.tracks[reaction_track_name(r.index, r.target)])
+               for r in script.reactions if r.target != "chroma"],
+        beat_times=script.beat_times,
     )
 
 
@@ -288,7 +308,7 @@ def _write_sheet(
     psis: list[float] = []
     for tracks, batch in pipeline.sampled_frames(indices):
         rendered += list(batch)
-        psis += tracks.psi.tolist()
+        psis += (tracks.psi if tracks.psi.ndim == 1 else tracks.psi.mean(axis=1)).tolist()  # per layer: the mean
         report(PreviewProgress("sheet", len(rendered), len(indices)))
     by_frame = dict(zip(indices.tolist(), rendered, strict=True))
     psi_at = dict(zip(indices.tolist(), psis, strict=True))
@@ -305,25 +325,29 @@ def _write_sheet(
         keyframe = script.keyframes[key]
         last = f"psi {psi:.2f}" + (f"  blend {describe_blend(blends[key])}" if blends else "")
         captions.append([f"#{key}  {when}", keyframe.describe_source(), last])
-    # Whole segments per row (a keyframe and its in-betweens), about six tiles wide.
-    columns = min(len(tiles), (between + 1) * max(1, SHEET_COLUMNS // (between + 1)))
+    # Whole segments per row (a keyframe and its in-betweens), about six square tiles wide: fewer
+    # wide tiles, more tall ones (the frames have the script's aspect).
+    height, width = tiles[0].shape[:2]
+    per_row = max(1, min(2 * SHEET_COLUMNS, round(SHEET_COLUMNS * height / width)))
+    columns = min(len(tiles), (between + 1) * max(1, per_row // (between + 1)))
     sheet = contact_sheet(tiles, captions, columns=columns, highlight=[key is not None for _, key in tiles_at])
     return write_png(sheet, path)
 
 
 def _write_draft(
     script: Script, pipeline: FramePipeline, frames: NDArray[np.int64], settings: PreviewSettings, path: Path,
-    report: PreviewProgressFn, meter: ImageSpeedMeter | None = None,
+    report: PreviewProgressFn, encoder_threads: int | None, meter: ImageSpeedMeter | None = None,
 ) -> Path:
     encoder = dataclasses.replace(
         encoder_settings(script.output), codec="h264", crf=settings.crf, preset=settings.preset, even_size="pad",
+        threads=encoder_threads,
     )
     fps = script.fps / settings.every
     segment = path.with_name(f".{path.stem}.segment.mp4")
     report(PreviewProgress("draft", 0, len(frames)))
     done = 0
     try:
-        with open_segment(segment, kind="mp4", width=pipeline.size, height=pipeline.size, fps=fps, settings=encoder) as writer:
+        with open_segment(segment, kind="mp4", width=pipeline.size[0], height=pipeline.size[1], fps=fps, settings=encoder) as writer:
             every_frame = settings.every == 1  # consecutive frames: temporal smoothing applies too
             batches = pipeline.frames(int(frames[0]), int(frames[-1]) + 1) if every_frame else pipeline.frames_at(frames)
             for batch in batches:

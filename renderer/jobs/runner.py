@@ -3,13 +3,12 @@
 `SegmentRunner.run` generates each segment's frames in batches and hands them, through a bounded
 queue, to an encoder thread that feeds that segment's writer; up to `encoders` segments encode at
 once, and memory does not grow with the video's length. This is the only module that knows about
-those threads and queues (and about torch's own threads while generating).
+those threads and queues; how many threads torch and the encoders get is `threads`' policy.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -17,9 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
-import torch
 
 from renderer.errors import RendererError
+from renderer.jobs.threads import ThreadPlan, use_threads
 from renderer.output.kind import SegmentWriter
 
 QUEUE_BATCHES = 4  # batches waiting per encoder: bounds memory, keeps the encoders fed
@@ -92,11 +91,6 @@ class SegmentRunner:
                 encode.abort()
                 raise
         return generating
-
-
-def generation_threads(encoders: int) -> int:
-    """torch threads for CPU generation beside `encoders` single-threaded ffmpeg encoders."""
-    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - encoders))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,12 +179,8 @@ def _torch_threads(count: int | None) -> Iterator[None]:
     if count is None:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
+    with use_threads(ThreadPlan(torch=count)):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
-__all__ = ["QUEUE_BATCHES", "Segment", "SegmentRunner", "generation_threads"]
+__all__ = ["QUEUE_BATCHES", "Segment", "SegmentRunner"]

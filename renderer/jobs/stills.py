@@ -26,10 +26,12 @@ from renderer.jobs.projector import (
     project,
     save_projection,
 )
+from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
 from renderer.models.stylegan2 import Generator
+from renderer.models.stylegan3 import Generator as StyleGAN3Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
 from renderer.output.files import atomic_path, make_folder, write_npz_rows
 from renderer.output.writers import open_segment
@@ -103,12 +105,19 @@ def save_seed_images(
     """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order."""
     outdir = make_folder(outdir)
     written: list[Path] = []
-    for seed, pixels in generate_images(G, seeds, settings):
-        path = write_png(pixels, outdir / f"seed{seed:04d}.png")
-        written.append(path)
-        if progress:
-            progress(len(written), len(seeds))
+    with use_threads(_generation_threads(G, settings)):
+        for seed, pixels in generate_images(G, seeds, settings):
+            path = write_png(pixels, outdir / f"seed{seed:04d}.png")
+            written.append(path)
+            if progress:
+                progress(len(written), len(seeds))
     return written
+
+
+def _generation_threads(G: Synthesizer, settings: GenerateSettings) -> ThreadPlan:
+    """The thread policy (jobs/threads.py) for synthesising batches of still images."""
+    batch = settings.batch_size or auto_batch_size(G.device)
+    return plan_threads(G.device, work_pixels=G.img_resolution**2 * batch)
 
 
 @torch.no_grad()
@@ -126,23 +135,29 @@ def blend_grid(
     for G in models:
         G.set_precision(settings.precision)
     rows: list[list[np.ndarray]] = []
-    for _, ws in _seed_batches(mapper, seeds, settings):
-        columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
-        rows += [list(images) for images in zip(*columns, strict=True)]
+    with use_threads(_generation_threads(mapper, settings)):
+        for _, ws in _seed_batches(mapper, seeds, settings):
+            columns = [to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy() for G in models]
+            rows += [list(images) for images in zip(*columns, strict=True)]
     return rows
 
 
-def save_native(G: Generator, path: str | Path) -> Path:
-    """Write G as a renderer .safetensors file (folders created; atomically: a failure leaves no
-    partial file); EncoderError naming path when it cannot be written."""
-    data = to_safetensors(G)
+def save_native(
+    G: Generator | StyleGAN3Generator, path: str | Path, *, discriminator: torch.nn.Module | None = None
+) -> Path:
+    """Write G (and optionally the discriminator it was trained against) as a renderer .safetensors
+    file (folders created; atomically: a failure leaves no partial file); EncoderError naming path
+    when it cannot be written."""
+    data = to_safetensors(G, discriminator)
     with atomic_path(path, error=EncoderError) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def describe_generator(G: Generator) -> dict[str, object]:
+def describe_generator(G: Generator | StyleGAN3Generator) -> dict[str, object]:
     """What `renderer inspect` shows, as plain data."""
+    if isinstance(G, StyleGAN3Generator):
+        return _describe_stylegan3(G)
     c = G.config
     return {
         "source": G.info.source,
@@ -159,6 +174,41 @@ def describe_generator(G: Generator) -> dict[str, object]:
         "channels": {str(r): ch for r, ch in c.channels.items()},
         "conv_clamp": c.conv_clamp,
         "use_noise": c.use_noise,
+        "parameters": G.parameter_count(),
+        "w_avg_source": G.info.w_avg_source,
+        "notes": list(G.info.notes),
+    }
+
+
+def _describe_stylegan3(G: StyleGAN3Generator) -> dict[str, object]:
+    c = G.config
+    return {
+        "source": G.info.source,
+        "format": G.info.format,
+        "family": G.family,
+        "img_resolution": c.img_resolution,
+        "img_channels": c.img_channels,
+        "z_dim": c.z_dim,
+        "w_dim": c.w_dim,
+        "c_dim": c.c_dim,
+        "num_ws": c.num_ws,
+        "mapping_layers": c.mapping_layers,
+        "mapping_lr_multiplier": c.mapping_lr_multiplier,
+        "architecture": c.architecture,
+        "input": {"size": c.input.size, "channels": c.input.channels, "sampling_rate": c.input.sampling_rate,
+                  "bandwidth": c.input.bandwidth},
+        "layers": [
+            {"name": layer.name, "size": [layer.in_size, layer.out_size],
+             "channels": [layer.in_channels, layer.out_channels],
+             "sampling_rate": [layer.in_sampling_rate, layer.out_sampling_rate, layer.tmp_sampling_rate],
+             "cutoff": [round(layer.in_cutoff, 4), round(layer.out_cutoff, 4)],
+             "up": layer.up_factor, "down": layer.down_factor, "conv_kernel": layer.conv_kernel,
+             "radial": layer.down_radial, "critical": layer.is_critically_sampled, "torgb": layer.is_torgb}
+            for layer in c.layers
+        ],
+        "blend_levels": list(G.blend_levels),
+        "conv_clamp": c.layers[0].conv_clamp,
+        "output_scale": c.output_scale,
         "parameters": G.parameter_count(),
         "w_avg_source": G.info.w_avg_source,
         "notes": list(G.info.notes),
@@ -205,22 +255,32 @@ def load_paced_animation(
     timeline = build_timeline(script, base)
     keys = timeline.keys
     assert keys is not None
-    G = base
-    if timeline.blend_components:
-        G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
-    elif timeline.blends:
-        G = blend_per_frame([base, transfer])
+    G = animation_generator(script, timeline, base, transfer, device=device)
     pacing = None
     if script.path.pace != "latent":
         # Measured in fp32, before any half precision: the timing must not depend on the device.
         distance = script.path.pace_distance
         features = None if distance in PACE_DISTANCES else load_perceptual(distance, device=G.device).features
-        models = [script.base_model] + ([script.transfer_model] if script.transfer_model else [])
+        models = [script.base_model, *([script.transfer_model] if script.transfer_model else []),
+                  *(path for _, path in script.extra_models)]
         timeline, pacing = pace_timeline(
             script, keys, G, models=models, cache=pace_cache, features=features, speed=speed,
             noise_mode=noise_mode, progress=progress,
         )
     return G.set_precision(precision), timeline, pacing
+
+
+def animation_generator(
+    script: Script, timeline: Timeline, base: Synthesizer, transfer: Synthesizer | None, *,
+    device: str | torch.device = "cpu", precision: Precision = "fp32",
+) -> Synthesizer:
+    """The generator of a timeline already resolved (on a Ray worker: by the driver) from the loaded models."""
+    G = base
+    if timeline.blend_components:
+        G = blend_per_frame(blend_components(script, timeline, base, transfer, device=device))
+    elif timeline.blends:
+        G = blend_per_frame([base, transfer])
+    return G.set_precision(precision)
 
 
 def blend_components(
@@ -277,7 +337,7 @@ def export_timeline(timeline: Timeline, path: str | Path, *, chunk_size: int = 1
     truncation_cutoff, for blends `blend` [T, R] alphas of the transfer model at
     `blend_resolutions` [R], for direction tracks `directions` [T, D] amounts, for named blends
     `model_blend` [T, C, R], the weight of each of `blend_components` [C] ("name" or "name:mask"),
-    the base taking the rest, for a paced path `path_position` [T], ...) and `key_frames`; memory stays one chunk whatever the length."""
+    the base taking the rest, the camera's `translate` [T, 2] and `rotate` [T], for a paced path `path_position` [T], ...) and `key_frames`; memory stays one chunk whatever the length."""
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: the per-frame tracks are written as .npz; name the file like tracks.npz")
@@ -338,11 +398,14 @@ def project_photo(
     if G.img_channels == 1:
         target = cv2.cvtColor(target, cv2.COLOR_RGB2GRAY)[..., None]
 
+    # The thread policy (jobs/threads.py): the progress video's encoder is light beside the
+    # optimisation, so it gets one thread and no core of its own.
+    threads = plan_threads(G.device, work_pixels=G.img_resolution**2)
     writer = None
     if video_path is not None:
         size = G.img_resolution
         writer = open_segment(video_path, kind="mp4", width=2 * size, height=size, fps=30,
-                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad"))
+                              settings=EncoderSettings(crf=20, preset="veryfast", even_size="pad", threads=threads.encoder))
 
     def on_step(step: ProjectionStep) -> None:
         if writer is not None:
@@ -351,7 +414,8 @@ def project_photo(
             progress(step)
 
     try:
-        result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
+        with use_threads(threads):
+            result = project(G, target, settings or ProjectSettings(), perceptual=distance, progress=on_step)
         if writer is not None:
             writer.close()
     finally:

@@ -38,6 +38,7 @@ from renderer.blendspec import (
     model_weights,
 )
 from renderer.errors import UsageError
+from renderer.models import stylegan3_blend as sg3_blend
 from renderer.models.stylegan2 import (
     HALF_PRECISION_CLAMP,
     LRELU_GAIN,
@@ -68,9 +69,16 @@ def tensor_resolution(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def check_same_architecture(models: Sequence[Generator], names: Sequence[str] | None = None) -> None:
+def check_same_architecture(models: Sequence[Synthesizer], names: Sequence[str] | None = None) -> None:
     """Raise UsageError listing the first mismatching tensors unless all models have one layout."""
     names = list(names) if names else [m.info.source or f"model {i}" for i, m in enumerate(models)]
+    families = [m.family for m in models]
+    for family, name in zip(families[1:], names[1:], strict=True):
+        if family != families[0]:
+            raise UsageError(f"cannot blend {names[0]} with {name}: a {families[0]} model and a {family} model")
+    if families[0] == "stylegan3":
+        sg3_blend.check_same_architecture(sg3_blend.check_models(models), names)
+        return
     reference = {k: tuple(v.shape) for k, v in models[0].state_dict().items()}
     for model, name in zip(models[1:], names[1:], strict=True):
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -102,15 +110,19 @@ def blend_models(
     """Blend M generators of one architecture into a static Generator.
 
     Args:
-        models: the generators; models[0] is the base (mapping, w_avg, config, device)
-        weights: [M, R] weights per block resolution (4, 8, ..., img_resolution), or one spec per
+        models: the generators (StyleGAN2 or StyleGAN3); models[0] is the base (mapping, w_avg, config, device)
+        weights: [M, R] weights per blend level (`blend_levels`: StyleGAN2's block resolutions
+            4, 8, ..., img_resolution; StyleGAN3's layer sizes), or one spec per
             model (a number or a {resolution: weight} table); they must sum to 1 per resolution
         mapping_weights: [M] weights of the mapping networks and w_avg; default: all from the base
     """
     check_same_architecture(models)
-    resolutions = models[0].config.block_resolutions
+    resolutions = list(models[0].blend_levels)
     table = _weights_table(weights, len(models), resolutions)
     mapping = _mapping_weights(mapping_weights, len(models))
+    if models[0].family == "stylegan3":
+        info = _blend_info(models, table, resolutions, mapping)
+        return sg3_blend.blend_models(sg3_blend.check_models(models), table, mapping, info)  # type: ignore[return-value]
     column = {r: i for i, r in enumerate(resolutions)}
     states = [m.state_dict() for m in models]
     blended = {}
@@ -134,7 +146,7 @@ def blend(
         mapping_alpha: alpha of the mapping network and w_avg (0: from the base, as in the paper)
     """
     try:
-        alphas = alpha_by_resolution(alpha, base.config.block_resolutions)
+        alphas = alpha_by_resolution(alpha, base.blend_levels)
     except ValueError as e:
         raise UsageError(f"blend: {e}") from None
     weights = np.stack([1.0 - alphas, alphas])
@@ -389,6 +401,9 @@ class ConstantBlend:
                 self.block = SynthesisBlock(self.config, self.resolution).requires_grad_(False)
         return self.block
 
+    def __deepcopy__(self, memo: dict[int, object]) -> ConstantBlend:
+        return ConstantBlend(self.config, self.resolution)  # a cache: a copied model blends anew
+
     def forget(self) -> None:
         self.signature: tuple[object, ...] | None = None
         self.sources: list[torch.Tensor] = []  # detached views that keep the compared storages alive
@@ -404,7 +419,15 @@ class ConstantBlend:
         if signature != self.signature:
             weights = mix.weights[0]  # [M]
             blended = {name: torch.tensordot(weights.to(t.dtype), t, dims=1) for name, t in tensors.items()}
-            self._plain_block().load_state_dict(blended, assign=True)
+            block = self._plain_block()
+            shapes = {**dict(block.named_parameters()), **dict(block.named_buffers())}
+            if all(shapes[name].shape == t.shape for name, t in blended.items()):
+                block.load_state_dict(blended, assign=True)
+            else:  # an extended canvas: the constant and the noise maps are larger than the config's
+                for name, t in blended.items():
+                    owner, _, attr = name.rpartition(".")
+                    module = block.get_submodule(owner)
+                    setattr(module, attr, nn.Parameter(t, requires_grad=False) if attr in module._parameters else t)
             self.signature, self.sources = signature, [t.detach() for t in tensors.values()]
         return self._plain_block()
 
@@ -574,8 +597,19 @@ class BlendedGenerator(Generator):
         return [m for m in self.synthesis.modules() if isinstance(m, BlendedSynthesisLayer) and m.use_noise]
 
 
+def _stylegan3_per_frame(models: Sequence[Synthesizer], *, mapping_weights: Sequence[float] | None = None) -> Synthesizer:
+    generators = sg3_blend.check_models(models)
+    check_same_architecture(generators)
+    mapping = _mapping_weights(mapping_weights, len(models))
+    info = _blend_info(generators, None, generators[0].blend_levels, mapping)
+    return sg3_blend.BlendedGenerator(generators, mapping, info)
+
+
 # One line per model family whose generators blend per frame.
-PER_FRAME_BLENDS: dict[str, Callable[..., Synthesizer]] = {"stylegan2": BlendedGenerator}
+PER_FRAME_BLENDS: dict[str, Callable[..., Synthesizer]] = {
+    "stylegan2": BlendedGenerator,
+    "stylegan3": _stylegan3_per_frame,
+}
 
 
 def blend_per_frame(
@@ -645,7 +679,7 @@ def _weighted_sum(tensors: Sequence[torch.Tensor], coefs: NDArray[np.float64]) -
 
 
 def _blend_info(
-    models: Sequence[Generator],
+    models: Sequence[Synthesizer],
     table: NDArray[np.float64] | None,
     resolutions: Sequence[int],
     mapping: NDArray[np.float64],

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from renderer.builtin import BUILTIN_MODELS
+from renderer.models.demo_sg3 import DEMO_SG3_MODELS, build_demo_sg3
 from renderer.models.stylegan2 import Generator, GeneratorConfig, use_estimated_w_avg
+from renderer.models.stylegan3 import Generator as StyleGAN3Generator
 from renderer.models.synthesizer import ModelInfo
 
 DEMO_CONFIG = GeneratorConfig(
@@ -101,7 +103,7 @@ def _calibrate_styles(G: Generator, state: dict[str, np.ndarray]) -> None:
         state[bias_key] = state[bias_key] - 1.0 + centre - (weight * gain) @ w_mean
 
 
-@functools.lru_cache(maxsize=len(BUILTIN_MODELS))
+@functools.lru_cache(maxsize=len(BUILTIN_MODELS) - len(DEMO_SG3_MODELS))
 def _demo_weights(name: str) -> tuple[dict[str, torch.Tensor], str]:
     """The weights of a built-in model and its w_avg description, computed once per process."""
     G = Generator(DEMO_CONFIG)
@@ -116,10 +118,13 @@ def _demo_weights(name: str) -> tuple[dict[str, torch.Tensor], str]:
     return {k: v.clone() for k, v in G.state_dict().items()}, w_avg_source
 
 
-def build_demo(name: str) -> Generator:
-    """The built-in generator `name` ("demo", "demo-transfer" or "demo-pastel"), on CPU; a new module each call."""
+def build_demo(name: str) -> Generator | StyleGAN3Generator:
+    """The built-in generator `name` ("demo", "demo-transfer", "demo-pastel", or the StyleGAN3
+    "demo-sg3", "demo-sg3-transfer"), on CPU; a new module each call."""
     if name not in BUILTIN_MODELS:
         raise ValueError(f"unknown built-in model {name!r}; choose from {BUILTIN_MODELS}")
+    if name in DEMO_SG3_MODELS:
+        return build_demo_sg3(name)
     weights, w_avg_source = _demo_weights(name)
     G = Generator(DEMO_CONFIG)
     G.load_state_dict(weights)  # copies: changing this G never touches the cache

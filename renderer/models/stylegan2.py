@@ -12,7 +12,9 @@ whole batch (a single large conv instead of a grouped conv per sample).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -22,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from renderer.models.canvas import grow_const, grow_noise, offsets
+from renderer.models.derived import derived
 from renderer.models.synthesizer import (
     NOISE_MODES,
     PRECISIONS,
@@ -228,7 +232,7 @@ class MappingNetwork(nn.Module):
         Args:
             z: [N, z_dim] (any float dtype; computed in float32)
             c: [N, c_dim] labels for conditional models, else None
-            truncation_psi: a number, or a per-sample tensor [N]
+            truncation_psi: a number, or a per-sample tensor [N] (or [N, num_ws])
             truncation_cutoff: truncate only layers below this index (or per-sample [N]); None = all
         Returns:
             ws: float32 [N, num_ws, w_dim]
@@ -255,12 +259,13 @@ class MappingNetwork(nn.Module):
     ) -> torch.Tensor:
         """`w_avg + psi * (ws - w_avg)` on layers below the cutoff (all when None).
 
-        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track).
+        psi and the cutoff are numbers, or per-sample tensors [N] (an animated track); psi may
+        also be per sample and layer, [N, num_ws] (an audio reaction on some layers).
         """
         if not torch.is_tensor(truncation_psi) and truncation_psi == 1:
             return ws
         psi = torch.as_tensor(truncation_psi, dtype=ws.dtype, device=ws.device)
-        psi = psi.reshape(-1, 1, 1) if psi.ndim else psi
+        psi = psi.reshape(psi.shape[0], -1, 1) if psi.ndim else psi  # [N, 1 or num_ws, 1]
         truncated = self.w_avg.to(ws.dtype) + psi * (ws - self.w_avg.to(ws.dtype))
         if truncation_cutoff is None:
             return truncated
@@ -301,7 +306,7 @@ def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, *, up: bool, f2: torc
 def demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
     """Per-sample output scales that give the modulated weight unit norm: float32 [N, O]."""
     s2 = styles.float().square()  # [N, I]
-    w2 = weight.float().square().sum(dim=(2, 3))  # [O, I]
+    w2 = derived(weight, "w2", lambda w: w.float().square().sum(dim=(2, 3)))  # [O, I], once per weight
     return (s2 @ w2.t() + 1e-8).rsqrt()
 
 
@@ -353,7 +358,8 @@ def layer_noise(
     """A layer's noise input: its stored constant (`stored()`, made only when used) or fresh N(0, 1) maps."""
     if noise_mode == "const":
         return stored()
-    return torch.randn((x.shape[0], 1, resolution, resolution), device=x.device, dtype=x.dtype)
+    # The activations' own size: a square resolution x resolution, or an extended canvas.
+    return torch.randn((x.shape[0], 1, *x.shape[-2:]), device=x.device, dtype=x.dtype)
 
 
 def per_frame_noise(
@@ -653,6 +659,7 @@ class Generator(nn.Module):
     family = "stylegan2"
     num_models = 1  # a single model (see renderer.models.blending for blends)
     can_blend = True
+    can_move_camera = False  # no input transform: translate / rotate are StyleGAN3's
 
     def __init__(self, config: GeneratorConfig, info: ModelInfo | None = None) -> None:
         super().__init__()
@@ -705,6 +712,11 @@ class Generator(nn.Module):
         return tuple(self.config.block_resolutions)
 
     @property
+    def blend_levels(self) -> tuple[int, ...]:
+        """A blend's columns: the block resolutions (the levels)."""
+        return self.levels
+
+    @property
     def can_stop_early(self) -> bool:
         """Skip networks add RGB at every block, so stopping at a level is a faithful image."""
         return self.synthesis.has_intermediate_rgb
@@ -735,6 +747,34 @@ class Generator(nn.Module):
 
     def _noise_layers(self) -> list[SynthesisLayer]:
         return [m for m in self.synthesis.modules() if isinstance(m, SynthesisLayer) and m.use_noise]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(rows, cols) of constant cells synthesis starts from: (4, 4), or an extended canvas's."""
+        return tuple(self.synthesis.b4.const.shape[-2:])  # type: ignore[return-value]
+
+    def extended(self, grid: tuple[int, int], padding: str = "reflect") -> Generator:
+        """This generator on a canvas of grid = (rows, cols) constant cells (see renderer.models.canvas):
+        images come out [N, C, rows * R / 4, cols * R / 4] at level R. Weights are shared with self;
+        only the constant and the noise maps are new. Works for blends too (their stacked tensors
+        grow alike)."""
+        if self.grid != (4, 4):
+            raise ValueError(f"this generator is already extended to {self.grid}; extend the square one")
+        rows, cols = grid
+        if rows < 4 or cols < 4:
+            raise ValueError(f"a canvas grid has at least 4 x 4 cells, got {rows} x {cols}")
+        # A copy of the modules that shares every tensor (a deep copy with each tensor memoised as itself).
+        memo: dict[int, Any] = {id(t): t for t in itertools.chain(self.parameters(), self.buffers())}
+        G = copy.deepcopy(self, memo)
+        top, left = offsets((4, 4), grid)
+        b4 = G.synthesis.b4
+        b4.const = nn.Parameter(grow_const(b4.const, grid, padding), requires_grad=False)
+        for i, layer in enumerate(G._noise_layers()):
+            scale = layer.resolution // 4
+            layer.noise_const = grow_noise(
+                layer.noise_const, (rows * scale, cols * scale), (top * scale, left * scale), layer=i
+            )
+        return G
 
     def forward(
         self,

@@ -3,9 +3,12 @@
 NVIDIA's API (`G.mapping(z) -> ws`, `G.synthesis(ws) -> img`) plus what rendering needs to know
 without looking inside a network: the levels at which synthesis can stop, whether it stops early
 faithfully, how many models it blends per frame, and the stored noise maps a projection fits.
-A family (StyleGAN2 today) is one module whose generator satisfies this protocol, and one line in
+A family (StyleGAN2, StyleGAN3) is one module whose generator satisfies this protocol, and one line in
 `renderer.models.checkpoints.BUILDERS`; a family that blends adds one line in
 `renderer.models.blending.PER_FRAME_BLENDS`.
+A family that can synthesise wider canvases from its square model (fit "extend") adds a method
+`extended(grid, padding) -> Synthesizer` (see renderer.models.canvas); without one,
+`extend_canvas` refuses that fit for the family in one line.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ class Synthesis(Protocol):
         noise_mode: NoiseMode = "const",  # "const" (the stored maps), "random" or "none"
         max_resolution: int | None = None,  # one of `levels`: stop there (see can_stop_early)
         noise: FrameNoise | None = None,  # per-frame maps and strengths; None: noise_mode's
-        **blend: Any,  # model_weights [N, num_models, len(levels)] when num_models > 1
+        **blend: Any,  # model_weights [N, num_models, len(blend_levels)] when num_models > 1; transform [N, 3, 3] when can_move_camera
     ) -> torch.Tensor:  # img: float32 [N, img_channels, R, R], about [-1, 1]
         ...
 
@@ -91,7 +94,7 @@ class Synthesis(Protocol):
 class Synthesizer(Protocol):
     """A generator as rendering sees it; `renderer.models.stylegan2.Generator` is one."""
 
-    family: str  # the model family, "stylegan2"
+    family: str  # the model family, "stylegan2" or "stylegan3"
     info: ModelInfo
     mapping: LatentMapping
     synthesis: Synthesis
@@ -125,7 +128,19 @@ class Synthesizer(Protocol):
     @property
     def levels(self) -> tuple[int, ...]:
         """The resolutions at which synthesis can stop (`max_resolution`), ascending, ending at
-        img_resolution; a blend's model_weights have one column per level."""
+        img_resolution."""
+        ...
+
+    @property
+    def blend_levels(self) -> tuple[int, ...]:
+        """The sizes a blend's model_weights columns follow, ascending: StyleGAN2's block
+        resolutions (its levels), StyleGAN3's layer output sizes (36, 52, ..., margins included)."""
+        ...
+
+    @property
+    def can_move_camera(self) -> bool:
+        """Whether synthesis takes `transform`, a per-sample [N, 3, 3] input transform (StyleGAN3's
+        translate and rotate tracks)."""
         ...
 
     @property

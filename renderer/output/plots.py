@@ -1,4 +1,5 @@
-"""The track plot of a preview: psi and truncation, blend alphas and latent speed over time.
+"""The track plot of a preview: psi and truncation, blend alphas, latent speed and the audio
+features that drive them, over time.
 
 Drawn with matplotlib (the optional `preview` extra); no torch here, the caller passes plain arrays.
 """
@@ -34,6 +35,8 @@ class TrackPlotData:
     bpm: float | None = None  # adds a beat axis
     image_speed: NDArray[np.float32] | None = None  # [T - 1] mean |pixel change| of consecutive preview frames
     title: str = ""
+    audio: Sequence[tuple[str, NDArray[np.float32]]] = ()  # (label, [T] values) of each audio reaction
+    beat_times: Sequence[float] = ()  # seconds of detected beats, drawn as ticks under the audio
 
 
 def matplotlib_available() -> bool:
@@ -63,7 +66,8 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
 
     path = Path(path)
     has_blend = data.blend is not None and len(data.blend_resolutions) > 0
-    heights = [1.0] + ([1.0] if has_blend else []) + [1.0]
+    has_audio = len(data.audio) > 0 or len(data.beat_times) > 0
+    heights = [1.0] + ([1.0] if has_blend else []) + [1.0] + ([1.0] if has_audio else [])
     fig, axes = plt.subplots(
         len(heights), 1, sharex=True, figsize=(10, 2.1 * len(heights) + 0.6), height_ratios=heights,
         layout="constrained",
@@ -72,7 +76,11 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
     end = float(t[-1]) if len(t) > 1 else 1.0
 
     ax = axes[0]
-    ax.plot(t, data.psi, color="tab:blue", lw=1.6, label="psi", marker="o" if len(t) == 1 else None)
+    psi = np.asarray(data.psi, dtype=np.float64)
+    if psi.ndim == 2:  # per layer (an audio reaction on some layers): the layers' range and mean
+        ax.fill_between(t, psi.min(axis=1), psi.max(axis=1), color="tab:blue", alpha=0.2, lw=0)
+        psi = psi.mean(axis=1)
+    ax.plot(t, psi, color="tab:blue", lw=1.6, label="psi", marker="o" if len(t) == 1 else None)
     ax.set_ylabel("truncation psi", color="tab:blue")
     low, high = float(np.min(data.psi)), float(np.max(data.psi))
     pad = max(0.05, 0.1 * (high - low))
@@ -102,7 +110,7 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
         ax.set_ylabel("blend alpha\nby resolution (px)")
         fig.colorbar(image, ax=ax, pad=0.01, label="transfer model")
 
-    ax = axes[-1]
+    ax = axes[-2] if has_audio else axes[-1]
     speed = np.asarray(data.latent_speed, dtype=np.float64)
     if len(speed):
         ax.plot(t[:-1] + 0.5 * (t[1] - t[0]) if len(t) > 1 else t[:1], speed, color="tab:green", lw=1.2)
@@ -119,8 +127,10 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
         right.set_ylim(0, max(float(np.max(image)) * 1.1, 1e-6))
         median = float(np.median(image))
         right.axhline(median, color="tab:purple", lw=0.8, ls=":", alpha=0.6)
-    ax.set_xlabel("time (s)")
-    ax.set_xlim(float(t[0]), end)
+    if has_audio:
+        _audio_panel(axes[-1], t, data)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(float(t[0]), end)
 
     for ax in axes:
         for when in data.key_times:
@@ -138,6 +148,22 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
     finally:
         plt.close(fig)
     return path
+
+
+def _audio_panel(ax: object, t: NDArray[np.float64], data: TrackPlotData) -> None:
+    """The audio reactions' mapped values, each scaled to its own [0, 1], and the detected beats."""
+    colors = ["tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+    for i, (label, values) in enumerate(data.audio):
+        v = np.asarray(values, dtype=np.float64)
+        low, high = float(v.min()), float(v.max())
+        scaled = (v - low) / (high - low) if high > low else np.zeros_like(v)
+        ax.plot(t, scaled, color=colors[i % len(colors)], lw=1.0, label=f"{label}  [{low:.3g}, {high:.3g}]")  # type: ignore[attr-defined]
+    for when in data.beat_times:
+        ax.axvline(when, ymin=0.0, ymax=0.08, color="0.2", lw=0.8)  # type: ignore[attr-defined]
+    ax.set_ylim(-0.05, 1.1)  # type: ignore[attr-defined]
+    ax.set_ylabel("audio reactions\n(each min to max)")  # type: ignore[attr-defined]
+    if data.audio:
+        ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=min(3, len(data.audio)))  # type: ignore[attr-defined]
 
 
 __all__ = ["INSTALL_HINT", "TrackPlotData", "matplotlib_available", "plot_tracks"]

@@ -12,7 +12,7 @@ from renderer.output import ffmpeg
 from renderer.output.encoded import FfmpegOutput, check_segments, concat_join
 from renderer.output.ffmpeg import check_audio, run_ffmpeg
 from renderer.output.kind import JoinOptions
-from renderer.plan.encoding import NVENC_PRESETS, EncoderSettings, OutputKind
+from renderer.plan.encoding import NVENC_PRESETS, EncoderSettings, OutputKind, chroma_step
 
 FFMPEG_ENCODERS = {
     "h264": "libx264", "h265": "libx265", "h264-nvenc": "h264_nvenc", "h265-nvenc": "hevc_nvenc",
@@ -63,7 +63,7 @@ class VideoWriter(FfmpegOutput):
         """Padded to the pixel format's chroma subsampling when needed and allowed, else a UsageError."""
         step_x, step_y = chroma_step(settings.pix_fmt)
         padded = (width + (-width % step_x), height + (-height % step_y))
-        if padded != (width, height) and settings.even_size == "error":
+        if padded != (width, height) and settings.even_size != "pad":  # "round" sizes are even by now
             raise UsageError(
                 f"{width}x{height} frames cannot be encoded as {settings.pix_fmt}: it needs a width that is a "
                 f"multiple of {step_x} and a height that is a multiple of {step_y}; "
@@ -92,17 +92,6 @@ class VideoWriter(FfmpegOutput):
             return run_ffmpeg(args, what=f"ffmpeg failed to write {output.name}")
 
         return concat_join(segments, output, fps=fps, duration=duration, encode=encode)
-
-
-def chroma_step(pix_fmt: str) -> tuple[int, int]:
-    """(x, y) multiples that width and height must be for this pixel format's chroma subsampling."""
-    if pix_fmt.startswith(("yuv420", "yuvj420", "yuva420", "nv12", "nv21", "p010", "p016")):
-        return 2, 2
-    if pix_fmt.startswith(("yuv422", "yuvj422", "yuva422", "nv16")):
-        return 2, 1
-    if pix_fmt.startswith("yuv411"):
-        return 4, 1
-    return 1, 1
 
 
 def metadata_args(metadata: Mapping[str, str], kind: OutputKind) -> list[str]:

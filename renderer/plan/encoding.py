@@ -31,6 +31,21 @@ NVENC_PRESETS = {
     **{f"p{i}": f"p{i}" for i in range(1, 8)},
 }
 
+EVEN_SIZES = ("error", "pad", "round")
+VIDEO_KINDS = ("mp4", "webm")  # the kinds encoded with a pixel format's chroma subsampling
+
+
+def chroma_step(pix_fmt: str) -> tuple[int, int]:
+    """(x, y) multiples that width and height must be for this pixel format's chroma subsampling."""
+    if pix_fmt.startswith(("yuv420", "yuvj420", "yuva420", "nv12", "nv21", "p010", "p016")):
+        return 2, 2
+    if pix_fmt.startswith(("yuv422", "yuvj422", "yuva422", "nv16")):
+        return 2, 1
+    if pix_fmt.startswith("yuv411"):
+        return 4, 1
+    return 1, 1
+
+
 def output_kind(path: str | Path) -> OutputKind:
     """What an output path asks for: by extension, or "png" (a folder of frames) for no suffix or a folder."""
     path = Path(path)
@@ -54,8 +69,9 @@ class EncoderSettings:
         crf: quality, 0 (lossless) .. 51 (worst); NVENC gets it as -cq, VP9 as -crf with -b:v 0
         preset: x264/x265 speed name ("medium"); NVENC also takes p1..p7
         pix_fmt: pixel format of the encoded video; yuv420p plays everywhere
-        even_size: what to do with odd frame sizes that pix_fmt cannot hold: "error", or "pad" one black
-            row/column at the bottom/right (never rescale)
+        even_size: what to do with odd frame sizes that pix_fmt cannot hold: "error", "pad" one black
+            row/column at the bottom/right (never rescale), or "round" the frame size down before the
+            frames are made (resolve_job does; the encoder then never sees an odd size)
         audio_bitrate: AAC/Opus bitrate in ffmpeg's notation ("192k")
         threads: threads of each software encoder (x264, x265, VP9); None: the encoder's own choice
             (about 1.5 per core)
@@ -65,7 +81,7 @@ class EncoderSettings:
     crf: int = 18
     preset: str = "medium"
     pix_fmt: str = "yuv420p"
-    even_size: Literal["error", "pad"] = "error"
+    even_size: Literal["error", "pad", "round"] = "error"
     audio_bitrate: str = "192k"
     threads: int | None = None
 
@@ -78,8 +94,8 @@ class EncoderSettings:
         if self.preset not in presets:
             choices = ", ".join(presets)
             raise UsageError(f"unknown preset {self.preset!r} for {self.codec}; choose one of {choices}")
-        if self.even_size not in ("error", "pad"):
-            raise UsageError(f"even_size must be 'error' or 'pad', not {self.even_size!r}")
+        if self.even_size not in EVEN_SIZES:
+            raise UsageError(f"even_size must be one of {', '.join(EVEN_SIZES)}, not {self.even_size!r}")
         if not re.fullmatch(r"[a-z0-9_]+", self.pix_fmt):
             raise UsageError(f"malformed pixel format {self.pix_fmt!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):

@@ -17,12 +17,25 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from renderer.blendspec import alpha_by_resolution, is_resolution
 from renderer.builtin import BUILTIN_MODELS
 from renderer.errors import RendererError
-from renderer.plan.encoding import CODECS, OUTPUT_KINDS, X264_PRESETS, EncoderSettings
+from renderer.plan.encoding import (
+    CODECS,
+    EVEN_SIZES,
+    OUTPUT_KINDS,
+    SUFFIXES,
+    VIDEO_KINDS,
+    X264_PRESETS,
+    EncoderSettings,
+    chroma_step,
+)
+from renderer.plan.framing import MAX_SIDE, Fit, parse_fit, parse_pan, parse_size, parse_zoom
 from renderer.plan.layers import LAYER_GROUPS
 from renderer.plan.paths import EASINGS, INTERPOLATIONS, Easing, Interpolation
+from renderer.plan.reactions import AudioSettings, Reaction, parse_audio_table, parse_reactions
 from renderer.plan.retime import PACE_DISTANCES, PACES, Pace
 from renderer.plan.seeds import MAX_SEED
 
@@ -34,9 +47,12 @@ else:  # pragma: no cover - Python 3.10
 
 SPACES = ("z", "w")
 MAX_FPS = 1000  # frames per second
-MAX_SIZE = 8192  # output side in pixels (8K)
+MAX_SIZE = MAX_SIDE  # output side in pixels (8K)
 MAX_FRAMES = 10_000_000  # about 46 hours at 60 fps: beyond it a duration is a typo
 LATENT_KEYS = ("seed", "latent", "z", "w")
+CAMERA_KEYS = ("translate", "rotate")  # StyleGAN3's input transform, keyframed like psi
+MAX_TRANSLATE = 100.0  # image widths: beyond it a camera offset is a typo
+MAX_ROTATE = 36_000.0  # degrees: a hundred turns
 
 
 
@@ -92,8 +108,12 @@ class Keyframe:
     easing: Easing | None
     mix: tuple[StyleMix, ...] = ()
     blend: Any = None  # validated blend spec, used by model blending
+    zoom: float | None = None  # the window's zoom (renderer.plan.framing); None: inherit
+    pan: tuple[float, float] | None = None  # the window's position, -1..1 each; None: inherit
     label: str | None = None  # where it was written: "keyframes[2]", "walks[0] #3"; None: keyframes[index]
     in_beats: bool = False  # its time was written in beats ("16b"): pacing must not move it
+    translate: tuple[float, float] | None = None  # camera (StyleGAN3): image widths, x right and y down; None: inherit
+    rotate: float | None = None  # camera (StyleGAN3): degrees; None: inherit
 
     def where(self) -> str:
         return f"{self.label or f'keyframes[{self.index}]'} (t={self.time:g}s)"
@@ -154,7 +174,7 @@ class Script:
     fps: float
     bpm: float | None
     num_frames: int
-    size: int | None
+    size: tuple[int, int] | None  # (width, height) in px; None: the model's square
     base_model: str
     transfer_model: str | None
     path: PathSettings
@@ -164,7 +184,11 @@ class Script:
     blend: Any = None  # the blend before the first keyframe that sets one; None: the base model (0)
     presets: tuple[str, ...] = ()  # applied in order, under the script's own settings
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict)  # "output.crf" -> "preset share"
+    audio: AudioSettings = AudioSettings()  # the song features are measured on, and its bands
+    reactions: tuple[Reaction, ...] = ()  # audio features driving psi, pulses, speed, blend, chroma
+    beat_times: tuple[float, ...] = ()  # seconds of the detected beats (beats = "detected"), else ()
     added_presets: tuple[str, ...] = ()  # those of `presets` the caller added (-p), not the script
+    fit: Fit = Fit()  # how the model's square images fill a frame of another aspect
     directions: tuple[Any, ...] = ()  # renderer.plan.directions.DirectionTrack: [[directions]]
     noise: Any = None  # renderer.plan.noise.NoiseSettings; None: the stored maps, as the render's noise_mode says
     extra_models: tuple[tuple[str, str], ...] = ()  # [models] extra: (name, checkpoint) for named blends
@@ -183,7 +207,7 @@ class Script:
         models = [self.base_model, *([self.transfer_model] if self.transfer_model else []),
                   *(path for _, path in self.extra_models)]
         return (any(m not in BUILTIN_MODELS for m in models) or any(s.kind != "seed" for s in sources)
-                or bool(self.directions) or bool(self.masks))
+                or bool(self.directions) or bool(self.masks) or self.has_camera)  # camera: the model's family
 
     @property
     def num_segments(self) -> int:
@@ -202,6 +226,15 @@ class Script:
         """psi at each keyframe: its own value, else the previous keyframe's, else 1.0."""
         return self._carried("psi", 1.0)
 
+    @property
+    def has_camera(self) -> bool:
+        """Whether the script moves the camera (translate / rotate: StyleGAN3's input transform)."""
+        return "rotate" in self.schedules or any(k.translate is not None or k.rotate is not None for k in self.keyframes)
+
+    def keyframe_camera(self) -> tuple[list[tuple[float, float]], list[float]]:
+        """translate and rotate at each keyframe: its own, else the previous keyframe's, else 0."""
+        return self._carried("translate", (0.0, 0.0)), self._carried("rotate", 0.0)
+
     def keyframe_blends(self) -> list[Any] | None:
         """Blend spec at each keyframe: its own, else the previous keyframe's, else the script's
         top-level `blend`, else 0.0 (the base model); None when nothing blends."""
@@ -219,6 +252,8 @@ class Script:
         return values
 
     def beat(self, frame: float) -> float | None:
+        if self.beat_times:
+            return detected_beat(frame / self.fps, self.beat_times, self.bpm)
         return frame / self.fps * self.bpm / 60 if self.bpm else None
 
 
@@ -241,12 +276,16 @@ _CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)\s*$")
 TIME_FORMS = 'seconds (2.5 or "2.5s"), frames ("48f"), beats ("16b", needs bpm) or "m:ss.s"'
 
 
-def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") -> float:
+def parse_time(
+    value: Any, *, fps: float, bpm: float | None, bare: str = "s", beat_times: Sequence[float] = ()
+) -> float:
     """A time as written in a script -> a frame position (float).
 
     Args:
         value: a number (unit `bare`), or a string "2.5s", "48f", "16b", "1:02.5", "1:00:02"
         bare: the unit of bare numbers: "s" (seconds) or "f" (frames, as in Deforum schedules)
+        beat_times: seconds of detected beats: "16b" is detected beat 16 (the first is "0b"),
+            fractions between beats, beyond the last one at the tempo `bpm`; () for a bpm grid
     Raises:
         ValueError with a message saying what is accepted
     """
@@ -268,10 +307,33 @@ def parse_time(value: Any, *, fps: float, bpm: float | None, bare: str = "s") ->
     if unit == "f":
         return number
     if unit == "b":
+        if beat_times:
+            return beat_seconds(number, beat_times, bpm) * fps
         if not bpm:
             raise ValueError(f"beat time {value!r} needs bpm at the top of the script")
         return number * 60 / bpm * fps
     return number * fps
+
+
+def beat_seconds(beat: float, beat_times: Sequence[float], bpm: float | None) -> float:
+    """Seconds of a (fractional) detected beat: linear between beats, at the tempo past the last."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    last = len(times) - 1
+    if beat <= last:
+        return float(np.interp(beat, np.arange(len(times)), times))
+    period = 60.0 / bpm if bpm else (float(np.mean(np.diff(times))) if last else 0.5)
+    return float(times[-1] + (beat - last) * period)
+
+
+def detected_beat(seconds: float, beat_times: Sequence[float], bpm: float | None) -> float:
+    """The (fractional) detected beat at a time: the inverse of beat_seconds (negative before beat 0)."""
+    times = np.asarray(beat_times, dtype=np.float64)
+    period = 60.0 / bpm if bpm else (float(np.mean(np.diff(times))) if len(times) > 1 else 0.5)
+    if seconds < times[0]:
+        return float((seconds - times[0]) / period)
+    if seconds > times[-1]:
+        return float(len(times) - 1 + (seconds - times[-1]) / period)
+    return float(np.interp(seconds, times, np.arange(len(times))))
 
 
 _SCHEDULE_ITEM = re.compile(r"\s*([^:,()]+?)\s*:\s*\(\s*(.*?)\s*\)\s*(?:,|$)")
@@ -426,7 +488,8 @@ def resolved_settings(script: Script) -> list[tuple[str, Any, str]]:
 
     values: list[tuple[str, Any]] = [
         ("fps", script.fps), ("bpm", script.bpm), ("duration", f"{script.num_frames} frames"),
-        ("size", script.size), ("blend", script.blend),
+        ("size", "x".join(map(str, script.size)) if script.size else None), ("fit", script.fit.describe()),
+        ("blend", script.blend),
         ("models.base", script.base_model), ("models.transfer", script.transfer_model),
         *([("models.extra", dict(script.extra_models))] if script.extra_models else []),
     ]
@@ -476,12 +539,15 @@ def _parse_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-TOP_KEYS = ("preset", "fps", "bpm", "duration", "size", "blend", "models", "path", "keyframes", "tracks", "output", "walks", "directions", "noise", "masks")
+TOP_KEYS = (
+    "preset", "fps", "bpm", "duration", "size", "fit", "blend", "models", "path", "keyframes", "tracks", "output",
+    "beats", "audio", "reactions", "walks", "directions", "noise", "masks",
+)
 OUTPUT_KEYS = (
     "file", "format", "codec", "crf", "preset", "pix_fmt", "even_size", "audio", "audio_offset",
     "temporal_blur", "blur", "segment", "title",
 )
-PRESET_KEYS = ("description", "fps", "size", "blend", "path", "output")  # what a preset file may set
+PRESET_KEYS = ("description", "fps", "size", "fit", "blend", "path", "output")  # what a preset file may set
 MODEL_KEYS = ("base", "transfer", "extra")
 PATH_KEYS = (
     "space", "interpolation", "easing", "loop", "smooth", "pin_keyframes", "pca", "lag", "track_interpolation",
@@ -489,8 +555,9 @@ PATH_KEYS = (
 )
 MAX_PACE_SAMPLES = 64
 
-KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend")
-TRACK_KEYS = ("psi", "truncation_cutoff")
+KEYFRAME_KEYS = ("time", *LATENT_KEYS, "psi", "truncation_cutoff", "interpolation", "easing", "mix", "blend", "zoom", "pan", *CAMERA_KEYS)
+TRACK_KEYS = ("psi", "truncation_cutoff", "zoom", "pan_x", "pan_y", "rotate")
+SCHEDULED_FIELDS = {"pan_x": "pan", "pan_y": "pan"}  # a schedule's keyframe field, where the names differ
 
 
 class _Checker:
@@ -604,14 +671,28 @@ def parse_script(
 def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     file = check.file
     fps = check.number(data.get("fps", 30), "fps", positive=True, maximum=MAX_FPS)
-    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data else None
-    size = check.integer(data["size"], "size", minimum=1, maximum=MAX_SIZE) if "size" in data else None
+    auto_bpm = data.get("bpm") == "auto"
+    bpm = check.number(data["bpm"], "bpm", positive=True) if "bpm" in data and not auto_bpm else None
+    beats = check.choice(data.get("beats", "grid"), ("grid", "detected"), "beats")
+    size = _parse_size(check, data["size"]) if "size" in data else None
+    try:
+        fit = parse_fit(data.get("fit", "extend"))
+    except ValueError as e:
+        raise check.error("fit", str(e)) from None
+    beat_times: tuple[float, ...] = ()
 
     def frame_of(value: Any, where: str, bare: str = "s") -> float:
         try:
-            return parse_time(value, fps=fps, bpm=bpm, bare=bare)
+            return parse_time(value, fps=fps, bpm=bpm, bare=bare, beat_times=beat_times)
         except ValueError as e:
             raise check.error(where, str(e)) from None
+
+    # The output first: the song it muxes is the one beats are detected in.
+    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    audio = parse_audio_table(check, check.table(data.get("audio", {}), "audio"), output.audio)
+    if auto_bpm or beats == "detected":
+        bpm, beat_times = _detected_beats(check, audio, fps, output.audio_offset, "bpm" if auto_bpm else "beats")
+        beat_times = beat_times if beats == "detected" else ()
 
     models = check.table(data.get("models", {}), "models")
     check.keys(models, MODEL_KEYS, "models")
@@ -655,7 +736,7 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
             "path.pace", f"\"even-walk\" moves keyframe times, but {key.where()} is timed in beats; use pace = \"even\""
         )
     for name in schedules:
-        keyed = [k.index for k in keyframes if getattr(k, name) is not None]
+        keyed = [k.index for k in keyframes if getattr(k, SCHEDULED_FIELDS.get(name, name)) is not None]
         if keyed:
             raise check.error(f"tracks.{name}", f"also set at keyframes {keyed}; give it in one place only")
 
@@ -680,7 +761,12 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         late = [f for f in schedule.frames if f >= num_frames]
         if late:
             raise check.error(f"tracks.{name}", f"times at frames {late} fall after the video's last frame {num_frames - 1}")
-    output = _parse_output(check, check.table(data.get("output", {}), "output"), frame_of, fps)
+    reactions = ()
+    if "reactions" in data:
+        reactions = parse_reactions(
+            check, data["reactions"], audio, offset=output.audio_offset, transfer=transfer, space=path.space
+        )
+        _check_reaction_audio(reactions, fps, num_frames)
     directions: tuple[Any, ...] = ()
     if "directions" in data:
         from renderer.plan.directions import parse_directions
@@ -695,7 +781,13 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
         from renderer.plan.noise import parse_noise
 
         noise = parse_noise(check, data["noise"], frame_of, fps=fps, bpm=bpm, num_frames=num_frames, loop=path.loop)
+    if size is not None:
+        _check_even(check, size, output)
     return Script(
+        fit=fit,
+        audio=audio,
+        reactions=reactions,
+        beat_times=beat_times,
         extra_models=extra_models,
         masks=masks,
         noise=noise,
@@ -715,6 +807,59 @@ def _parse_merged(check: _Checker, data: Mapping[str, Any]) -> Script:
     )
 
 
+def _parse_size(check: _Checker, value: Any) -> tuple[int, int]:
+    try:
+        return parse_size(value)
+    except ValueError as e:
+        raise check.error("size", str(e)) from None
+
+
+def _check_even(check: _Checker, size: tuple[int, int], output: OutputSettings) -> None:
+    """An odd size that the script's own video output cannot hold fails here, with even_size = "error"
+    (a render to another kind, given on the command line, is checked when its job is resolved)."""
+    kind = SUFFIXES.get(output.file.suffix.lower(), "png") if output.file is not None else output.format
+    step = chroma_step(output.pix_fmt)
+    if kind in VIDEO_KINDS and output.even_size == "error" and (size[0] % step[0] or size[1] % step[1]):
+        raise check.error("size", odd_size_message(size, output.pix_fmt))
+
+
+def odd_size_message(size: tuple[int, int], pix_fmt: str) -> str:
+    step = chroma_step(pix_fmt)
+    return (f"{size[0]}x{size[1]} cannot be encoded as {pix_fmt}, which needs a width that is a multiple of {step[0]} "
+            f"and a height that is a multiple of {step[1]}; give an even size, or set output.even_size = "
+            '"round" (a size rounded down) or "pad" (black rows/columns)')
+
+
+def _detected_beats(
+    check: _Checker, audio: AudioSettings, fps: float, offset: float, where: str
+) -> tuple[float, tuple[float, ...]]:
+    """The song's tempo and its beats in video seconds (those at or after the video's start)."""
+    from renderer.audio.features import analyze_file  # decoding and analysis only when asked for
+
+    if audio.file is None:
+        raise check.error(where, "detecting the tempo and beats needs the song: set output.audio or [audio] file")
+    features = analyze_file(audio.file, fps=fps, offset=offset, bands=audio.bands)
+    times = tuple(float(t - offset) for t in features.beats if t - offset >= 0)
+    if features.tempo <= 0 or len(times) < 2:
+        raise check.error(where, f"no steady beat found in audio file {audio.file}; give bpm as a number")
+    return features.tempo, times
+
+
+def _check_reaction_audio(reactions: Sequence[Reaction], fps: float, num_frames: int) -> None:
+    """AudioError (one line naming the file) when a reaction's song is not audio, is silent, or
+    ends before the video does."""
+    from renderer.audio.decode import load_audio
+    from renderer.errors import AudioError
+
+    for file in dict.fromkeys(r.audio for r in reactions):
+        offset = next(r.offset for r in reactions if r.audio == file)
+        duration = load_audio(file).duration
+        needed = offset + (num_frames - 1) / fps
+        if duration + 0.5 / fps < needed:
+            raise AudioError(
+                f"audio file {file}: {duration:.2f} s is shorter than the video it drives "
+                f"({num_frames} frames at {fps:g} fps from {offset:g} s need {needed:.2f} s)"
+            )
 def _merge_walks(
     check: _Checker, raw: Any, typed: list[Keyframe], frame_of: Any, path: PathSettings, fps: float, duration: Any,
 ) -> list[Keyframe]:
@@ -746,7 +891,7 @@ def _parse_output(check: _Checker, table: dict[str, Any], frame_of: Any, fps: fl
     if "codec" in table:
         values["codec"] = check.choice(table["codec"], CODECS, "output.codec")
     if "even_size" in table:
-        values["even_size"] = check.choice(table["even_size"], ("error", "pad"), "output.even_size")
+        values["even_size"] = check.choice(table["even_size"], EVEN_SIZES, "output.even_size")
     if "crf" in table:
         values["crf"] = check.integer(table["crf"], "output.crf")
     if "audio" in table:
@@ -891,6 +1036,11 @@ def _parse_tracks(check: _Checker, table: dict[str, Any], fps: float, bpm: float
             raise check.error(f"tracks.{name}", f"must be a schedule string like \"0:(0.7), 8s:(1.0)\", got {text!r}")
         try:
             schedules[name] = parse_schedule(text, fps=fps, bpm=bpm)
+            for value in schedules[name].values:
+                if name == "zoom":
+                    parse_zoom(value)
+                elif name in ("pan_x", "pan_y") and not -1 <= value <= 1:
+                    raise ValueError(f"pan values run from -1 (left/top) to 1 (right/bottom), got {value:g}")
         except ValueError as e:
             raise check.error(f"tracks.{name}", str(e)) from None
     return schedules
@@ -927,7 +1077,18 @@ def _parse_keyframe(
             raise check.error(f"{mix_where}.layers", str(e)) from None
         mixes.append(StyleMix(layers, check.latent(item, mix_where)))
     blend = _parse_blend(check, table["blend"], f"{where}.blend", transfer) if "blend" in table else None
+    translate = _parse_translate(check, table["translate"], f"{where}.translate") if "translate" in table else None
+    rotate = (check.number(table["rotate"], f"{where}.rotate", minimum=-MAX_ROTATE, maximum=MAX_ROTATE)
+              if "rotate" in table else None)
+    camera: dict[str, Any] = {}
+    for key, parse in (("zoom", parse_zoom), ("pan", parse_pan)):
+        try:
+            camera[key] = parse(table[key]) if key in table else None
+        except ValueError as e:
+            raise check.error(f"{where}.{key}", str(e)) from None
     return Keyframe(
+        zoom=camera["zoom"],
+        pan=camera["pan"],
         index=index,
         frame=frame,
         time=frame / fps,
@@ -939,6 +1100,8 @@ def _parse_keyframe(
         mix=tuple(mixes),
         blend=blend,
         in_beats=_in_beats(table["time"]),
+        translate=translate,
+        rotate=rotate,
     )
 
 
@@ -946,6 +1109,16 @@ def _in_beats(value: Any) -> bool:
     """Whether a time is written in beats ("16b")."""
     match = _TIME_UNIT.match(value) if isinstance(value, str) else None
     return bool(match and match.group(2) == "b")
+
+
+def _parse_translate(check: _Checker, value: Any, where: str) -> tuple[float, float]:
+    """A camera offset [x, y] in image widths (x to the right, y down)."""
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+        raise check.error(where, f"must be [x, y]: two numbers in image widths, like [0.1, -0.05]; got {value!r}")
+    if max(abs(v) for v in value) > MAX_TRANSLATE:
+        raise check.error(where, f"must be [x, y] with each from -{MAX_TRANSLATE:g} to {MAX_TRANSLATE:g} image widths; got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _signed_frames(frame_of: Any, value: Any, where: str) -> float:
@@ -971,11 +1144,14 @@ def _parse_blend(check: _Checker, value: Any, where: str, transfer: str | None) 
         raise check.error(where, f"blending needs a transfer model: add models.transfer{more}")
     spec = value
     if isinstance(value, Mapping):
-        spec = {int(k) if is_resolution(k) else k: v for k, v in value.items()}
+        spec = {int(k) if is_resolution(k) or str(k).isdigit() else k: v for k, v in value.items()}
         if "swap" in spec:
             spec = {"low": "transfer", **spec}
+    # Which sizes a table may name depends on the model (StyleGAN3 layer sizes such as 36): checked
+    # against it when the keyframes are resolved. Here, any whole size from 4 up.
+    sizes = [k for k in spec if isinstance(k, int) and k >= 4] if isinstance(spec, Mapping) else []
     try:
-        alpha_by_resolution(spec, [4])  # the library's own checks, so scripts accept what it accepts
+        alpha_by_resolution(spec, [4, *sizes])  # the library's own checks, so scripts accept what it accepts
     except ValueError as e:
         raise check.error(where, str(e)) from None
     return spec if isinstance(spec, Mapping) else float(spec)

@@ -1,7 +1,8 @@
 """Read every StyleGAN2 checkpoint format users have, detected from the file's content.
 
 `load_generator` is the one entry point: a path (NVIDIA or TF `.pkl`, rosinality `.pt`, our
-`.safetensors`) or a built-in name ("demo", "demo-transfer"). Nothing in a file is ever executed.
+`.safetensors`) or a built-in name ("demo", "demo-transfer", "demo-sg3", "demo-sg3-transfer").
+Nothing in a file is ever executed.
 A reader converts a file into a LoadedCheckpoint of some model family; `BUILDERS` turns it into
 that family's generator (a Synthesizer), so a new family is its module plus one line there.
 """
@@ -19,11 +20,15 @@ from renderer.errors import CheckpointError, UnsafeCheckpointError
 from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
 from renderer.models.checkpoints.native import read_native, to_safetensors
 from renderer.models.checkpoints.nvidia_pickle import convert_nvidia_snapshot, is_nvidia_snapshot
+from renderer.models.checkpoints.nvidia_sg3 import convert_stylegan3, is_stylegan3
 from renderer.models.checkpoints.rosinality import convert_rosinality, load_torch_file
 from renderer.models.checkpoints.safe_pickle import PersistentObject, restricted_load
 from renderer.models.checkpoints.tf_pickle import convert_tf_pickle, is_tf_pickle
 from renderer.models.demo import BUILTIN_MODELS, build_demo
 from renderer.models.stylegan2 import Generator, GeneratorConfig, use_estimated_w_avg
+from renderer.models.stylegan3 import Generator as StyleGAN3Generator
+from renderer.models.stylegan3 import StyleGAN3Config
+from renderer.models.stylegan3 import tensor_shapes as sg3_tensor_shapes
 from renderer.models.synthesizer import ModelInfo, Synthesizer
 
 __all__ = [
@@ -59,19 +64,26 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if path.is_dir():
         raise bad_file(path, f"is a folder; {EXPECTED}")
     try:
-        data = path.read_bytes()
+        # Only the head is read here: a pickle is unpickled from the file as it is read, so the
+        # whole file is never in memory beside the tensors made from it (peak memory of a load).
+        with path.open("rb") as f:
+            head = f.read(16)
+        size = path.stat().st_size
     except OSError as e:
         raise bad_file(path, f"cannot read ({e.strerror})") from None
-    if not data:
+    if not size:
         raise bad_file(path, f"empty file; {EXPECTED}")
-    if _is_safetensors(data[:9], len(data)):
+    if _is_safetensors(head[:9], size):
         return read_native(path)
-    if data[:4] == b"PK\x03\x04":  # torch.save zip archive
+    if head[:4] == b"PK\x03\x04":  # torch.save zip archive
         return convert_rosinality(load_torch_file(path), path)
-    if data[:1] != b"\x80":  # every pickle of protocol 2 or later starts with PROTO
+    if head[:1] != b"\x80":  # every pickle of protocol 2 or later starts with PROTO
         raise bad_file(path, f"unrecognised file; {EXPECTED}")
     try:
-        obj = restricted_load(data)
+        with path.open("rb") as f:
+            obj = restricted_load(f)
+    except OSError as e:
+        raise bad_file(path, f"cannot read ({e.strerror})") from None
     except UnsafeCheckpointError as e:
         raise UnsafeCheckpointError(f"{path}: {e}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
@@ -82,6 +94,9 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
     if isinstance(obj, int) and obj == TORCH_LEGACY_MAGIC:
         return convert_rosinality(load_torch_file(path), path)
     if is_nvidia_snapshot(obj):
+        G = obj.get("G_ema")
+        if isinstance(G, PersistentObject) and G.class_name == "Generator" and is_stylegan3(G):
+            return convert_stylegan3(G, path)
         return convert_nvidia_snapshot(obj, path)
     if is_tf_pickle(obj):
         return convert_tf_pickle(obj, path)
@@ -136,6 +151,7 @@ def check_sizes(config: GeneratorConfig, state: dict[str, torch.Tensor], source:
 
 def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
     """Instantiate a StyleGAN2 Generator from converted weights, checking every tensor name and shape."""
+    assert isinstance(ckpt.config, GeneratorConfig)
     state = dict(ckpt.state_dict)
     w_avg_source = ckpt.w_avg_source
     check_sizes(ckpt.config, state, source)  # before anything is allocated for the architecture
@@ -167,9 +183,46 @@ def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
     return G
 
 
+def build_stylegan3(ckpt: LoadedCheckpoint, source: str) -> StyleGAN3Generator:
+    """Instantiate a StyleGAN3 Generator, after checking that the file holds every tensor its
+    architecture needs with the shape it implies (so nothing is allocated for a size the file only claims)."""
+    config = ckpt.config
+    assert isinstance(config, StyleGAN3Config)
+    state = dict(ckpt.state_dict)
+    expected = sg3_tensor_shapes(config)
+    w_avg_source = ckpt.w_avg_source
+    if w_avg_source is None:
+        state.pop("mapping.w_avg", None)
+        expected_in_file = {k: v for k, v in expected.items() if k != "mapping.w_avg"}
+    else:
+        expected_in_file = expected
+    missing = sorted(set(expected_in_file) - set(state))
+    unexpected = sorted(set(state) - set(expected_in_file))
+    wrong = [f"{k} {list(state[k].shape)} (expected {list(v)})" for k, v in expected_in_file.items()
+             if k in state and tuple(state[k].shape) != v]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:4]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:4]}")
+        if wrong:
+            parts.append(f"wrong shapes {wrong[:3]}")
+        raise CheckpointError(f"{source}: weights do not fit the architecture read from it: {'; '.join(parts)}")
+    G = StyleGAN3Generator(config)
+    if w_avg_source is None:
+        state["mapping.w_avg"] = G.mapping.w_avg
+    G.load_state_dict(state)
+    if w_avg_source is None:
+        w_avg_source = f"{use_estimated_w_avg(G)} (the checkpoint stores no w_avg)"  # type: ignore[arg-type]
+    G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=ckpt.notes)
+    return G
+
+
 # Model family (LoadedCheckpoint.family) -> the function that builds its generator; one line a family.
 BUILDERS: dict[str, Callable[[LoadedCheckpoint, str], Synthesizer]] = {
     "stylegan2": build_stylegan2,
+    "stylegan3": build_stylegan3,
 }
 
 
@@ -185,10 +238,11 @@ def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cp
     """Load a generator from a checkpoint file or a built-in name, ready for inference.
 
     Args:
-        path_or_name: a checkpoint path, or "demo" / "demo-transfer"
+        path_or_name: a checkpoint path, or a built-in name (renderer.builtin.BUILTIN_MODELS)
         device: "cpu", "cuda", "mps", "auto" or a torch.device
     Returns:
-        the generator of the checkpoint's family (a Synthesizer; StyleGAN2: a Generator), in eval
+        the generator of the checkpoint's family (a Synthesizer: renderer.models.stylegan2.Generator
+        or renderer.models.stylegan3.Generator), in eval
         mode, without gradients, on `device`
     """
     target = resolve_device(device)

@@ -9,13 +9,14 @@ import torch
 
 from renderer.errors import CheckpointError
 from renderer.models.stylegan2 import GeneratorConfig
+from renderer.models.stylegan3 import StyleGAN3Config
 
 
 @dataclasses.dataclass
 class LoadedCheckpoint:
     """A generator read from a file, converted to our layout, before any module is built."""
 
-    config: GeneratorConfig  # the family's architecture (StyleGAN2: a GeneratorConfig)
+    config: GeneratorConfig | StyleGAN3Config  # the family's architecture
     state_dict: dict[str, torch.Tensor]  # our (NVIDIA) names and shapes, float32 on CPU
     format: str
     w_avg_source: str | None  # None: the file has no truncation centre; it must be estimated

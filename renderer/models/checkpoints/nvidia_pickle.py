@@ -1,4 +1,5 @@
-"""NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 snapshot pickles (`G_ema`)."""
+"""NVIDIA stylegan2-ada-pytorch / stylegan3-repo snapshot pickles (`G_ema`); StyleGAN3 generators
+are read by renderer.models.checkpoints.nvidia_sg3."""
 
 from __future__ import annotations
 
@@ -19,20 +20,20 @@ def is_nvidia_snapshot(obj: Any) -> bool:
     return isinstance(obj, dict) and any(isinstance(v, PersistentObject) for v in obj.values())
 
 
-def _children(obj: PersistentObject) -> dict[str, PersistentObject]:
+def children(obj: PersistentObject) -> dict[str, PersistentObject]:
     return dict(obj.state.get("_modules") or {})
 
 
-def _flatten(obj: PersistentObject, prefix: str = "") -> dict[str, torch.Tensor]:
+def flatten(obj: PersistentObject, prefix: str = "") -> dict[str, torch.Tensor]:
     """The state_dict() the module would have: parameters and buffers, recursively."""
     tensors: dict[str, torch.Tensor] = {}
     for group in ("_parameters", "_buffers"):
         for name, value in (obj.state.get(group) or {}).items():
             if value is not None:
                 tensors[prefix + name] = value.detach().float()
-    for name, child in _children(obj).items():
+    for name, child in children(obj).items():
         if child is not None:
-            tensors.update(_flatten(child, f"{prefix}{name}."))
+            tensors.update(flatten(child, f"{prefix}{name}."))
     return tensors
 
 
@@ -46,18 +47,15 @@ def convert_nvidia_snapshot(snapshot: dict[str, Any], path: Path) -> LoadedCheck
         )
     if G.class_name != "Generator":
         raise bad_file(path, f"'G_ema' is a {G.class_name}, expected a StyleGAN2 Generator")
-    modules = _children(G)
+    modules = children(G)
     mapping, synthesis = modules.get("mapping"), modules.get("synthesis")
     if mapping is None or synthesis is None:
         raise bad_file(path, "'G_ema' has no mapping or synthesis network")
-    blocks = _children(synthesis)
-    if "input" in blocks or any(b.class_name == "SynthesisInput" for b in blocks.values()):
-        raise bad_file(
-            path,
-            "this is a StyleGAN3 (alias-free) generator; renderer renders StyleGAN2 models only",
-        )
+    blocks = children(synthesis)
+    if isinstance(blocks.get("input"), PersistentObject):  # read by nvidia_sg3 (see checkpoints.read_checkpoint)
+        raise bad_file(path, "a StyleGAN3 generator, not a StyleGAN2 one")
 
-    tensors = _flatten(G)
+    tensors = flatten(G)
     filters = [k for k in tensors if k.endswith("resample_filter")]
     taps = filter_taps_from_2d(tensors[filters[0]]) if filters else (1.0, 3.0, 3.0, 1.0)
     for key in filters:  # constants our model derives from the config
@@ -70,12 +68,12 @@ def convert_nvidia_snapshot(snapshot: dict[str, Any], path: Path) -> LoadedCheck
     except KeyError as e:
         raise bad_file(path, f"'G_ema' lacks the tensor {e.args[0]}") from None
     first_block = blocks[f"b{resolutions[0]}"].state
-    conv1 = _children(blocks[f"b{resolutions[0]}"])["conv1"].state
-    for name, layer in _children(mapping).items():
+    conv1 = children(blocks[f"b{resolutions[0]}"])["conv1"].state
+    for name, layer in children(mapping).items():
         if name.startswith("fc") and layer.state.get("activation") != "lrelu":
             raise bad_file(path, f"mapping layer {name} uses an unsupported activation")
     num_layers = int(mapping.state.get("num_layers", 8))
-    fc0 = _children(mapping)["fc0"].state
+    fc0 = children(mapping)["fc0"].state
     c_dim = int(gs.get("c_dim", 0))
     hidden = tensors["mapping.fc0.weight"].shape[0] if num_layers > 1 else None
     embed = tensors["mapping.embed.weight"].shape[0] if c_dim else None

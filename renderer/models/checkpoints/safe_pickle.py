@@ -14,7 +14,7 @@ import io
 import pickle
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -102,6 +102,22 @@ def _numpy_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
     return np.ndarray.__new__(np.ndarray, (0,), "b")
 
 
+def _numpy_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    # Protocol 5 pickles a contiguous array as _frombuffer(bytearray, dtype, shape, order). The
+    # bytes must be exactly the array's: plain dtype, whole non-negative shape, a memory order.
+    if isinstance(buf, pickle.PickleBuffer):
+        buf = bytes(buf.raw())
+    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError("only plain NumPy arrays are allowed")
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise pickle.UnpicklingError("malformed NumPy array shape")
+    if order not in ("C", "F", "A", "K"):
+        raise pickle.UnpicklingError("malformed NumPy array order")
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(buf):
+        raise pickle.UnpicklingError("NumPy array data does not match its shape")
+    return np.frombuffer(bytes(buf), dtype=dtype).reshape(shape, order="F" if order == "F" else "C").copy()
+
+
 def _numpy_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
     dtype = np.dtype(spec, align=align, copy=copy)
     if dtype.hasobject:
@@ -161,6 +177,8 @@ ALLOWED_GLOBALS: dict[tuple[str, str], Callable[..., Any]] = {
 for _module in _NUMPY_MULTIARRAY:
     ALLOWED_GLOBALS[(_module, "scalar")] = _numpy_scalar
     ALLOWED_GLOBALS[(_module, "_reconstruct")] = _numpy_reconstruct
+for _module in ("numpy.core.numeric", "numpy._core.numeric"):
+    ALLOWED_GLOBALS[(_module, "_frombuffer")] = _numpy_frombuffer
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -179,6 +197,6 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not used by StyleGAN pickles")
 
 
-def restricted_load(data: bytes) -> Any:
-    """Unpickle `data` with `RestrictedUnpickler`."""
-    return RestrictedUnpickler(io.BytesIO(data)).load()
+def restricted_load(data: bytes | BinaryIO) -> Any:
+    """Unpickle `data` (bytes, or a binary file read as it goes) with `RestrictedUnpickler`."""
+    return RestrictedUnpickler(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data).load()
