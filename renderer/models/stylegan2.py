@@ -29,6 +29,7 @@ from renderer.models.derived import derived
 from renderer.models.synthesizer import (
     NOISE_MODES,
     PRECISIONS,
+    ConfiguredGenerator,
     FrameNoise,
     ModelInfo,
     NoiseMode,
@@ -650,7 +651,7 @@ class SynthesisNetwork(nn.Module):
         return blocks
 
 
-class Generator(nn.Module):
+class Generator(ConfiguredGenerator):
     """StyleGAN2 generator with NVIDIA's API: `G.mapping(z) -> ws`, `G.synthesis(ws) -> img`.
 
     It satisfies the Synthesizer protocol (renderer.models.synthesizer).
@@ -668,43 +669,6 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(config)
         self.synthesis = SynthesisNetwork(config)
         self.eval().requires_grad_(False)
-
-    @property
-    def z_dim(self) -> int:
-        return self.config.z_dim
-
-    @property
-    def w_dim(self) -> int:
-        return self.config.w_dim
-
-    @property
-    def c_dim(self) -> int:
-        return self.config.c_dim
-
-    @property
-    def num_ws(self) -> int:
-        return self.config.num_ws
-
-    @property
-    def img_resolution(self) -> int:
-        return self.config.img_resolution
-
-    @property
-    def img_channels(self) -> int:
-        return self.config.img_channels
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """The truncation centre: float32 [w_dim]."""
-        return self.mapping.w_avg
-
-    @property
-    def device(self) -> torch.device:
-        return self.mapping.w_avg.device
-
-    @property
-    def architecture(self) -> str:
-        return self.config.architecture
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -791,10 +755,8 @@ class Generator(nn.Module):
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-
 W_AVG_SAMPLES = 10_000
 W_AVG_SEED = 0
-
 
 @torch.no_grad()
 def estimate_w_avg(
@@ -825,7 +787,6 @@ def estimate_w_avg(
         total += ws[:, 0].double().sum(dim=0)
         done += n
     return (total / num_samples).float()
-
 
 def use_estimated_w_avg(G: Generator) -> str:
     """Set G's truncation centre to the default estimate; returns how it was obtained."""

@@ -34,6 +34,7 @@ from renderer.models.stylegan2 import FullyConnectedLayer, MappingNetwork
 from renderer.models.synthesizer import (
     NOISE_MODES,
     PRECISIONS,
+    ConfiguredGenerator,
     ModelInfo,
     NoiseMode,
     Precision,
@@ -663,7 +664,7 @@ class SynthesisNetwork(nn.Module):
         return self.run(ws, transform, self.input.tensors(), layers)
 
 
-class Generator(nn.Module):
+class Generator(ConfiguredGenerator):
     """StyleGAN3 generator with NVIDIA's API: `G.mapping(z) -> ws`, `G.synthesis(ws) -> img`.
 
     It satisfies the Synthesizer protocol (renderer.models.synthesizer).
@@ -681,42 +682,6 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(config)  # type: ignore[arg-type]  # reads the same fields as StyleGAN2's
         self.synthesis = SynthesisNetwork(config)
         self.eval().requires_grad_(False)
-
-    @property
-    def z_dim(self) -> int:
-        return self.config.z_dim
-
-    @property
-    def w_dim(self) -> int:
-        return self.config.w_dim
-
-    @property
-    def c_dim(self) -> int:
-        return self.config.c_dim
-
-    @property
-    def num_ws(self) -> int:
-        return self.config.num_ws
-
-    @property
-    def img_resolution(self) -> int:
-        return self.config.img_resolution
-
-    @property
-    def img_channels(self) -> int:
-        return self.config.img_channels
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        return self.mapping.w_avg
-
-    @property
-    def device(self) -> torch.device:
-        return self.mapping.w_avg.device
-
-    @property
-    def architecture(self) -> str:
-        return self.config.architecture
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -770,7 +735,6 @@ class Generator(nn.Module):
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-
 def level_of(name: str, config: StyleGAN3Config) -> int | None:
     """The blend level (size) a state-dict tensor belongs to; None for the mapping network's."""
     if name.startswith("synthesis.input."):
@@ -782,7 +746,6 @@ def level_of(name: str, config: StyleGAN3Config) -> int | None:
                 return spec.out_size
         raise KeyError(name)
     return None
-
 
 __all__ = [
     "Generator",

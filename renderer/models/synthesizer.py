@@ -90,6 +90,55 @@ class Synthesis(Protocol):
         ...
 
 
+
+class ConfiguredGenerator(torch.nn.Module):
+    """The facts a generator reads from its config and mapping network, shared by the families.
+
+    Subclasses set `config` (z_dim, w_dim, c_dim, num_ws, img_resolution, img_channels,
+    architecture) and `mapping` (with its `w_avg` buffer) in their constructor.
+    """
+
+    config: Any
+    mapping: torch.nn.Module
+
+    @property
+    def z_dim(self) -> int:
+        return self.config.z_dim
+
+    @property
+    def w_dim(self) -> int:
+        return self.config.w_dim
+
+    @property
+    def c_dim(self) -> int:
+        return self.config.c_dim
+
+    @property
+    def num_ws(self) -> int:
+        return self.config.num_ws
+
+    @property
+    def img_resolution(self) -> int:
+        return self.config.img_resolution
+
+    @property
+    def img_channels(self) -> int:
+        return self.config.img_channels
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The truncation centre: float32 [w_dim]."""
+        return self.mapping.w_avg  # type: ignore[return-value]
+
+    @property
+    def device(self) -> torch.device:
+        return self.w_avg.device
+
+    @property
+    def architecture(self) -> str:
+        return self.config.architecture
+
+
 @runtime_checkable
 class Synthesizer(Protocol):
     """A generator as rendering sees it; `renderer.models.stylegan2.Generator` is one."""
@@ -192,6 +241,7 @@ def check_single_model(blend: Mapping[str, Any]) -> None:
 
 
 __all__ = [
+    "ConfiguredGenerator",
     "BLEND_ARGUMENTS",
     "FrameNoise",
     "NOISE_MODES",
