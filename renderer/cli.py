@@ -101,19 +101,27 @@ def inspect(
     if facts.get("family") == "stylegan3":
         _inspect_stylegan3(G, facts)
         return
+    channels = ", ".join(f"{r}: {c}" for r, c in G.config.channels.items())
+    _print_facts(G, facts, {}, {
+        "synthesis": f"{G.config.architecture}, conv clamp {G.config.conv_clamp}, noise {'yes' if G.config.use_noise else 'no'}",
+        "channels": channels,
+    })
+
+
+def _print_facts(G: renderer.Synthesizer, facts: dict[str, object], head: dict[str, str], body: dict[str, str]) -> None:
+    """The facts table of `inspect`: what every family has, with the family's own rows."""
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    channels = ", ".join(f"{r}: {c}" for r, c in G.config.channels.items())
     rows = {
         "file": str(facts["source"]),
         "format": str(facts["format"]),
+        **head,
         "resolution": f"{G.img_resolution} x {G.img_resolution}, {G.img_channels} channels",
         "z_dim / w_dim": f"{G.z_dim} / {G.w_dim}" + (f", c_dim {G.c_dim}" if G.c_dim else ""),
         "num_ws": str(G.num_ws),
-        "mapping": f"{G.config.mapping_layers} layers, lr multiplier {G.config.mapping_lr_multiplier:g}",
-        "synthesis": f"{G.config.architecture}, conv clamp {G.config.conv_clamp}, noise {'yes' if G.config.use_noise else 'no'}",
-        "channels": channels,
+        "mapping": f"{facts['mapping_layers']} layers, lr multiplier {facts['mapping_lr_multiplier']:g}",
+        **body,
         "parameters": f"{facts['parameters']:,}",
         "w_avg": str(facts["w_avg_source"]),
     }
@@ -126,30 +134,13 @@ def inspect(
 
 def _inspect_stylegan3(G: renderer.Synthesizer, facts: dict[str, object]) -> None:
     """`inspect` of a StyleGAN3 model: the facts, then one row per layer (sizes, channels, rates)."""
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
     inp: dict[str, float] = facts["input"]  # type: ignore[assignment]
-    rows = {
-        "file": str(facts["source"]),
-        "format": str(facts["format"]),
-        "family": f"StyleGAN3 ({facts['architecture']})",
-        "resolution": f"{G.img_resolution} x {G.img_resolution}, {G.img_channels} channels",
-        "z_dim / w_dim": f"{G.z_dim} / {G.w_dim}" + (f", c_dim {G.c_dim}" if G.c_dim else ""),
-        "num_ws": str(G.num_ws),
-        "mapping": f"{facts['mapping_layers']} layers, lr multiplier {facts['mapping_lr_multiplier']:g}",
+    _print_facts(G, facts, {"family": f"StyleGAN3 ({facts['architecture']})"}, {
         "input": f"{inp['channels']:g} Fourier features, {inp['size']:g} px, sampling rate {inp['sampling_rate']:g}, "
                  f"bandwidth {inp['bandwidth']:g}",
         "synthesis": f"conv clamp {facts['conv_clamp']}, output scale {facts['output_scale']:g}, no noise",
         "blend levels": ", ".join(map(str, facts["blend_levels"])),  # type: ignore[call-overload]
-        "parameters": f"{facts['parameters']:,}",
-        "w_avg": str(facts["w_avg_source"]),
-    }
-    for key, value in rows.items():
-        table.add_row(key, value)
-    for note in G.info.notes:
-        table.add_row("note", note)
-    stdout.print(table, highlight=False)
+    })
     layers = Table("layer", "size", "channels", "rate (tmp)", "cutoff", "up/down", "filters", box=None)
     for layer in facts["layers"]:  # type: ignore[attr-defined]
         rate_in, rate_out, tmp = layer["sampling_rate"]

@@ -155,13 +155,13 @@ def save_native(
 
 
 def describe_generator(G: Generator | StyleGAN3Generator) -> dict[str, object]:
-    """What `renderer inspect` shows, as plain data."""
-    if isinstance(G, StyleGAN3Generator):
-        return _describe_stylegan3(G)
+    """What `renderer inspect` shows, as plain data: the facts every family has, then its own."""
     c = G.config
+    stylegan3 = isinstance(G, StyleGAN3Generator)
     return {
         "source": G.info.source,
         "format": G.info.format,
+        **({"family": G.family} if stylegan3 else {}),
         "img_resolution": c.img_resolution,
         "img_channels": c.img_channels,
         "z_dim": c.z_dim,
@@ -171,30 +171,20 @@ def describe_generator(G: Generator | StyleGAN3Generator) -> dict[str, object]:
         "mapping_layers": c.mapping_layers,
         "mapping_lr_multiplier": c.mapping_lr_multiplier,
         "architecture": c.architecture,
-        "channels": {str(r): ch for r, ch in c.channels.items()},
-        "conv_clamp": c.conv_clamp,
-        "use_noise": c.use_noise,
+        **(_stylegan3_layers(G) if stylegan3 else {  # type: ignore[arg-type]
+            "channels": {str(r): ch for r, ch in c.channels.items()},
+            "conv_clamp": c.conv_clamp,
+            "use_noise": c.use_noise,
+        }),
         "parameters": G.parameter_count(),
         "w_avg_source": G.info.w_avg_source,
         "notes": list(G.info.notes),
     }
 
 
-def _describe_stylegan3(G: StyleGAN3Generator) -> dict[str, object]:
+def _stylegan3_layers(G: StyleGAN3Generator) -> dict[str, object]:
     c = G.config
     return {
-        "source": G.info.source,
-        "format": G.info.format,
-        "family": G.family,
-        "img_resolution": c.img_resolution,
-        "img_channels": c.img_channels,
-        "z_dim": c.z_dim,
-        "w_dim": c.w_dim,
-        "c_dim": c.c_dim,
-        "num_ws": c.num_ws,
-        "mapping_layers": c.mapping_layers,
-        "mapping_lr_multiplier": c.mapping_lr_multiplier,
-        "architecture": c.architecture,
         "input": {"size": c.input.size, "channels": c.input.channels, "sampling_rate": c.input.sampling_rate,
                   "bandwidth": c.input.bandwidth},
         "layers": [
@@ -209,9 +199,6 @@ def _describe_stylegan3(G: StyleGAN3Generator) -> dict[str, object]:
         "blend_levels": list(G.blend_levels),
         "conv_clamp": c.layers[0].conv_clamp,
         "output_scale": c.output_scale,
-        "parameters": G.parameter_count(),
-        "w_avg_source": G.info.w_avg_source,
-        "notes": list(G.info.notes),
     }
 
 

@@ -58,7 +58,7 @@ from renderer.models.stylegan2 import (
     per_frame_noise,
     upsample2d,
 )
-from renderer.models.synthesizer import FrameNoise, ModelInfo, NoiseMode, Synthesizer
+from renderer.models.synthesizer import FrameNoise, ModelInfo, NoiseMode, Synthesizer, weighted_sum
 
 _BLOCK = re.compile(r"synthesis\.b(\d+)\.")
 
@@ -129,7 +129,7 @@ def blend_models(
     for key in states[0]:
         res = tensor_resolution(key)
         coefs = mapping if res is None else table[:, column[res]]
-        blended[key] = _weighted_sum([s[key] for s in states], coefs)
+        blended[key] = weighted_sum([s[key] for s in states], coefs)
     base = models[0]
     G = Generator(base.config, info=_blend_info(models, table, resolutions, mapping))
     G.load_state_dict(blended)
@@ -576,7 +576,7 @@ class BlendedGenerator(Generator):
         super().__init__(base.config, info=_blend_info(models, None, base.config.block_resolutions, mapping))
         states = [m.state_dict() for m in models]
         self.mapping.load_state_dict(
-            {k: _weighted_sum([s[f"mapping.{k}"] for s in states], mapping) for k in self.mapping.state_dict()}
+            {k: weighted_sum([s[f"mapping.{k}"] for s in states], mapping) for k in self.mapping.state_dict()}
         )
         self.synthesis = BlendedSynthesisNetwork([m.synthesis for m in models], base.config)
         self.num_models = len(models)
@@ -664,18 +664,6 @@ def _mapping_weights(weights: Sequence[float] | None, num_models: int) -> NDArra
     if table.shape != (num_models,) or abs(table.sum() - 1.0) > 1e-6:
         raise UsageError(f"mapping weights must be {num_models} numbers summing to 1, got {list(weights)}")
     return table
-
-
-def _weighted_sum(tensors: Sequence[torch.Tensor], coefs: NDArray[np.float64]) -> torch.Tensor:
-    """sum_m coefs[m] * tensors[m] in float32; a weight of exactly 1 copies its tensor bit for bit."""
-    hit = np.flatnonzero(coefs == 1.0)
-    if len(hit) == 1 and np.all(np.delete(coefs, hit) == 0.0):
-        return tensors[int(hit[0])].clone()
-    out = torch.zeros_like(tensors[0], dtype=torch.float32)
-    for tensor, coef in zip(tensors, coefs, strict=True):
-        if coef != 0.0:
-            out += float(coef) * tensor.float()
-    return out.to(tensors[0].dtype)
 
 
 def _blend_info(

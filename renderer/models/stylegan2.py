@@ -740,21 +740,6 @@ class Generator(ConfiguredGenerator):
             )
         return G
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float | torch.Tensor = 1.0,
-        truncation_cutoff: int | None = None,
-        noise_mode: NoiseMode = "const",
-        **synthesis_kwargs: Any,
-    ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
-
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
 W_AVG_SAMPLES = 10_000
 W_AVG_SEED = 0
 

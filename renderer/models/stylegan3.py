@@ -720,21 +720,6 @@ class Generator(ConfiguredGenerator):
         if len(maps):
             raise ValueError("a StyleGAN3 generator has no noise maps")
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float | torch.Tensor = 1.0,
-        truncation_cutoff: int | None = None,
-        noise_mode: NoiseMode = "const",
-        **synthesis_kwargs: Any,
-    ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
-
-    def parameter_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
 def level_of(name: str, config: StyleGAN3Config) -> int | None:
     """The blend level (size) a state-dict tensor belongs to; None for the mapping network's."""
     if name.startswith("synthesis.input."):

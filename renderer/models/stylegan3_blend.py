@@ -32,7 +32,7 @@ from renderer.models.stylegan3 import (
     SynthesisNetwork,
     level_of,
 )
-from renderer.models.synthesizer import ModelInfo, NoiseMode
+from renderer.models.synthesizer import ModelInfo, NoiseMode, weighted_sum
 
 # Buffers that are not learned: always the base model's.
 FIXED = ("up_filter", "down_filter", "input.freqs", "input.phases", "input.transform")
@@ -90,18 +90,6 @@ def blend_models(
     G = Generator(base.config, info=info)
     G.load_state_dict(blended)
     return G.to(base.device)
-
-
-def weighted_sum(tensors: Sequence[torch.Tensor], coefs: NDArray[np.float64]) -> torch.Tensor:
-    """sum_m coefs[m] * tensors[m] in float32; a weight of exactly 1 copies its tensor bit for bit."""
-    hit = np.flatnonzero(coefs == 1.0)
-    if len(hit) == 1 and np.all(np.delete(coefs, hit) == 0.0):
-        return tensors[int(hit[0])].clone()
-    out = torch.zeros_like(tensors[0], dtype=torch.float32)
-    for tensor, coef in zip(tensors, coefs, strict=True):
-        if coef != 0.0:
-            out += float(coef) * tensor.float()
-    return out.to(tensors[0].dtype)
 
 
 class StackedTensors(nn.Module):

@@ -17,7 +17,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 
 NoiseMode = Literal["const", "random", "none"]
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -91,6 +93,18 @@ class Synthesis(Protocol):
 
 
 
+def weighted_sum(tensors: Sequence[torch.Tensor], coefs: NDArray[np.float64]) -> torch.Tensor:
+    """sum_m coefs[m] * tensors[m] in float32; a weight of exactly 1 copies its tensor bit for bit."""
+    hit = np.flatnonzero(coefs == 1.0)
+    if len(hit) == 1 and np.all(np.delete(coefs, hit) == 0.0):
+        return tensors[int(hit[0])].clone()
+    out = torch.zeros_like(tensors[0], dtype=torch.float32)
+    for tensor, coef in zip(tensors, coefs, strict=True):
+        if coef != 0.0:
+            out += float(coef) * tensor.float()
+    return out.to(tensors[0].dtype)
+
+
 class ConfiguredGenerator(torch.nn.Module):
     """The facts a generator reads from its config and mapping network, shared by the families.
 
@@ -137,6 +151,22 @@ class ConfiguredGenerator(torch.nn.Module):
     @property
     def architecture(self) -> str:
         return self.config.architecture
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float | torch.Tensor = 1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: NoiseMode = "const",
+        **synthesis_kwargs: Any,
+    ) -> torch.Tensor:
+        """z -> image in one call (NVIDIA's `G(z, c)`): mapping with truncation, then synthesis."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)  # type: ignore[operator]
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
 
 
 @runtime_checkable
@@ -241,6 +271,7 @@ def check_single_model(blend: Mapping[str, Any]) -> None:
 
 
 __all__ = [
+    "weighted_sum",
     "ConfiguredGenerator",
     "BLEND_ARGUMENTS",
     "FrameNoise",

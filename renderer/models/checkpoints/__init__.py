@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pickle
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -159,13 +159,21 @@ def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
     expected = G.state_dict()
     if w_avg_source is None:
         state.setdefault("mapping.w_avg", expected["mapping.w_avg"])
+    check_tensor_shapes(state, {k: tuple(v.shape) for k, v in expected.items()}, source)
+    G.load_state_dict(state)
+    notes = ckpt.notes
+    if w_avg_source is None:
+        w_avg_source = f"{use_estimated_w_avg(G)} (the checkpoint stores no w_avg / latent_avg)"
+    G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=notes)
+    return G
+
+
+def check_tensor_shapes(state: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], source: str) -> None:
+    """CheckpointError (one line) unless `state` holds exactly the expected tensors with their shapes."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        f"{k} {list(state[k].shape)} (expected {list(v.shape)})"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
+    wrong = [f"{k} {list(state[k].shape)} (expected {list(v)})" for k, v in expected.items()
+             if k in state and tuple(state[k].shape) != tuple(v)]
     if missing or unexpected or wrong:
         parts = []
         if missing:
@@ -175,12 +183,6 @@ def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
         if wrong:
             parts.append(f"wrong shapes {wrong[:3]}")
         raise CheckpointError(f"{source}: weights do not fit the architecture read from it: {'; '.join(parts)}")
-    G.load_state_dict(state)
-    notes = ckpt.notes
-    if w_avg_source is None:
-        w_avg_source = f"{use_estimated_w_avg(G)} (the checkpoint stores no w_avg / latent_avg)"
-    G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=notes)
-    return G
 
 
 def build_stylegan3(ckpt: LoadedCheckpoint, source: str) -> StyleGAN3Generator:
@@ -196,19 +198,7 @@ def build_stylegan3(ckpt: LoadedCheckpoint, source: str) -> StyleGAN3Generator:
         expected_in_file = {k: v for k, v in expected.items() if k != "mapping.w_avg"}
     else:
         expected_in_file = expected
-    missing = sorted(set(expected_in_file) - set(state))
-    unexpected = sorted(set(state) - set(expected_in_file))
-    wrong = [f"{k} {list(state[k].shape)} (expected {list(v)})" for k, v in expected_in_file.items()
-             if k in state and tuple(state[k].shape) != v]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:4]}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:4]}")
-        if wrong:
-            parts.append(f"wrong shapes {wrong[:3]}")
-        raise CheckpointError(f"{source}: weights do not fit the architecture read from it: {'; '.join(parts)}")
+    check_tensor_shapes(state, expected_in_file, source)
     G = StyleGAN3Generator(config)
     if w_avg_source is None:
         state["mapping.w_avg"] = G.mapping.w_avg
