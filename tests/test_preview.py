@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,11 +19,13 @@ from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import FramePipeline, resize_frame
 from renderer.jobs.preview import (
     PreviewSettings,
+    camera_curves,
     default_resolution,
     draft_frames,
     latent_speed,
     preview,
     sheet_frames,
+    track_plot_data,
 )
 from renderer.jobs.stills import load_animation
 from renderer.models.demo import build_demo
@@ -327,3 +330,26 @@ def test_a_keyframe_at_the_end_time_is_shown_by_the_last_frame(tmp_path: Path) -
     assert max(frame for frame, _ in tiles) == script.num_frames - 1
     result = preview(script, tmp_path, PreviewSettings(resolution=16, device="cpu", plot=False))
     assert result.sheet is not None and result.sheet.exists()
+
+
+def test_the_track_plot_shows_the_camera_when_it_moves(tmp_path: Path) -> None:
+    script = load_script(Path(__file__).parents[1] / "examples" / "widescreen.toml")
+    G, timeline = load_animation(script)
+    data = track_plot_data(script, FramePipeline(timeline, G, batch_size=1))
+    labels = [label for label, _ in data.camera]
+    assert labels == ["zoom", "pan x", "pan y"]
+    zoom, pan_x = data.camera[0][1], data.camera[1][1]
+    np.testing.assert_allclose(zoom, timeline.tracks["zoom"](np.arange(script.num_frames)).ravel())
+    assert zoom[0] == pytest.approx(1.0) and zoom.max() > 1.5  # the example zooms in and back out
+    assert pan_x[0] < pan_x[-1]
+    with_camera, without = tmp_path / "camera.png", tmp_path / "still.png"
+    plot_tracks(data, with_camera)
+    plot_tracks(dataclasses.replace(data, camera=[]), without)
+    assert Image.open(with_camera).height > Image.open(without).height  # one more panel
+
+
+def test_a_still_camera_adds_no_panel() -> None:
+    still = {"zoom": np.ones((5, 1)), "pan": np.zeros((5, 2))}
+    assert camera_curves(still) == []
+    moving = {"rotate": np.linspace(0, 10, 5)[:, None], "translate": np.zeros((5, 2))}
+    assert [label for label, _ in camera_curves(moving)] == ["translate x", "translate y", "rotate (deg)"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -295,7 +296,21 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
         audio=[(f"#{r.index} {r.target}: {r.feature}", tracks.tracks[reaction_track_name(r.index, r.target)])
                for r in script.reactions if r.target != "chroma"],
         beat_times=script.beat_times,
+        camera=camera_curves(tracks.tracks),
     )
+
+
+def camera_curves(tracks: Mapping[str, NDArray[Any]]) -> list[tuple[str, NDArray[np.float64]]]:
+    """The camera's per-frame tracks as labelled curves for the plot (none when the camera is still)."""
+    curves: list[tuple[str, NDArray[np.float64]]] = []
+    for name, labels in (("zoom", ("zoom",)), ("pan", ("pan x", "pan y")), ("translate", ("translate x", "translate y")), ("rotate", ("rotate (deg)",))):
+        if name not in tracks:
+            continue
+        values = np.asarray(tracks[name], dtype=np.float64).reshape(len(tracks[name]), -1)
+        curves += [(label, values[:, i]) for i, label in enumerate(labels)]
+    if all(np.ptp(v) == 0 for _, v in curves):
+        return []  # a fixed frame: nothing moves, no panel
+    return curves
 
 
 def _write_sheet(

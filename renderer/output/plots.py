@@ -1,5 +1,5 @@
-"""The track plot of a preview: psi and truncation, blend alphas, latent speed and the audio
-features that drive them, over time.
+"""The track plot of a preview: psi and truncation, blend alphas, the camera (zoom, pan; StyleGAN3's
+translate and rotate), latent and image speed and the audio features that drive them, over time.
 
 Drawn with matplotlib (the optional `preview` extra); no torch here, the caller passes plain arrays.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +38,7 @@ class TrackPlotData:
     title: str = ""
     audio: Sequence[tuple[str, NDArray[np.float32]]] = ()  # (label, [T] values) of each audio reaction
     beat_times: Sequence[float] = ()  # seconds of detected beats, drawn as ticks under the audio
+    camera: Sequence[tuple[str, NDArray[np.float64]]] = ()  # (label, [T] values): zoom, pan x/y, translate, rotate
 
 
 def matplotlib_available() -> bool:
@@ -53,6 +55,7 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
 
     Panels, sharing the time axis: psi (and the truncation cutoff on a right-hand axis), the blend
     alphas as a heat map (rows are block resolutions, coarse at the bottom) when the script blends,
+    the camera's tracks when it moves (zoom on the left axis; pan, translate and rotate on the right),
     and the latent speed, whose spikes show jerky transitions, with the image speed measured on the
     preview frames beside it when given (what the viewer sees). Keyframes are dashed lines.
     """
@@ -67,7 +70,8 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
     path = Path(path)
     has_blend = data.blend is not None and len(data.blend_resolutions) > 0
     has_audio = len(data.audio) > 0 or len(data.beat_times) > 0
-    heights = [1.0] + ([1.0] if has_blend else []) + [1.0] + ([1.0] if has_audio else [])
+    has_camera = len(data.camera) > 0
+    heights = [1.0] + ([1.0] if has_blend else []) + ([1.0] if has_camera else []) + [1.0] + ([1.0] if has_audio else [])
     fig, axes = plt.subplots(
         len(heights), 1, sharex=True, figsize=(10, 2.1 * len(heights) + 0.6), height_ratios=heights,
         layout="constrained",
@@ -110,6 +114,9 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
         ax.set_ylabel("blend alpha\nby resolution (px)")
         fig.colorbar(image, ax=ax, pad=0.01, label="transfer model")
 
+    if has_camera:
+        _camera_panel(axes[1 + int(has_blend)], t, data.camera)
+
     ax = axes[-2] if has_audio else axes[-1]
     speed = np.asarray(data.latent_speed, dtype=np.float64)
     if len(speed):
@@ -148,6 +155,24 @@ def plot_tracks(data: TrackPlotData, path: str | Path, *, dpi: int = 110) -> Pat
     finally:
         plt.close(fig)
     return path
+
+
+def _camera_panel(ax: Any, t: NDArray[np.float64], camera: Sequence[tuple[str, NDArray[np.float64]]]) -> None:
+    """Zoom (a factor) on the left axis, the offsets (pan in window widths, translate in input units,
+    rotate in degrees) on the right one, or on the left when nothing zooms, so a framing move shows
+    beside the latent speed it goes with."""
+    has_zoom = any(label == "zoom" for label, _ in camera)
+    offsets = ax.twinx() if has_zoom and len(camera) > 1 else ax
+    lines = []
+    for label, values in camera:
+        if label == "zoom":
+            lines += ax.plot(t, values, color="tab:red", lw=1.4, label=label)
+            ax.set_ylabel("zoom", color="tab:red")
+        else:
+            lines += offsets.plot(t, values, lw=1.1, label=label)
+    if len(camera) > int(has_zoom):
+        offsets.set_ylabel("camera offsets\n(pan, translate, rotate)")
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8, frameon=False, ncols=len(lines))
 
 
 def _audio_panel(ax: object, t: NDArray[np.float64], data: TrackPlotData) -> None:
