@@ -218,3 +218,21 @@ def test_cli_finetune(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "s").glob("*.png")) == ["fakes00000004.png", "fakes00000008.png"]
     bad = CliRunner().invoke(app, [*args[:5], "--augment", "mixup"])
     assert bad.exit_code == 2 and "augment must be one of" in bad.output
+
+
+def test_finetune_follows_the_thread_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a busy CPU fine-tuning trains on one torch thread (a second one waits at every small op)."""
+    import renderer.jobs.threads as threads
+
+    base = save_native(tiny_generator(), tmp_path / "base.safetensors")
+    monkeypatch.setattr(threads, "usable_cores", lambda: 4)
+    seen: list[int] = []
+    before = torch.get_num_threads()
+    images = _folder(tmp_path)
+    for load, expected in ((3.6, 1), (0.0, 4)):
+        monkeypatch.setattr(threads, "machine_load", lambda load=load: load)
+        monkeypatch.setattr(threads, "SMALL_WORK_PIXELS", 1)  # the tiny model's steps count as large work here
+        seen.clear()
+        finetune(base, images, tmp_path / f"t{load}.safetensors", QUICK, progress=lambda p: seen.append(torch.get_num_threads()))
+        assert seen and set(seen) == {expected}
+    assert torch.get_num_threads() == before  # restored after
