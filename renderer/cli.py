@@ -607,6 +607,7 @@ def finetune_command(
     lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 0.002,
     mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Flip training images left-right at random.")] = False,
     freeze_d: Annotated[int, typer.Option("--freeze-d", help="Keep the top K discriminator blocks fixed (FreezeD).")] = 0,
+    mapping_lr: Annotated[float, typer.Option("--mapping-lr", help="The mapping network's learning rate, as a fraction of --lr (0 keeps it fixed).")] = 1.0,
     augment: Annotated[str, typer.Option(help="ada (adaptive, for small sets), diffaugment, or none.")] = "ada",
     align: Annotated[bool, typer.Option("--align/--no-align", help="Crop each photo around its face like FFHQ (else a centre square).")] = False,
     snapshots: Annotated[
@@ -620,7 +621,7 @@ def finetune_command(
 ) -> None:
     """Fine-tune a model on a folder of images (transfer learning, Pinkney & Adler's step 2)."""
     settings = run(lambda: renderer.FinetuneSettings(
-        kimg=kimg, batch=batch, lr=lr, mirror=mirror, freeze_d=freeze_d, augment=augment,  # type: ignore[arg-type]
+        kimg=kimg, batch=batch, lr=lr, mapping_lr_scale=mapping_lr, mirror=mirror, freeze_d=freeze_d, augment=augment,  # type: ignore[arg-type]
         snapshot_kimg=snapshot_kimg, seed=seed,
     ))
     with Progress(

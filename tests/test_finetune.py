@@ -218,6 +218,22 @@ def test_cli_finetune(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "s").glob("*.png")) == ["fakes00000004.png", "fakes00000008.png"]
     bad = CliRunner().invoke(app, [*args[:5], "--augment", "mixup"])
     assert bad.exit_code == 2 and "augment must be one of" in bad.output
+    bad = CliRunner().invoke(app, [*args[:5], "--mapping-lr", "-1"])
+    assert bad.exit_code == 2 and "mapping lr must be" in bad.output
+
+
+def test_a_fixed_mapping_keeps_the_bases_w_space(tmp_path: Path) -> None:
+    """--mapping-lr 0: the synthesis transfers, the mapping (z -> w) stays the base's exactly."""
+    base = save_native(tiny_generator(), tmp_path / "base.safetensors")
+    out = tmp_path / "t.safetensors"
+    args = ["finetune", str(base), str(_folder(tmp_path)), "-o", str(out), "--kimg", "0.016", "--batch", "4",
+            "--mapping-lr", "0", "--device", "cpu", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    before, after = load_generator(base).state_dict(), load_generator(out).state_dict()
+    mapping = [k for k in before if k.startswith("mapping.") and not k.endswith("w_avg")]
+    assert mapping and all(torch.equal(before[k], after[k]) for k in mapping)
+    assert not torch.equal(before["synthesis.b16.conv1.weight"], after["synthesis.b16.conv1.weight"])
 
 
 def test_finetune_follows_the_thread_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

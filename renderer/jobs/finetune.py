@@ -74,6 +74,8 @@ class FinetuneSettings:
             raise UsageError(f"lr must be in (0, 1], got {self.lr}")
         if self.augment not in AUGMENT_KINDS:
             raise UsageError(f"augment must be one of {', '.join(AUGMENT_KINDS)}, got {self.augment!r}")
+        if not 0 <= self.mapping_lr_scale <= 1e3:
+            raise UsageError(f"mapping lr must be a fraction of lr in [0, 1000], got {self.mapping_lr_scale}")
         if self.freeze_d < 0:
             raise UsageError(f"freeze-d must be >= 0, got {self.freeze_d}")
         if self.snapshot_kimg <= 0:
