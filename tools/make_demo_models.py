@@ -29,9 +29,9 @@ RESOLUTION = 64
 BASE_IMAGES = 2000  # drawn faces for `demo`
 TRANSFER_IMAGES = 300  # woodblock prints for `demo-transfer` (the size of the paper's Toonify set)
 TRANSFER_DATA_OFFSET = 100_000  # print faces other than the base's training faces
-BASE_KIMG = 24.0  # length of the from-scratch run (stopped early, see README, if CPU time runs out)
+BASE_KIMG = 16.0  # length of the from-scratch run (CPU time ran out there; see README)
 BASE_BATCH = 8
-TRANSFER_KIMG = 4.0
+TRANSFER_KIMG = 3.0
 TRANSFER_BATCH = 8
 BUILD = ROOT / "build" / "demo-models"
 WEIGHTS = ROOT / "renderer" / "models" / "weights"
@@ -198,7 +198,7 @@ def report() -> None:
     from renderer.models.checkpoints.discriminators import load_discriminator
     from renderer.models.stylegan2 import Generator
 
-    n = 500
+    n = 300
     held_photo = face_images(DATA_SEED + 7, n, size=RESOLUTION, style="photo", start=0)
     held_print = face_images(DATA_SEED + 7, n, size=RESOLUTION, style="woodblock", start=0)
     train_photo = face_images(DATA_SEED, n, size=RESOLUTION, style="photo")
