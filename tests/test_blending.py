@@ -221,8 +221,9 @@ def test_blend_costs_in_multiply_adds() -> None:
     single = synthesis_flops(base.synthesis, ws, None)
     constant = alphas_to_model_weights(np.full((4, len(G.resolutions)), 0.3))
     varying = alphas_to_model_weights(np.linspace(0, 1, 4)[:, None].repeat(len(G.resolutions), 1))
-    # The constant blend adds only the once-per-batch blend of the weights (O(parameters)).
-    assert single <= synthesis_flops(G.synthesis, ws, constant) <= 1.001 * single
+    # The constant blend adds only the once-per-batch blend of the weights (O(parameters)): 0.34%
+    # for the trained demo models (128 channels at 4-8 px, few at 256 px), so well under 1%.
+    assert single <= synthesis_flops(G.synthesis, ws, constant) <= 1.01 * single
     assert single < synthesis_flops(G.synthesis, ws, varying) <= 2.2 * single
 
 
