@@ -44,3 +44,20 @@ def test_woodblock_prints_use_the_ink_palette() -> None:
 def test_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError, match="style must be one of"):
         face_image(0, 0, style="oil")  # type: ignore[arg-type]
+
+
+def _saturation_and_value(images: np.ndarray) -> tuple[float, float]:
+    import cv2
+
+    hsv = cv2.cvtColor(images.reshape(-1, images.shape[-2], 3), cv2.COLOR_RGB2HSV).astype(np.float64)
+    return float(hsv[..., 1].mean()), float(hsv[..., 2].mean())
+
+
+def test_pastels_are_the_same_faces_washed_light_and_soft() -> None:
+    photos = face_images(5, 8, size=64, style="photo")
+    pastels = face_images(5, 8, size=64, style="pastel")
+    photo_s, photo_v = _saturation_and_value(photos)
+    pastel_s, pastel_v = _saturation_and_value(pastels)
+    assert pastel_s < 0.7 * photo_s and pastel_v > photo_v + 20  # paler and lighter
+    # The same face: the layout survives (pixel correlation of the mean images).
+    assert np.corrcoef(photos.mean(0).ravel(), pastels.mean(0).ravel())[0, 1] > 0.8

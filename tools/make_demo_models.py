@@ -1,8 +1,8 @@
-"""Remake the built-in models `demo` and `demo-transfer` from the procedural face data set.
+"""Remake the built-in models `demo`, `demo-transfer` and `demo-pastel` from the procedural faces.
 
-    python tools/make_demo_models.py data              # the two image folders (seeded)
-    python tools/make_demo_models.py base              # train `demo` from scratch (CPU: about an hour)
-    python tools/make_demo_models.py transfer          # `renderer finetune` it on the woodblock prints
+    python tools/make_demo_models.py data              # the three image folders (seeded)
+    python tools/make_demo_models.py base              # train `demo` from scratch (idle 2-core CPU: about 75 min)
+    python tools/make_demo_models.py transfer          # `renderer finetune` it on the woodblock prints and on the pastels
     python tools/make_demo_models.py export-base       # (optional) write demo from the last base snapshot
 
 Everything is seeded: the data sets come from DATA_SEED, the initial weights and the training
@@ -27,8 +27,9 @@ DATA_SEED = 2020  # the procedural faces (renderer.jobs.faces)
 TRAIN_SEED = 1022
 RESOLUTION = 64
 BASE_IMAGES = 2000  # drawn faces for `demo`
-TRANSFER_IMAGES = 300  # woodblock prints for `demo-transfer` (the size of the paper's Toonify set)
-TRANSFER_DATA_OFFSET = 100_000  # print faces other than the base's training faces
+TRANSFER_IMAGES = 300  # prints / pastels for each transfer (the size of the paper's Toonify set)
+TRANSFER_DATA_OFFSET = 100_000  # transfer faces other than the base's training faces
+TRANSFERS = {"demo-transfer": "woodblock", "demo-pastel": "pastel"}  # model -> face style it learns
 BASE_KIMG = 16.0  # length of the from-scratch run (CPU time ran out there; see README)
 BASE_BATCH = 8
 TRANSFER_KIMG = 3.0
@@ -60,7 +61,8 @@ def make_data() -> None:
 
     started = time.perf_counter()
     write_faces(BUILD / "faces", DATA_SEED, BASE_IMAGES, size=RESOLUTION, style="photo")
-    write_faces(BUILD / "woodblock", DATA_SEED + TRANSFER_DATA_OFFSET, TRANSFER_IMAGES, size=RESOLUTION, style="woodblock")
+    for style in TRANSFERS.values():
+        write_faces(BUILD / style, DATA_SEED + TRANSFER_DATA_OFFSET, TRANSFER_IMAGES, size=RESOLUTION, style=style)
     print(f"data sets written in {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -112,11 +114,12 @@ def export_base() -> None:
     print(f"wrote {BUILD / 'demo-64.safetensors'} from the state at {state['nimg'] / 1000:.2f} kimg", flush=True)
 
 
-def train_transfer(kimg: float, resume: bool) -> None:
+def train_transfer(name: str, kimg: float, resume: bool) -> None:
+    style = TRANSFERS[name]
     command = [
-        sys.executable, "-m", "renderer", "finetune", str(BUILD / "demo-64.safetensors"), str(BUILD / "woodblock"),
-        "-o", str(BUILD / "demo-transfer-64.safetensors"), "--kimg", str(kimg), "--batch", str(TRANSFER_BATCH),
-        "--lr", "0.002", "--mirror", "--augment", "ada", "--snapshots", str(BUILD / "transfer-snapshots"),
+        sys.executable, "-m", "renderer", "finetune", str(BUILD / "demo-64.safetensors"), str(BUILD / style),
+        "-o", str(BUILD / f"{name}-64.safetensors"), "--kimg", str(kimg), "--batch", str(TRANSFER_BATCH),
+        "--lr", "0.002", "--mirror", "--augment", "ada", "--snapshots", str(BUILD / f"{name}-snapshots"),
         "--snapshot-kimg", "0.25", "--seed", str(TRAIN_SEED), "--device", "cpu",
     ]
     if resume:
@@ -133,7 +136,7 @@ def install() -> None:
     from renderer.models.synthesizer import ModelInfo
 
     WEIGHTS.mkdir(parents=True, exist_ok=True)
-    for name in ("demo", "demo-transfer"):
+    for name in ("demo", *TRANSFERS):
         G = load_generator(BUILD / f"{name}-64.safetensors")
         grown = grow_generator(G, SERVED_RESOLUTION, GROWN_CHANNELS)
         notes = (*G.info.notes, f"trained at {G.img_resolution} px; the 128 and 256 px blocks only upsample")
@@ -199,29 +202,27 @@ def report() -> None:
     from renderer.models.stylegan2 import Generator
 
     n = 300
-    held_photo = face_images(DATA_SEED + 7, n, size=RESOLUTION, style="photo", start=0)
-    held_print = face_images(DATA_SEED + 7, n, size=RESOLUTION, style="woodblock", start=0)
+    styles = {"photo": "faces", **{style: style for style in TRANSFERS.values()}}
+    held = {style: face_images(DATA_SEED + 7, n, size=RESOLUTION, style=style) for style in styles}
     train_photo = face_images(DATA_SEED, n, size=RESOLUTION, style="photo")
     torch.manual_seed(TRAIN_SEED)
     untrained = Generator(base_config())
-    base = load_generator(BUILD / "demo-64.safetensors")
-    transfer = load_generator(BUILD / "demo-transfer-64.safetensors")
-    fakes = {name: _generate(G, n, 123) for name, G in [("untrained", untrained), ("demo", base), ("demo-transfer", transfer)]}
-    f = {k: _features(v) for k, v in {**fakes, "held_photo": held_photo, "held_print": held_print, "train_photo": train_photo}.items()}
-    rows = {
-        "training faces vs held-out faces (floor)": frechet_distance(f["train_photo"], f["held_photo"]),
-        "untrained G vs held-out faces": frechet_distance(f["untrained"], f["held_photo"]),
-        "demo vs held-out faces": frechet_distance(f["demo"], f["held_photo"]),
-        "demo vs held-out prints": frechet_distance(f["demo"], f["held_print"]),
-        "demo-transfer vs held-out prints": frechet_distance(f["demo-transfer"], f["held_print"]),
-        "demo-transfer vs held-out faces": frechet_distance(f["demo-transfer"], f["held_photo"]),
-        "held-out faces vs held-out prints": frechet_distance(f["held_photo"], f["held_print"]),
-    }
+    models = {"untrained": untrained, **{name: load_generator(BUILD / f"{name}-64.safetensors") for name in ("demo", *TRANSFERS)}}
+    fakes = {name: _generate(G, n, 123) for name, G in models.items()}
+    f = {k: _features(v) for k, v in fakes.items()}
+    f_held = {style: _features(images) for style, images in held.items()}
+    rows = {"training faces vs held-out faces (floor)": frechet_distance(_features(train_photo), f_held["photo"])}
+    for name in models:
+        for style in styles:
+            rows[f"{name} vs held-out {style}"] = frechet_distance(f[name], f_held[style])
+    for style in TRANSFERS.values():
+        rows[f"held-out photo vs held-out {style}"] = frechet_distance(f_held["photo"], f_held[style])
     accuracy = {}
-    for name, path, real in [("demo", "demo-64", held_photo), ("demo-transfer", "demo-transfer-64", held_print)]:
-        D = load_discriminator(BUILD / f"{path}.safetensors")
+    model_style = {"demo": "photo", **TRANSFERS}
+    for name, style in model_style.items():
+        D = load_discriminator(BUILD / f"{name}-64.safetensors")
         with torch.no_grad():
-            logits_real = D(torch.from_numpy(real).permute(0, 3, 1, 2).float() / 127.5 - 1)
+            logits_real = D(torch.from_numpy(held[style]).permute(0, 3, 1, 2).float() / 127.5 - 1)
             logits_fake = D(torch.from_numpy(fakes[name]).permute(0, 3, 1, 2).float() / 127.5 - 1)
         accuracy[name] = {
             "real_held_out_judged_real": float((logits_real > 0).float().mean()),
@@ -235,7 +236,7 @@ def report() -> None:
     docs.mkdir(parents=True, exist_ok=True)
     settings = GenerateSettings(truncation_psi=0.7)
     seeds = list(range(16))
-    for name in ("demo", "demo-transfer"):
+    for name in ("demo", *TRANSFERS):
         G = load_generator(name)
         tiles = [row[0] for row in blend_grid([G], seeds, settings)]
         tiles = [t.reshape(128, 2, 128, 2, 3).mean(axis=(1, 3)).round().astype(np.uint8) for t in tiles]
@@ -260,8 +261,9 @@ def _plot_curves(path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=100)
-    for ax, run in zip(axes, ("base", "transfer"), strict=True):
+    runs = ("base", *TRANSFERS)
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.2), dpi=100)
+    for ax, run in zip(axes, runs, strict=True):
         rows = [json.loads(line) for line in (BUILD / f"{run}-snapshots" / "log.jsonl").read_text().splitlines()]
         kimg = np.array([r["kimg"] for r in rows])
 
@@ -272,9 +274,9 @@ def _plot_curves(path: Path) -> None:
         ax.plot(kimg, smooth(np.array([r["loss_g"] for r in rows])), label="G loss")
         ax.plot(kimg, smooth(np.array([r["loss_d"] for r in rows])), label="D loss")
         ax.plot(kimg, smooth(np.array([r["d_accuracy"] for r in rows])), label="D accuracy (batch)")
-        if run == "transfer":
+        if run != "base":
             ax.plot(kimg, [r["augment_p"] for r in rows], label="ADA p")
-        ax.set_title("demo (from scratch)" if run == "base" else "demo-transfer (renderer finetune)")
+        ax.set_title("demo (from scratch)" if run == "base" else f"{run} (renderer finetune)")
         ax.set_xlabel("kimg")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
@@ -288,6 +290,7 @@ def main() -> None:
     parser.add_argument("--kimg", type=float, default=None, help="training length (default: the recorded one)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", choices=list(TRANSFERS), default=None, help="transfer: just this model")
     args = parser.parse_args()
     import torch
 
@@ -299,7 +302,8 @@ def main() -> None:
     elif args.step == "export-base":
         export_base()
     elif args.step == "transfer":
-        train_transfer(args.kimg or TRANSFER_KIMG, args.resume)
+        for name in [args.only] if args.only else TRANSFERS:
+            train_transfer(name, args.kimg or TRANSFER_KIMG, args.resume)
     elif args.step == "install":
         install()
     else:

@@ -1,10 +1,11 @@
-"""A procedural data set of drawn faces, and the same faces as woodblock prints.
+"""A procedural data set of drawn faces, and the same faces as woodblock prints or pastel drawings.
 
 The built-in models are trained on it (no downloaded data): `face_params(rng)` draws one face (head
 shape, skin and hair colours, hair style, eyes, brows, nose, mouth, pose, background), and
-`draw_face(params, style=...)` renders it either as a plain drawing ("photo") or as a woodblock
-print ("woodblock": flat areas from a limited palette, dark outlines, slightly misregistered colour
-blocks, paper grain). Everything is deterministic from (seed, index), so a data set is remade
+`draw_face(params, style=...)` renders it as a plain drawing ("photo"), as a woodblock print
+("woodblock": flat areas from a limited palette, dark outlines, slightly misregistered colour
+blocks, paper grain) or as a pastel drawing ("pastel": colours washed toward a cool light tint,
+soft chalk edges, a faint paper tooth). Everything is deterministic from (seed, index), so a data set is remade
 exactly from its seed.
 """
 
@@ -20,8 +21,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-FaceStyle = Literal["photo", "woodblock"]
-FACE_STYLES: tuple[FaceStyle, ...] = ("photo", "woodblock")
+FaceStyle = Literal["photo", "woodblock", "pastel"]
+FACE_STYLES: tuple[FaceStyle, ...] = ("photo", "woodblock", "pastel")
 
 SKIN = np.array([
     (255, 224, 196), (241, 194, 160), (224, 172, 130), (198, 134, 96), (160, 106, 72),
@@ -38,6 +39,9 @@ PRINT_INK = np.array([
     (236, 222, 190),
 ], dtype=np.float64)
 PAPER = np.array((238, 226, 196), dtype=np.float64)
+PASTEL_TINT = np.array((246, 238, 250), dtype=np.float64)  # pastels: every colour washed toward this
+PASTEL_WASH = 0.4
+PASTEL_LINE = np.array((96, 84, 140), dtype=np.float64)  # a violet pencil outline
 SUPERSAMPLE = 3  # drawn at this multiple of the output size, then area-averaged (anti-aliasing)
 
 
@@ -127,7 +131,8 @@ class _Canvas:
         self.side = side
         self.style = style
         self.img = np.zeros((side, side, 3), np.float64)
-        # Woodblock prints get a separate outline layer, drawn over the flat colour at the end.
+        # Woodblock prints and pastels get a separate outline layer, drawn over the colour at the end.
+        self.outlined = style in ("woodblock", "pastel")
         self.lines = np.zeros((side, side), np.uint8)
         a = math.radians(p.roll)
         self.cos, self.sin = math.cos(a), math.sin(a)
@@ -145,6 +150,8 @@ class _Canvas:
         c = np.asarray(rgb, np.float64)
         if self.style == "woodblock":
             c = _to_ink(c)
+        elif self.style == "pastel":
+            c = c * (1 - PASTEL_WASH) + PASTEL_TINT * PASTEL_WASH
         return tuple(float(v) for v in c)  # type: ignore[return-value]
 
     def line_px(self, weight: float = 1.0) -> int:
@@ -156,21 +163,21 @@ class _Canvas:
         axes = (self.px(ru * self.p.head_w), self.px(rv * self.p.head_h))
         ang = angle + self.p.roll
         cv2.ellipse(self.img, centre, axes, ang, start, end, self.colour(rgb), -1, cv2.LINE_8)
-        if outline and self.style == "woodblock":  # hide the outlines this shape covers, add its own
+        if outline and self.outlined:  # hide the outlines this shape covers, add its own
             cv2.ellipse(self.lines, centre, axes, ang, start, end, 0, -1, cv2.LINE_8)
             cv2.ellipse(self.lines, centre, axes, ang, start, end, 255, self.line_px(), cv2.LINE_8)
 
     def poly(self, pts: list[tuple[float, float]], rgb: tuple[float, float, float], *, outline: bool = True) -> None:
         arr = np.array([self.pt(u, v) for u, v in pts], np.int32)
         cv2.fillPoly(self.img, [arr], self.colour(rgb), cv2.LINE_8)
-        if outline and self.style == "woodblock":
+        if outline and self.outlined:
             cv2.fillPoly(self.lines, [arr], 0, cv2.LINE_8)
             cv2.polylines(self.lines, [arr], True, 255, self.line_px(), cv2.LINE_8)
 
     def stroke(self, pts: list[tuple[float, float]], rgb: tuple[float, float, float], weight: float) -> None:
         arr = np.array([self.pt(u, v) for u, v in pts], np.int32)
         thickness = max(1, round(self.side * 0.012 * weight))
-        if self.style == "woodblock":
+        if self.outlined:
             cv2.polylines(self.lines, [arr], False, 255, thickness, cv2.LINE_8)
         else:
             cv2.polylines(self.img, [arr], False, self.colour(rgb), thickness, cv2.LINE_8)
@@ -276,6 +283,8 @@ def _background(p: FaceParams, side: int, style: FaceStyle, rng: np.random.Gener
             img = img * (1 - weight) + band * weight
         return img
     img = np.asarray(p.background) * (1 - t) + np.asarray(p.background2) * t
+    if style == "pastel":
+        img = img * (1 - PASTEL_WASH) + PASTEL_TINT * PASTEL_WASH
     return np.broadcast_to(img, (side, side, 3)).copy()
 
 
@@ -301,6 +310,14 @@ def draw_face(p: FaceParams, *, size: int = 64, style: FaceStyle = "photo", text
         fibres = cv2.resize(cv2.GaussianBlur(rng.normal(0, 1, (side, side // 8)), (0, 0), 1.0), (side, side))
         grain = cv2.resize(grain, (side, side), interpolation=cv2.INTER_NEAREST)
         img = colour * (1 + 0.035 * grain[..., None] + 0.05 * fibres[..., None])
+    elif style == "pastel":
+        _draw(canvas)
+        # Chalk: soft edges, a violet pencil outline half-covering the colour, the paper's tooth.
+        soft = cv2.GaussianBlur(canvas.img, (0, 0), SUPERSAMPLE * 0.4)
+        lines = cv2.GaussianBlur((canvas.lines > 0).astype(np.float64), (0, 0), SUPERSAMPLE * 0.3)[..., None]
+        soft = soft * (1 - 0.6 * lines) + PASTEL_LINE * 0.6 * lines
+        tooth = cv2.resize(rng.normal(0, 1, (side // 2, side // 2)), (side, side), interpolation=cv2.INTER_NEAREST)
+        img = soft * (1 + 0.03 * tooth[..., None])
     else:
         _draw(canvas)
         # Soft light from the upper left, and a little sensor noise.
