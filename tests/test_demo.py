@@ -33,7 +33,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 def test_demo_is_deterministic_and_packaged() -> None:
     a, b = load_generator("demo").state_dict(), load_generator("demo").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    for name in ("demo", "demo-transfer"):
+    for name in ("demo", "demo-transfer", "demo-pastel"):
         assert builtin_weights_path(name).stat().st_size < 3_000_000  # a few MB in the package
 
 
@@ -78,14 +78,31 @@ def test_transfer_prints_in_the_woodblock_palette() -> None:
     assert ink_distance(transfer) < 0.85 * ink_distance(base)  # measured: 37 vs 49 (0.75)
 
 
-def test_transfer_is_fine_tuned_from_demo() -> None:
-    base, transfer = load_generator("demo"), load_generator("demo-transfer")
+def test_pastel_frames_are_paler_and_lighter() -> None:
+    """demo-pastel learned the washed-out pastel drawings: lower saturation, higher value than demo."""
+    import cv2
+
+    def saturation_value(images: np.ndarray) -> tuple[float, float]:
+        hsv = cv2.cvtColor(_small(images).astype(np.uint8).reshape(-1, TRAINED_RESOLUTION, 3), cv2.COLOR_RGB2HSV)
+        return float(hsv[..., 1].mean()), float(hsv[..., 2].mean())
+
+    seeds = list(range(12))
+    base_s, base_v = saturation_value(_images("demo", seeds))
+    pastel_s, pastel_v = saturation_value(_images("demo-pastel", seeds))
+    assert pastel_s < 0.8 * base_s and pastel_v > base_v
+
+
+@pytest.mark.parametrize("name", ["demo-transfer", "demo-pastel"])
+def test_transfer_is_fine_tuned_from_demo(name: str) -> None:
+    base, transfer = load_generator("demo"), load_generator(name)
     assert base.config == transfer.config
     b, t = base.state_dict(), transfer.state_dict()
     assert all(not torch.equal(b[k], t[k]) for k in b if k.endswith("conv1.weight") and "b128" not in k and "b256" not in k)
     # Fine-tuning moves weights a little (the base's structure is kept), not to a new random model.
     for key in ("synthesis.b8.conv1.weight", "synthesis.b32.conv1.weight"):
         assert _correlation(b[key].numpy(), t[key].numpy()) > 0.5
+    # The transfer kept demo's mapping (--mapping-lr 0): the same seed is the same w in both models.
+    assert all(torch.equal(b[k], t[k]) for k in b if k.startswith("mapping.") and not k.endswith("w_avg"))
 
 
 def test_grow_generator_only_upsamples() -> None:
