@@ -160,6 +160,7 @@ def test_ctrl_c_while_the_command_line_loads_exits_130_quietly(tmp_path: Path) -
     launcher = tmp_path / "launch.py"
     launcher.write_text(textwrap.dedent("""
         import builtins, os, runpy, signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a background job starts with SIGINT ignored
         real_import = builtins.__import__
         def interrupting_import(name, *args, **kwargs):
             if name.startswith("rich"):
