@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> None:
             console.print(row, highlight=False)
             speeds[(model, space, interpolation, easing, pace)] = speed
             if model == "demo" and space == "w" and interpolation == "cubic" and pace in ("latent", "even"):
-                strips[pace] = frames[24:49:2]
+                strips[pace] = (frames, speed, timeline.key_frames)
     table = Table(title=f"even pacing: K = {args.samples}, proxy {args.proxy} px")
     for column in ("walk", "pace", "seg CV mean", "seg CV max", "CV/target max", "whole CV", "max/median", "pacing pass / generation"):
         table.add_column(column, justify="left" if column in ("walk", "pace") else "right")
@@ -126,8 +126,14 @@ def run(args: argparse.Namespace) -> None:
         from renderer.frames.images import image_grid
         from renderer.jobs.stills import write_png
 
-        rows = [[f[::2, ::2] for f in strips[p]] for p in ("latent", "even") if p in strips]
-        write_png(image_grid(rows, row_labels=[p for p in ("latent", "even") if p in strips]), out.with_suffix(".strip.png"))
+        # The segment where the latent timing lurches most (its largest max/min frame-to-frame change).
+        _, speed, keys = strips["latent"]
+        worst = max(range(len(keys) - 1), key=lambda i: speed[keys[i]:keys[i + 1]].max() / speed[keys[i]:keys[i + 1]].min())
+        a, b = int(keys[worst]), int(keys[worst + 1])
+        paces = [p for p in ("latent", "even") if p in strips]
+        rows = [[f[::2, ::2] for f in strips[p][0][a : b + 1 : 2]] for p in paces]
+        labels = [f"{p} (change {strips[p][1][a:b].min():.1f}-{strips[p][1][a:b].max():.1f})" for p in paces]
+        write_png(image_grid(rows, row_labels=labels, column_labels=[f"f{f}" for f in range(a, b + 1, 2)]), out.with_suffix(".strip.png"))
         print(f"wrote {out.with_suffix('.strip.png')}")
     if args.plot:
         plot(speeds, Path(args.plot))
