@@ -13,7 +13,7 @@ import dataclasses
 import platform
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from renderer.output.files import OutputLock, make_folder
 from renderer.output.kind import JoinOptions, OutputWriter, SegmentWriter
 from renderer.output.manifest import Journal, write_json_atomic
 from renderer.output.writers import output_writer
-from renderer.plan.encoding import EncoderSettings
+from renderer.plan.encoding import EncoderSettings, PixelLayout
 from renderer.plan.script import Script
 from renderer.plan.timeline import Timeline
 
@@ -199,6 +199,11 @@ class FrameSource:
     pipeline: FramePipeline
     encoder: EncoderSettings
     torch_threads: int | None  # None: as torch has them
+    layout: PixelLayout = "rgb24"  # how frames travel to the writer: the one it asks for
+
+    def frames(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """The frames [start, stop) in batches, in the writer's layout."""
+        return self.pipeline.frames(start, stop, self.layout)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -223,7 +228,7 @@ class FrameSource:
         source = cls(pipeline, encoder, plan.torch)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
-        return source
+        return dataclasses.replace(source, layout=writer.frame_layout(*source.size, encoder))
 
 
 def open_journal(job: RenderJob, key: dict[str, Any]) -> tuple[Journal, int]:
@@ -261,7 +266,8 @@ def encode_segments(
     def open_segment(segment: Segment) -> SegmentWriter:
         target = job.work_folder / segment_name(segment)
         return writer.open_segment(
-            target, width=width, height=height, fps=job.fps, settings=frames.encoder, first_frame=segment.start
+            target, width=width, height=height, fps=job.fps, settings=frames.encoder, first_frame=segment.start,
+            layout=frames.layout,
         )
 
     def generated(batch: np.ndarray) -> None:
@@ -274,7 +280,7 @@ def encode_segments(
 
     todo = [Segment(i, a, b) for i, (a, b) in enumerate(job.segments) if i not in journal.done]
     return SegmentRunner(job.encoders, torch_threads=frames.torch_threads).run(
-        todo, frames=frames.pipeline.frames, open_writer=open_segment, on_batch=generated, on_done=finished,
+        todo, frames=frames.frames, open_writer=open_segment, on_batch=generated, on_done=finished,
     )
 
 
