@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from renderer import load_generator
 from renderer.frames.latents import build_timeline
@@ -22,7 +22,6 @@ from renderer.frames.yuv import rgb_to_yuv420p
 from renderer.jobs.job import RenderSettings
 from renderer.jobs.render import render
 from renderer.output import writers
-from renderer.output.encoded import exit_cpu_seconds
 from renderer.output.ffmpeg import ffmpeg_exe, probe, read_frames
 from renderer.output.video import VideoWriter
 from renderer.output.writers import open_segment, output_writer
@@ -138,8 +137,8 @@ def test_writers_ask_for_yuv_only_where_the_encoder_takes_yuv420p_unpadded() -> 
     plain = EncoderSettings()
     assert mp4.frame_layout(64, 48, plain) == "yuv420p" and webm.frame_layout(64, 48, plain) == "yuv420p"
     assert mp4.frame_layout(64, 48, dataclasses.replace(plain, codec="h265")) == "yuv420p"
-    for settings in (EncoderSettings(pix_fmt="yuv444p"), EncoderSettings(pix_fmt="yuv420p10le"), EncoderSettings(pix_fmt="yuvj420p")):
-        assert mp4.frame_layout(64, 48, settings) == "rgb24"
+    for other in (EncoderSettings(pix_fmt="yuv444p"), EncoderSettings(pix_fmt="yuv420p10le"), EncoderSettings(pix_fmt="yuvj420p")):
+        assert mp4.frame_layout(64, 48, other) == "rgb24"
     assert webm.frame_layout(64, 48, EncoderSettings(codec="vp9", pix_fmt="yuv444p")) == "rgb24"
     padded = EncoderSettings(even_size="pad")
     assert mp4.frame_layout(65, 48, padded) == "rgb24" and mp4.frame_layout(64, 47, padded) == "rgb24"
