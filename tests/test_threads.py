@@ -65,7 +65,7 @@ def test_the_environment_sets_or_caps_torchs_threads() -> None:
 
 def test_on_a_gpu_the_encoders_share_the_idle_cores() -> None:
     plan = plan_threads("cuda", encoders=4, cores=16, load=0.0, environ={})
-    assert plan == ThreadPlan(torch=1, interop=1, encoder=4)
+    assert plan == ThreadPlan(torch=1, interop=1, encoder=4, encoders=4)
     assert plan_threads("cuda", encoders=1, cores=16, load=6.0, environ={}).encoder == 10
     assert plan_threads("cuda", encoders=8, cores=4, load=0.0, environ={}).encoder == 1
 

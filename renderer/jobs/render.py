@@ -118,7 +118,7 @@ def render(
         done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
         report(RenderProgress("generating", done, job.num_frames))
         try:
-            generate_s = encode_segments(job, frames, journal, writer, done, report)
+            generate_s, encoding = encode_segments(job, frames, journal, writer, done, report)
         except Exception:
             # A failure that finished no segment leaves nothing worth resuming: no hidden folder
             # either. (Ctrl-C, and failures after some segments, keep it for --resume.)
@@ -139,7 +139,7 @@ def render(
         }
         if pacing is not None:
             timings["pace_s"] = pacing.seconds  # part of load_s; 0 when the cached pacing was reused
-        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing))
+        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing, encoding))
         shutil.rmtree(job.work_folder, ignore_errors=True)
         report(RenderProgress("done", job.num_frames, job.num_frames))
         return RenderResult(
@@ -200,6 +200,8 @@ class FrameSource:
     encoder: EncoderSettings
     torch_threads: int | None  # None: as torch has them
     layout: PixelLayout = "rgb24"  # how frames travel to the writer: the one it asks for
+    encoders: int = 1  # segments encoded at once; with auto_encoders the most that may be
+    auto_encoders: bool = False  # --encoders auto: the runner picks how many from measured rates
 
     def frames(self, start: int, stop: int) -> Iterator[np.ndarray]:
         """The frames [start, stop) in batches, in the writer's layout."""
@@ -223,9 +225,12 @@ class FrameSource:
         )
         # The thread policy (jobs/threads.py): on a CPU each encoder gets a core and one thread and
         # torch the rest; on a GPU the encoders share the cores. An encoder's own threads setting wins.
-        plan = plan_threads(G.device, encoders=job.encoders, work_pixels=pipeline.work_pixels)
+        # A Ray worker encodes one segment at a time beside the next one's frames: "auto" is 1 there.
+        auto = job.encoders == "auto" and job.backend == "local"
+        encoders = "auto" if auto else 1 if job.encoders == "auto" else job.encoders
+        plan = plan_threads(G.device, encoders=encoders, work_pixels=pipeline.work_pixels)
         encoder = dataclasses.replace(job.encoder, threads=job.encoder.threads or plan.encoder)
-        source = cls(pipeline, encoder, plan.torch)
+        source = cls(pipeline, encoder, plan.torch, encoders=plan.encoders if auto else int(encoders), auto_encoders=auto)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
         return dataclasses.replace(source, layout=writer.frame_layout(*source.size, encoder))
@@ -253,8 +258,9 @@ def open_journal(job: RenderJob, key: dict[str, Any]) -> tuple[Journal, int]:
 
 def encode_segments(
     job: RenderJob, frames: FrameSource, journal: Journal, writer: OutputWriter, done: int, report: RenderProgressFn
-) -> float:
-    """Generate and encode the segments the journal is missing; returns the seconds spent generating.
+) -> tuple[float, dict[str, Any]]:
+    """Generate and encode the segments the journal is missing; returns the seconds spent generating
+    and how many encoders ran (for auto: what was measured and chosen).
 
     Interrupted or failed, the segments finished so far are already in the journal.
     """
@@ -279,9 +285,13 @@ def encode_segments(
         journal.record(segment.index, segment_name(segment))
 
     todo = [Segment(i, a, b) for i, (a, b) in enumerate(job.segments) if i not in journal.done]
-    return SegmentRunner(job.encoders, torch_threads=frames.torch_threads).run(
-        todo, frames=frames.frames, open_writer=open_segment, on_batch=generated, on_done=finished,
-    )
+    runner = SegmentRunner(frames.encoders, torch_threads=frames.torch_threads, auto=frames.auto_encoders)
+    seconds = runner.run(todo, frames=frames.frames, open_writer=open_segment, on_batch=generated, on_done=finished)
+    encoding: dict[str, Any] = {"asked": job.encoders, "ran": frames.encoders}
+    if runner.choice is not None:
+        encoding.update(dataclasses.asdict(runner.choice))
+        encoding["ran"] = runner.choice.encoders
+    return seconds, encoding
 
 
 def join_output(job: RenderJob, journal: Journal, writer: OutputWriter, key: dict[str, Any], encoder: EncoderSettings) -> None:
@@ -300,10 +310,13 @@ def join_output(job: RenderJob, journal: Journal, writer: OutputWriter, key: dic
 def sidecar(
     job: RenderJob, key: dict[str, Any], G: Synthesizer, frames: FrameSource, timings: dict[str, float],
     pacing: Pacing | None = None,
+    encoding: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The sidecar JSON: what was rendered, from what, how, with which versions, how fast."""
+    """The sidecar JSON: what was rendered, from what, how, with which versions, how fast; `encoding`:
+    the encoder processes asked for and run (with auto, the rates measured)."""
     script, out = job.script, job.output
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"encoders": encoding} if encoding is not None else {}
+    extra["frame_layout"] = frames.layout  # how frames reached the encoder: rgb24, or yuv420p made on the device
     if pacing is not None:
         path = script.path
         extra["pace"] = {
