@@ -155,18 +155,17 @@ class FfmpegSegmentWriter(SegmentWriter):
 
 
 def exit_cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
-    """The CPU time (user + system, all threads) a child used, read once it has exited but before it is
-    reaped; None where the OS does not tell (only Linux's /proc is read)."""
-    stat = Path(f"/proc/{process.pid}/stat")
-    if not hasattr(os, "waitid") or not stat.exists():
+    """Wait for a child to exit and return the CPU time (user + system, all its threads) it used, as
+    the OS accounts it; its exit status is left in process.returncode. None where the OS has no
+    wait4 (Windows): then nothing is waited for."""
+    if not hasattr(os, "wait4") or process.returncode is not None:
         return None
     try:
-        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)  # exited, left for Popen.wait to reap
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-    except (OSError, ValueError, IndexError, ChildProcessError):
+        _, status, usage = os.wait4(process.pid, 0)
+    except ChildProcessError:  # reaped elsewhere
         return None
-    return ticks / os.sysconf("SC_CLK_TCK")
+    process.returncode = os.waitstatus_to_exitcode(status)  # what Popen.wait() then returns
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_segments(segments: Sequence[Path], output: Path, fps: float) -> None:
