@@ -294,13 +294,16 @@ def run_render(suite: Suite, encoders: list[int | str], generation: float | None
             f'segment = "{max(frames // 8, 1)}f"\n[[keyframes]]\ntime = 0\nseed = 1\n[[keyframes]]\ntime = "{frames // 2}f"\nseed = 2\n'
         )
         script = load_script(folder / "clip.toml")
-        for n in encoders if cuda else [1]:
+        runs: list[tuple[int | str, str]] = [(n, "auto") for n in (encoders if cuda else [1])]
+        if cuda and "auto" in encoders:
+            runs.append(("auto", "rgb24"))  # the same render with RGB frames, converted by ffmpeg: the YUV path's gain
+        for n, layout in runs:
             if suite.left() < 30:
                 suite.skip("render", "time budget", size=resolution, encoders=n)
                 continue
             settings = RenderSettings(device=suite.device, precision="bf16" if cuda else "fp32", encoders=n,
-                                      output={"file": str(folder / f"out{n}.mp4")})
-            with gpu_busy() if cuda else contextlib.nullcontext([]) as busy:
+                                      output={"file": str(folder / f"out{n}{layout}.mp4")})
+            with gpu_busy() if cuda else contextlib.nullcontext([]) as busy, frame_layout_env(layout):
                 t0 = time.perf_counter()
                 result = render(script, settings)
                 wall = time.perf_counter() - t0
@@ -318,6 +321,20 @@ def run_render(suite: Suite, encoders: list[int | str], generation: float | None
                 bound = min(generation, ran * encoding)
                 row |= {"bound_fps": bound, "fps_over_bound": fps / bound}
             suite.add(row)
+
+
+@contextlib.contextmanager
+def frame_layout_env(layout: str) -> Iterator[None]:
+    """RENDERER_FRAME_LAYOUT set for the block (renderer.jobs.render.frame_layout), then restored."""
+    before = os.environ.get("RENDERER_FRAME_LAYOUT")
+    os.environ["RENDERER_FRAME_LAYOUT"] = layout
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["RENDERER_FRAME_LAYOUT"]
+        else:
+            os.environ["RENDERER_FRAME_LAYOUT"] = before
 
 
 # --- the suite ------------------------------------------------------------------------------------

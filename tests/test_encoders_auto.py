@@ -212,7 +212,7 @@ def test_cli_render_with_auto_encoders_makes_a_valid_video(tmp_path: Path) -> No
     encoders = sidecar["encoders"]
     assert encoders["asked"] == "auto" and 1 <= encoders["ran"] <= encoders["bound"]
     assert encoders["encoder_fps"] is None or encoders["encoder_fps"] > 0
-    assert sidecar["frame_layout"] == "yuv420p"
+    assert sidecar["frame_layout"] == "rgb24"  # a CPU render: ffmpeg converts
 
 
 def test_cli_refuses_encoders_that_are_neither_auto_nor_a_count(tmp_path: Path) -> None:

@@ -36,5 +36,5 @@ def test_the_gpu_suite_runs_on_a_cpu_and_skips_the_cuda_rows(tmp_path: Path, mon
     assert [(r["encoders"], r["skipped"]) for r in by["render"] if r.get("size") == 1024] == [(1, "no CUDA"), ("auto", "no CUDA")]
     cpu_render = [r for r in by["render"] if "fps" in r]
     assert len(cpu_render) == 1 and cpu_render[0]["frames"] == 12 and cpu_render[0]["fps"] > 0
-    assert cpu_render[0]["frame_layout"] == "yuv420p" and cpu_render[0]["encoders_ran"] == 1
+    assert cpu_render[0]["frame_layout"] == "rgb24" and cpu_render[0]["encoders_ran"] == 1  # a CPU render: RGB
     assert by["goals"][0]["img_s_1024_bf16"] is None and by["goals"][0]["img_s_met"] is None

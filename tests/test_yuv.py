@@ -5,9 +5,11 @@ a video made from YUV frames is the video made from RGB frames."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,10 +23,8 @@ from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import FramePipeline
 from renderer.frames.yuv import rgb_to_yuv420p
 from renderer.jobs.job import RenderSettings
-from renderer.jobs.render import render
-from renderer.output import writers
+from renderer.jobs.render import LAYOUT_ENV, frame_layout, render
 from renderer.output.ffmpeg import ffmpeg_exe, probe, read_frames
-from renderer.output.video import VideoWriter
 from renderer.output.writers import open_segment, output_writer
 from renderer.plan.encoding import EncoderSettings, frame_shape
 from renderer.plan.script import load_script
@@ -145,7 +145,6 @@ def test_writers_ask_for_yuv_only_where_the_encoder_takes_yuv420p_unpadded() -> 
     assert mp4.frame_layout(65, 48, padded) == "rgb24" and mp4.frame_layout(64, 47, padded) == "rgb24"
     assert mp4.frame_layout(64, 8, plain) == "rgb24"  # too few rows for ffmpeg's full chroma filter
     assert gif.frame_layout(64, 48, plain) == "rgb24" and png.frame_layout(64, 48, plain) == "rgb24"
-    assert VideoWriter("mp4", yuv_frames=False).frame_layout(64, 48, plain) == "rgb24"
 
 
 def test_a_segment_checks_frames_against_its_layout(tmp_path: Path) -> None:
@@ -219,10 +218,12 @@ def test_a_render_through_yuv_frames_matches_the_rgb_render(
 
     def both(name: str, **output: object) -> tuple[np.ndarray, np.ndarray]:
         """The decoded frames of this render made through YUV frames, then through RGB frames."""
-        monkeypatch.setitem(writers.WRITERS, "mp4", VideoWriter("mp4"))
+        monkeypatch.setenv(LAYOUT_ENV, "yuv420p")  # on a CPU the default is RGB (ffmpeg converts for less)
         yuv = render(script, dataclasses.replace(settings, output={**output, "file": tmp_path / f"{name}-yuv.mp4"}))
-        monkeypatch.setitem(writers.WRITERS, "mp4", VideoWriter("mp4", yuv_frames=False))
+        monkeypatch.setenv(LAYOUT_ENV, "rgb24")
         rgb = render(script, dataclasses.replace(settings, output={**output, "file": tmp_path / f"{name}-rgb.mp4"}))
+        assert json.loads(yuv.sidecar.read_text())["frame_layout"] == "yuv420p"
+        assert json.loads(rgb.sidecar.read_text())["frame_layout"] == "rgb24"
         return np.stack(list(read_frames(yuv.output))), np.stack(list(read_frames(rgb.output)))
 
     source = render(script, dataclasses.replace(settings, output={"file": tmp_path / "frames", "format": "png"}))
@@ -238,8 +239,23 @@ def test_a_render_through_yuv_frames_matches_the_rgb_render(
     assert quality_yuv == pytest.approx(quality_rgb, abs=0.3) and quality_yuv > 35
 
 
-def test_odd_sizes_keep_the_rgb_path_and_its_padding(tmp_path: Path) -> None:
+def test_odd_sizes_keep_the_rgb_path_and_its_padding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LAYOUT_ENV, "yuv420p")
     script = load_script(write_script(tmp_path, "demo", extra="size = [46, 33]", output='even_size = "pad"'))
     result = render(script, RenderSettings(device="cpu"))
     info = probe(result.output)
     assert (info.width, info.height, info.num_frames) == (46, 34, 37)
+    assert json.loads(result.sidecar.read_text())["frame_layout"] == "rgb24"
+
+
+def test_frames_go_as_yuv_where_an_accelerator_converts_them(tmp_path: Path) -> None:
+    pipeline, _ = demo_frames(tmp_path, 2)
+    on_gpu = SimpleNamespace(converts_on_device=True, G=SimpleNamespace(device=torch.device("cuda")))
+    resized_on_gpu = SimpleNamespace(converts_on_device=False, G=SimpleNamespace(device=torch.device("cuda")))
+    assert frame_layout("yuv420p", on_gpu, {}) == "yuv420p"  # type: ignore[arg-type]
+    assert frame_layout("rgb24", on_gpu, {}) == "rgb24"  # type: ignore[arg-type]
+    assert frame_layout("yuv420p", resized_on_gpu, {}) == "rgb24"  # type: ignore[arg-type]
+    assert frame_layout("yuv420p", pipeline, {}) == "rgb24"  # a CPU: ffmpeg's scaler is cheaper
+    assert frame_layout("yuv420p", on_gpu, {LAYOUT_ENV: "rgb24"}) == "rgb24"  # type: ignore[arg-type]
+    assert frame_layout("yuv420p", pipeline, {LAYOUT_ENV: "yuv420p"}) == "yuv420p"
+    assert frame_layout("rgb24", pipeline, {LAYOUT_ENV: "yuv420p"}) == "rgb24"

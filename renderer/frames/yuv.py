@@ -17,7 +17,6 @@ rendered frames, every plane within one level):
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 # Rows of Y, U, V from R, G, B in 0..255: BT.601 scaled to the limited range (219 and 224 levels).
 _KR, _KB = 0.299, 0.114
@@ -63,29 +62,23 @@ def rgb_to_yuv420p(rgb: torch.Tensor) -> torch.Tensor:
     n, height, width, _ = rgb.shape
     if height % 2 or width % 2:
         raise ValueError(f"yuv420p needs an even frame size, not {width}x{height}")
-    matrix = torch.tensor(RGB_TO_YUV, dtype=torch.float32, device=rgb.device)
-    offset = torch.tensor(YUV_OFFSET, dtype=torch.float32, device=rgb.device)
-    pixels = rgb.to(torch.float32)
-    luma = pixels @ matrix[0] + offset[0]  # [n, H, W]
-    # The scaler is linear up to its rounding: filter the RGB at chroma size, then apply the matrix.
-    pairs = pixels.reshape(n, height, width // 2, 2, 3).mean(dim=3)  # [n, H, W/2, 3]
-    columns = pairs.permute(0, 2, 3, 1).reshape(-1, 1, height)  # each column's rows, as a signal
-    taps = torch.tensor(VERTICAL_TAPS, dtype=torch.float32, device=rgb.device).view(1, 1, -1)
-    padded = F.pad(columns, (3, 4), mode="replicate")
-    halved = F.conv1d(padded, taps, stride=2)  # [n * W/2 * 3, 1, H/2]
-    chroma_rgb = halved.reshape(n, width // 2, 3, height // 2).permute(0, 3, 1, 2)  # [n, H/2, W/2, 3]
-    chroma = chroma_rgb @ matrix[1:].T + offset[1:]  # [n, H/2, W/2, 2]
-    planes = [
-        _to_uint8(luma).reshape(n, -1),
-        _to_uint8(chroma[..., 0]).reshape(n, -1),
-        _to_uint8(chroma[..., 1]).reshape(n, -1),
-    ]
-    return torch.cat(planes, dim=1)
-
-
-def _to_uint8(values: torch.Tensor) -> torch.Tensor:
-    """Round half up and clamp to 0..255."""
-    return torch.floor(values + 0.5).clamp_(0, 255).to(torch.uint8)
+    device = rgb.device
+    matrix = torch.tensor(RGB_TO_YUV, dtype=torch.float32, device=device)
+    # +0.5 then truncation after the clamp to 0..255: rounding half up, in one pass.
+    offset = torch.tensor(YUV_OFFSET, dtype=torch.float32, device=device) + 0.5
+    planes = rgb.permute(0, 3, 1, 2).to(torch.float32).reshape(n, 3, height, width)  # planar R, G, B
+    out = torch.empty(n, height * width * 3 // 2, dtype=torch.uint8, device=device)
+    luma = torch.matmul(matrix[:1], planes.view(n, 3, -1))  # [n, 1, H * W]
+    out[:, : height * width] = luma.view(n, -1).add_(offset[0]).clamp_(0, 255)
+    # The scaler is linear up to its rounding: filter R, G, B down to chroma size, then apply the matrix.
+    pairs = planes[..., 0::2] + planes[..., 1::2]  # [n, 3, H, W/2], twice the mean of each pair
+    rows = torch.cat([pairs[:, :, :1].expand(n, 3, 3, width // 2), pairs, pairs[:, :, -1:].expand(n, 3, 4, width // 2)], dim=2)
+    halved = torch.zeros(n, 3, height // 2, width // 2, dtype=torch.float32, device=device)
+    for k, weight in enumerate(VERTICAL_TAPS):  # rows 2i - 3 .. 2i + 4 for chroma row i, edges repeated
+        halved.add_(rows[:, :, k : k + height : 2], alpha=weight / 2)
+    chroma = torch.matmul(matrix[1:], halved.view(n, 3, -1)).add_(offset[1:, None]).clamp_(0, 255)  # [n, 2, H/2 * W/2]
+    out[:, height * width :] = chroma.view(n, -1)
+    return out
 
 
 __all__ = ["RGB_TO_YUV", "VERTICAL_TAPS", "YUV_OFFSET", "rgb_to_yuv420p"]

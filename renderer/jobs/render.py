@@ -10,10 +10,11 @@ with the audio and tags, into a temporary file that is renamed onto the output o
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +234,29 @@ class FrameSource:
         source = cls(pipeline, encoder, plan.torch, encoders=plan.encoders if auto else int(encoders), auto_encoders=auto)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
-        return dataclasses.replace(source, layout=writer.frame_layout(*source.size, encoder))
+        return dataclasses.replace(source, layout=frame_layout(writer.frame_layout(*source.size, encoder), pipeline))
+
+
+LAYOUT_ENV = "RENDERER_FRAME_LAYOUT"  # auto (the default), rgb24 or yuv420p
+
+
+def frame_layout(wanted: PixelLayout, pipeline: FramePipeline, environ: Mapping[str, str] | None = None) -> PixelLayout:
+    """How frames travel to a writer that takes `wanted`: yuv420p where the pipeline converts them on
+    an accelerator, rgb24 otherwise. On a CPU, ffmpeg's SIMD scaler converts for less CPU time than
+    the torch conversion does (benchmarks/yuv.py), and a GPU render whose frames are resized or
+    blurred on the host would convert on the host's cores, which its encoders need.
+
+    RENDERER_FRAME_LAYOUT in the environment: rgb24 always sends RGB; yuv420p sends yuv420p
+    wherever the writer takes it (converted on the host when it must be); auto (or unset) as above.
+    """
+    env = os.environ if environ is None else environ
+    choice = env.get(LAYOUT_ENV, "auto")
+    if wanted == "rgb24" or choice == "rgb24":
+        return "rgb24"
+    if choice == "yuv420p":
+        return wanted
+    on_accelerator = pipeline.converts_on_device and pipeline.G.device.type != "cpu"
+    return wanted if on_accelerator else "rgb24"
 
 
 def open_journal(job: RenderJob, key: dict[str, Any]) -> tuple[Journal, int]:

@@ -33,27 +33,17 @@ MP4_STANDARD_TAGS = frozenset({
 
 
 class VideoWriter(FfmpegOutput):
-    """An MP4 or a WebM file (an OutputWriter).
+    """An MP4 or a WebM file (an OutputWriter)."""
 
-    Args:
-        kind: "mp4" or "webm"
-        yuv_frames: take yuv420p frames when the encoder encodes exactly that (see frame_layout);
-            False: always RGB, converted by ffmpeg
-    """
-
-    def __init__(self, kind: Literal["mp4", "webm"], *, yuv_frames: bool = True) -> None:
+    def __init__(self, kind: Literal["mp4", "webm"]) -> None:
         self.kind = kind
         self.muxer = kind
         self.segment_suffix = f".{kind}"
-        self.yuv_frames = yuv_frames
 
     def frame_layout(self, width: int, height: int, settings: EncoderSettings) -> PixelLayout:
         """yuv420p for a yuv420p encode of an even size that needs no padding (and is at least
         YUV420P_MIN_HEIGHT rows); RGB otherwise, which ffmpeg converts and pads."""
-        fits = (
-            self.yuv_frames and settings.pix_fmt == "yuv420p" and height >= YUV420P_MIN_HEIGHT
-            and width % 2 == 0 and height % 2 == 0
-        )
+        fits = settings.pix_fmt == "yuv420p" and height >= YUV420P_MIN_HEIGHT and width % 2 == 0 and height % 2 == 0
         return "yuv420p" if fits else "rgb24"
 
     def codec_args(self, settings: EncoderSettings) -> list[str]:
