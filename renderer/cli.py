@@ -403,8 +403,8 @@ def render_command(
     ] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)] = "fp32",
     encoders: Annotated[
-        str, typer.Option(help="Segments encoded in parallel ffmpeg processes, or auto: as many as keep the generator busy (measured on the first segment).", rich_help_panel=DEVICE_PANEL)
-    ] = "1",
+        str, typer.Option(help="Segments encoded in parallel ffmpeg processes, or auto: as many as keep the generator busy (measured on the first segment; one on a 2-core CPU).", rich_help_panel=DEVICE_PANEL)
+    ] = "auto",
     res: Annotated[
         int | None, typer.Option("--res", help="Render fast at this lower level of the model (see preview); the video is that size.", rich_help_panel=DEVICE_PANEL)
     ] = None,

@@ -176,4 +176,4 @@ def test_a_cpu_render_runs_with_the_policys_threads_and_restores_them(odd_plan: 
     assert torch.get_num_threads() == before
     assert set(seen[1:-2]) == {3}  # while generating
     assert json.loads(result.sidecar.read_text())["encoder"]["threads"] == 2
-    assert odd_plan == [{"device": "cpu", "encoders": 1, "work_pixels": 256 * 256 * 4}]  # 256 px synthesis
+    assert odd_plan == [{"device": "cpu", "encoders": "auto", "work_pixels": 256 * 256 * 4}]  # 256 px synthesis, encoders by default auto

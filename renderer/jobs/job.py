@@ -89,7 +89,7 @@ class RenderSettings:
     batch_size: int | None = None  # None: 1 on CPU, 16 on a GPU
     precision: Precision = "fp32"
     noise_mode: NoiseMode = "const"
-    encoders: Encoders = 1  # segments encoded in parallel ffmpeg processes; "auto": from measured rates
+    encoders: Encoders = "auto"  # segments encoded in parallel ffmpeg processes; "auto": from measured rates
     resume: bool = False
     resolution: int | None = None  # a lower synthesis level for a quick render (output at that size); None: full
     audio_strict: bool = False  # refuse (instead of a warning) audio that does not cover the video

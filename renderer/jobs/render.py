@@ -231,7 +231,7 @@ class FrameSource:
         encoders = "auto" if auto else 1 if job.encoders == "auto" else job.encoders
         plan = plan_threads(G.device, encoders=encoders, work_pixels=pipeline.work_pixels)
         encoder = dataclasses.replace(job.encoder, threads=job.encoder.threads or plan.encoder)
-        source = cls(pipeline, encoder, plan.torch, encoders=plan.encoders if auto else int(encoders), auto_encoders=auto)
+        source = cls(pipeline, encoder, plan.torch, encoders=max(1, plan.encoders) if auto else int(encoders), auto_encoders=auto)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
         return dataclasses.replace(source, layout=frame_layout(writer.frame_layout(*source.size, encoder), pipeline))
