@@ -5,10 +5,14 @@
    config-f-shaped random-weight generators at 256 and 1024 px, for fp32 / fp16 / bf16, at batch
    sizes doubling up to what memory holds; then, at each precision's best batch, channels_last,
    `torch.compile` and CUDA graphs (`torch.compile(mode="reduce-overhead")`).
-3. **encoder**: frames/s of one ffmpeg x264 encoder (one thread, crf 18 medium) at 1024 px.
+3. **encoder**: frames/s of one ffmpeg x264 encoder (one thread, crf 18 medium) at 1024 px, fed
+   RGB (ffmpeg converts) and yuv420p (converted on the device, renderer.frames.yuv); and **yuv**:
+   frames/s of that conversion on the device, with the bytes per frame each layout pipes.
 4. **render**: an end-to-end 1024 px render (`renderer.render`, bf16) with N encoders for N in
-   --encoders, with the GPU's busy fraction sampled by `nvidia-smi` during it, against the goal
-   fps >= 0.9 x min(generation, N x encoder).
+   --encoders ("auto": the render picks N from its measured rates; the row says which), with the
+   GPU's busy fraction sampled by `nvidia-smi` during it, against the goal
+   fps >= 0.9 x min(generation, N x encoder). Frames reach the encoders as yuv420p (the row's
+   frame_layout).
 
 Every row is written, as it is measured, to the JSON (--output); rows that cannot run say why
 ("no CUDA", "time budget", "out of memory"). Without CUDA the suite still runs: the CUDA rows are
@@ -16,13 +20,14 @@ skipped, and a small CPU row of each section shows the machinery works (`--quick
 seconds). Goals on an H200 (issue 19): >= 1000 img/s at 1024 px bf16 (floor 300), GPU busy >= 95 %
 during a render with enough encoders, render fps >= 0.9 x min(generation, N x encoder).
 
-    python benchmarks/gpu_suite.py [--quick] [--budget 480] [--encoders 1 2 4 8] [-o benchmarks/results/gpu_suite.json]
+    python benchmarks/gpu_suite.py [--quick] [--budget 480] [--encoders 1 2 4 8 auto] [-o benchmarks/results/gpu_suite.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -202,22 +207,47 @@ def run_generator(suite: Suite, quick: bool) -> dict[str, float]:
 
 
 def encoder_fps(suite: Suite, size: int, frames: int) -> float | None:
-    """Frames/s of one ffmpeg x264 encoder (one thread, crf 18 medium) on `size` px frames."""
+    """Frames/s of one ffmpeg x264 encoder (one thread, crf 18 medium) on `size` px frames, fed RGB
+    and fed yuv420p; returns the yuv420p rate (how a render's frames reach the encoders)."""
+    from renderer.frames.yuv import rgb_to_yuv420p
     from renderer.output.writers import open_segment
     from renderer.plan.encoding import EncoderSettings
 
     rng = np.random.default_rng(0)
     base = (rng.random((size // 8, size // 8, 3)) * 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)
-    images = [np.roll(base, 4 * i, axis=1) for i in range(8)]  # moving, compressible content
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        with open_segment(Path(tmp) / "e.mp4", kind="mp4", width=size, height=size, fps=30,
-                          settings=EncoderSettings(crf=18, preset="medium", threads=1)) as writer:
-            for i in range(frames):
-                writer.write(images[i % len(images)][None])
-        rate = frames / (time.perf_counter() - t0)
-    suite.add({"section": "encoder", "size": size, "frames": frames, "threads": 1, "fps": rate})
+    rgb = [np.roll(base, 4 * i, axis=1) for i in range(8)]  # moving, compressible content
+    yuv = [rgb_to_yuv420p(torch.from_numpy(image[None])).numpy() for image in rgb]
+    rate = None
+    for layout, images in (("rgb24", rgb), ("yuv420p", yuv)):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            with open_segment(Path(tmp) / "e.mp4", kind="mp4", width=size, height=size, fps=30, layout=layout,
+                              settings=EncoderSettings(crf=18, preset="medium", threads=1)) as writer:
+                for i in range(frames):
+                    writer.write(images[i % len(images)])
+            rate = frames / (time.perf_counter() - t0)
+        suite.add({"section": "encoder", "size": size, "frames": frames, "threads": 1, "layout": layout, "fps": rate,
+                   "bytes_per_frame": images[0].nbytes, "cpu_s": writer.cpu_seconds})
     return rate
+
+
+def yuv_conversion(suite: Suite, size: int, batch: int, seconds: float) -> None:
+    """Frames/s of the RGB -> yuv420p conversion on the suite's device (uint8 frames already there)."""
+    from renderer.frames.yuv import rgb_to_yuv420p
+
+    device = torch.device(suite.device)
+    frames = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rgb_to_yuv420p(frames)  # warm-up
+    sync()
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        rgb_to_yuv420p(frames)
+        done += batch
+    sync()
+    rate = done / (time.perf_counter() - t0)
+    suite.add({"section": "yuv", "device": suite.device, "size": size, "batch": batch, "fps": rate,
+               "rgb_bytes": size * size * 3, "yuv_bytes": size * size * 3 // 2})
 
 
 @contextlib.contextmanager
@@ -243,7 +273,7 @@ def gpu_busy() -> Iterator[list[float]]:
         thread.join()
 
 
-def run_render(suite: Suite, encoders: list[int], generation: float | None, encoding: float | None, quick: bool) -> None:
+def run_render(suite: Suite, encoders: list[int | str], generation: float | None, encoding: float | None, quick: bool) -> None:
     from renderer.jobs.job import RenderSettings
     from renderer.jobs.render import render
     from renderer.jobs.stills import save_native
@@ -264,25 +294,47 @@ def run_render(suite: Suite, encoders: list[int], generation: float | None, enco
             f'segment = "{max(frames // 8, 1)}f"\n[[keyframes]]\ntime = 0\nseed = 1\n[[keyframes]]\ntime = "{frames // 2}f"\nseed = 2\n'
         )
         script = load_script(folder / "clip.toml")
-        for n in encoders if cuda else [1]:
+        runs: list[tuple[int | str, str]] = [(n, "auto") for n in (encoders if cuda else [1])]
+        if cuda and "auto" in encoders:
+            runs.append(("auto", "rgb24"))  # the same render with RGB frames, converted by ffmpeg: the YUV path's gain
+        for n, layout in runs:
             if suite.left() < 30:
                 suite.skip("render", "time budget", size=resolution, encoders=n)
                 continue
             settings = RenderSettings(device=suite.device, precision="bf16" if cuda else "fp32", encoders=n,
-                                      output={"file": str(folder / f"out{n}.mp4")})
-            with gpu_busy() if cuda else contextlib.nullcontext([]) as busy:
+                                      output={"file": str(folder / f"out{n}{layout}.mp4")})
+            with gpu_busy() if cuda else contextlib.nullcontext([]) as busy, frame_layout_env(layout):
                 t0 = time.perf_counter()
                 result = render(script, settings)
                 wall = time.perf_counter() - t0
             fps = result.num_frames / result.timings.get("generate_and_encode_s", wall)
+            facts = json.loads(result.sidecar.read_text())
+            ran = facts.get("encoders", {}).get("ran", n)
             row: dict[str, Any] = {"section": "render", "size": resolution, "device": suite.device, "encoders": n,
+                                   "encoders_ran": ran, "frame_layout": facts.get("frame_layout"),
                                    "frames": result.num_frames, "fps": fps, "total_s": wall}
+            if n == "auto":
+                row["auto"] = {k: facts["encoders"].get(k) for k in ("bound", "generation_fps", "encoder_fps")}
             if busy:
                 row["gpu_busy"] = statistics.mean(busy)
             if generation and encoding:
-                bound = min(generation, n * encoding)
+                bound = min(generation, ran * encoding)
                 row |= {"bound_fps": bound, "fps_over_bound": fps / bound}
             suite.add(row)
+
+
+@contextlib.contextmanager
+def frame_layout_env(layout: str) -> Iterator[None]:
+    """RENDERER_FRAME_LAYOUT set for the block (renderer.jobs.render.frame_layout), then restored."""
+    before = os.environ.get("RENDERER_FRAME_LAYOUT")
+    os.environ["RENDERER_FRAME_LAYOUT"] = layout
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["RENDERER_FRAME_LAYOUT"]
+        else:
+            os.environ["RENDERER_FRAME_LAYOUT"] = before
 
 
 # --- the suite ------------------------------------------------------------------------------------
@@ -300,11 +352,21 @@ def goals(suite: Suite, best: dict[str, float]) -> None:
                "render_over_bound": ratio, "render_met": None if ratio is None else ratio >= GOAL_RENDER})
 
 
+def encoders_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"an encoder count or auto, not {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter timings and renders (seconds on a CPU)")
     parser.add_argument("--budget", type=float, default=480.0, help="seconds for the whole suite (rows past it are skipped)")
-    parser.add_argument("--encoders", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--encoders", type=encoders_arg, nargs="+", default=[1, 2, 4, 8, "auto"],
+                        help="encoder counts of the render rows; auto: the render chooses")
     parser.add_argument("--no-tests", action="store_true", help="skip the pytest step")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "benchmarks" / "results" / "gpu_suite.json")
     args = parser.parse_args(argv)
@@ -320,6 +382,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         run_tests(suite)
     best = run_generator(suite, args.quick)
     encoding = encoder_fps(suite, 1024 if device == "cuda" else 64, 60 if device == "cuda" else 8) if suite.left() > 20 else None
+    if suite.left() > 10:
+        yuv_conversion(suite, 1024 if device == "cuda" else 64, 16 if device == "cuda" else 2, 2.0 if device == "cuda" else 0.2)
     generation = best.get("1024/bf16")
     run_render(suite, args.encoders, generation, encoding, args.quick)
     goals(suite, best)

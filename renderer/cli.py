@@ -402,7 +402,9 @@ def render_command(
         str, typer.Option(help="auto, or frames per batch (halved on out-of-memory).", rich_help_panel=DEVICE_PANEL)
     ] = "auto",
     precision: Annotated[str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)] = "fp32",
-    encoders: Annotated[int, typer.Option(help="Segments encoded in parallel ffmpeg processes.", rich_help_panel=DEVICE_PANEL)] = 1,
+    encoders: Annotated[
+        str, typer.Option(help="Segments encoded in parallel ffmpeg processes, or auto: as many as keep the generator busy (measured on the first segment; one on a 2-core CPU).", rich_help_panel=DEVICE_PANEL)
+    ] = "auto",
     res: Annotated[
         int | None, typer.Option("--res", help="Render fast at this lower level of the model (see preview); the video is that size.", rich_help_panel=DEVICE_PANEL)
     ] = None,
@@ -433,12 +435,14 @@ def render_command(
             overrides[name] = value
     if batch_size != "auto" and not batch_size.isdigit():
         fail(renderer.UsageError(f"batch size must be 'auto' or a number, not {batch_size!r}"))
+    if encoders != "auto" and not encoders.isdigit():
+        fail(renderer.UsageError(f"encoders must be 'auto' or a number, not {encoders!r}"))
     settings = run(
         lambda: renderer.RenderSettings(
             device=device,
             batch_size=None if batch_size == "auto" else int(batch_size),
             precision=precision,  # type: ignore[arg-type]
-            encoders=encoders,
+            encoders="auto" if encoders == "auto" else int(encoders),
             resume=resume,
             resolution=res,
             audio_strict=audio_strict,

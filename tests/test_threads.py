@@ -65,7 +65,7 @@ def test_the_environment_sets_or_caps_torchs_threads() -> None:
 
 def test_on_a_gpu_the_encoders_share_the_idle_cores() -> None:
     plan = plan_threads("cuda", encoders=4, cores=16, load=0.0, environ={})
-    assert plan == ThreadPlan(torch=1, interop=1, encoder=4)
+    assert plan == ThreadPlan(torch=1, interop=1, encoder=4, encoders=4)
     assert plan_threads("cuda", encoders=1, cores=16, load=6.0, environ={}).encoder == 10
     assert plan_threads("cuda", encoders=8, cores=4, load=0.0, environ={}).encoder == 1
 
@@ -176,4 +176,4 @@ def test_a_cpu_render_runs_with_the_policys_threads_and_restores_them(odd_plan: 
     assert torch.get_num_threads() == before
     assert set(seen[1:-2]) == {3}  # while generating
     assert json.loads(result.sidecar.read_text())["encoder"]["threads"] == 2
-    assert odd_plan == [{"device": "cpu", "encoders": 1, "work_pixels": 256 * 256 * 4}]  # 256 px synthesis
+    assert odd_plan == [{"device": "cpu", "encoders": "auto", "work_pixels": 256 * 256 * 4}]  # 256 px synthesis, encoders by default auto

@@ -1,5 +1,7 @@
 """Timeline -> uint8 frames: mapping and truncation per frame, (blended) synthesis in device batches,
 conversion on the device, then optional resizing, spatial blur and temporal smoothing on the host.
+A yuv420p encoder can take the frames as planar YUV 4:2:0, converted on the device when nothing
+is left to do on the host (renderer.frames.yuv).
 
 `FramePipeline.frames(start, stop)` yields the frames [start, stop) in order, and the result does not
 depend on how a video is split into calls: every stage is a pure function of the frame index, and
@@ -8,7 +10,7 @@ temporal smoothing renders its true neighbours across the edges of each call.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -20,10 +22,12 @@ from renderer.errors import RendererError, UsageError
 from renderer.frames.framing import Framer, resize_image
 from renderer.frames.images import to_rgb, to_uint8
 from renderer.frames.noise import FrameNoiseSource
+from renderer.frames.yuv import rgb_to_yuv420p
 from renderer.models.blending import alphas_to_model_weights
 from renderer.models.canvas import extend_canvas
 from renderer.models.stylegan3 import camera_transform
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
+from renderer.plan.encoding import PixelLayout, frame_shape
 from renderer.plan.framing import Fit, canvas_grid, canvas_shape, size_at_level
 from renderer.plan.noise import NoiseSettings
 from renderer.plan.script import OutputSettings
@@ -175,8 +179,22 @@ class FramePipeline:
         width, height = self.size
         return (height, width, 3)  # shown as RGB whatever the model's channels
 
-    def frames(self, start: int, stop: int) -> Iterator[NDArray[np.uint8]]:
-        """uint8 batches [n, H, W, 3] covering frames [start, stop) in order."""
+    @property
+    def converts_on_device(self) -> bool:
+        """Whether frames leave the device finished: no resizing, framing, camera, blur or smoothing
+        on the host, so a yuv420p layout is converted on the device."""
+        host_work = (
+            self.kernel is not None or self.downscale_to is not None or not self.framer.is_identity
+            or self.blur > 0 or any(name in self.timeline.tracks for name in CAMERA_TRACKS)
+        )
+        return not host_work
+
+    def frames(self, start: int, stop: int, layout: PixelLayout = "rgb24") -> Iterator[NDArray[np.uint8]]:
+        """uint8 batches covering frames [start, stop) in order: RGB [n, H, W, 3], or in `layout`
+        (renderer.plan.encoding.frame_shape; yuv420p: [n, H * W * 3 / 2], the size even)."""
+        if layout != "rgb24":
+            yield from self._converted_frames(start, stop, layout)
+            return
         if not 0 <= start < stop <= self.num_frames:
             raise ValueError(f"frames [{start}, {stop}) are outside the video's 0..{self.num_frames}")
         if self.kernel is None:
@@ -210,6 +228,21 @@ class FramePipeline:
             yield chunk, np.concatenate(list(self._post(self._render_chunk(chunk))))
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _converted_frames(self, start: int, stop: int, layout: PixelLayout) -> Iterator[NDArray[np.uint8]]:
+        """frames(start, stop) in a YUV layout: converted on the device, or after the host's work."""
+        if layout != "yuv420p":
+            frame_shape(layout, *self.size)  # the error for an unknown layout
+            raise ValueError(f"frames are made as rgb24 or yuv420p, not {layout}")
+        frame_shape(layout, *self.size)  # an even size
+        if not 0 <= start < stop <= self.num_frames:
+            raise ValueError(f"frames [{start}, {stop}) are outside the video's 0..{self.num_frames}")
+        if self.converts_on_device:
+            for batch, _ in self._render_chunk(self.timeline.chunk(start, stop), convert=_yuv420p_to_host):
+                yield batch
+            return
+        for batch in self.frames(start, stop):
+            yield rgb_to_yuv420p(torch.from_numpy(batch)).numpy()
 
     def _sampled_chunks(self, indices: NDArray[np.int64], *, span: int = SAMPLE_SPAN) -> Iterator[TimelineChunk]:
         """The tracks of the given frames, batch_size frames at a time, sampling the timeline
@@ -264,13 +297,14 @@ class FramePipeline:
     def _render_range(self, start: int, stop: int) -> Iterator[Canvases]:
         yield from self._render_chunk(self.timeline.chunk(start, stop))
 
-    def _render_chunk(self, chunk: TimelineChunk) -> Iterator[Canvases]:
-        """(uint8 canvases [n, h, w, C], their zoom and pan tracks) batch by batch."""
+    def _render_chunk(self, chunk: TimelineChunk, convert: Callable[[torch.Tensor], NDArray[np.uint8]] | None = None) -> Iterator[Canvases]:
+        """(uint8 canvases [n, h, w, C], their zoom and pan tracks) batch by batch; `convert` takes
+        each uint8 batch on the device to the host (None: as it is)."""
         at = 0
         while at < len(chunk.frames):
             n = min(self.batch_size, len(chunk.frames) - at)
             try:
-                canvases = self._synthesize(chunk, at, at + n)
+                canvases = self._synthesize(chunk, at, at + n, convert or _to_host)
             except torch.OutOfMemoryError:
                 if self.batch_size == 1:
                     raise RendererError("out of device memory even at batch size 1; try --precision fp16 or a smaller model") from None
@@ -310,7 +344,9 @@ class FramePipeline:
         return None if chunk.blend is None else alphas_to_model_weights(chunk.blend[lo:hi])
 
     @torch.no_grad()
-    def _synthesize(self, chunk: TimelineChunk, lo: int, hi: int) -> NDArray[np.uint8]:
+    def _synthesize(
+        self, chunk: TimelineChunk, lo: int, hi: int, convert: Callable[[torch.Tensor], NDArray[np.uint8]]
+    ) -> NDArray[np.uint8]:
         G = self.G
         ws = self.ws(chunk, lo, hi)
         weights = self.model_weights(chunk, lo, hi)  # moved by G
@@ -326,7 +362,20 @@ class FramePipeline:
             translate, rotate = chunk.camera
             extra["transform"] = camera_transform(translate[lo:hi], rotate[lo:hi]).to(G.device)
         img = G.synthesis(ws, noise_mode=self.noise_mode, model_weights=weights, max_resolution=level, **extra)
-        return to_uint8(img).cpu().numpy()
+        return convert(to_uint8(img))
+
+
+def _to_host(pixels: torch.Tensor) -> NDArray[np.uint8]:
+    return pixels.cpu().numpy()
+
+
+def _yuv420p_to_host(pixels: torch.Tensor) -> NDArray[np.uint8]:
+    """uint8 [n, H, W, C] on the device -> yuv420p [n, H * W * 3 / 2] on the host, converted on the device."""
+    channels = pixels.shape[-1]
+    if channels not in (1, 3, 4):
+        raise ValueError(f"cannot show {channels}-channel images as RGB")
+    rgb = pixels.expand(*pixels.shape[:-1], 3) if channels == 1 else pixels[..., :3]  # as images.to_rgb
+    return rgb_to_yuv420p(rgb).cpu().numpy()
 
 
 __all__ = ["FramePipeline", "blur_frame", "check_generation_options", "resize_frame"]

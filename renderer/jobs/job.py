@@ -36,6 +36,15 @@ from renderer.plan.timeline import ResolvedKeyframes
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[Backend, ...] = ("local", "ray")
 SegmentStorage = Literal["auto", "shared", "bytes"]
+Encoders = int | Literal["auto"]  # segments encoded at once, or "auto": as many as keep the generator busy
+
+
+def check_encoders(encoders: object) -> None:
+    """UsageError unless encoders is "auto" or a whole number >= 1."""
+    if encoders == "auto":
+        return
+    if isinstance(encoders, bool) or not isinstance(encoders, int) or encoders < 1:
+        raise UsageError(f"encoders must be 'auto' or at least 1, not {encoders!r}")
 SEGMENT_STORAGES: tuple[SegmentStorage, ...] = ("auto", "shared", "bytes")
 
 
@@ -80,7 +89,7 @@ class RenderSettings:
     batch_size: int | None = None  # None: 1 on CPU, 16 on a GPU
     precision: Precision = "fp32"
     noise_mode: NoiseMode = "const"
-    encoders: int = 1  # segments encoded in parallel ffmpeg processes
+    encoders: Encoders = "auto"  # segments encoded in parallel ffmpeg processes; "auto": from measured rates
     resume: bool = False
     resolution: int | None = None  # a lower synthesis level for a quick render (output at that size); None: full
     audio_strict: bool = False  # refuse (instead of a warning) audio that does not cover the video
@@ -93,8 +102,7 @@ class RenderSettings:
         check_generation_options(
             noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size, resolution=self.resolution
         )
-        if isinstance(self.encoders, bool) or not isinstance(self.encoders, int) or self.encoders < 1:
-            raise UsageError(f"encoders must be at least 1, not {self.encoders!r}")
+        check_encoders(self.encoders)
         apply_output_overrides(OutputSettings(), self.output)  # raises ScriptError naming the key
         if self.backend not in BACKENDS:
             raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
@@ -116,7 +124,7 @@ class RenderJob:
     batch_size: int | None
     precision: Precision
     noise_mode: NoiseMode
-    encoders: int
+    encoders: Encoders
     resume: bool
     resolution: int | None
     audio_strict: bool = False

@@ -261,7 +261,7 @@ class SegmentWorker:
                 with self.state_lock:
                     self.started = self.started or t0
                     self.in_flight[index] = 0
-                for batch in source.pipeline.frames(a, b):
+                for batch in source.frames(a, b):
                     if self.stopping.is_set():
                         raise RendererError("stopped by the driver")
                     now = time.perf_counter()
@@ -283,7 +283,8 @@ class SegmentWorker:
         def open_writer(segment: Segment) -> Any:
             width, height = source.size
             return self.writer.open_segment(
-                target, width=width, height=height, fps=self.job.fps, settings=source.encoder, first_frame=segment.start
+                target, width=width, height=height, fps=self.job.fps, settings=source.encoder, first_frame=segment.start,
+                layout=source.layout,
             )
 
         try:

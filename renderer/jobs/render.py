@@ -10,10 +10,11 @@ with the audio and tags, into a temporary file that is renamed onto the output o
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from renderer.output.files import OutputLock, make_folder
 from renderer.output.kind import JoinOptions, OutputWriter, SegmentWriter
 from renderer.output.manifest import Journal, write_json_atomic
 from renderer.output.writers import output_writer
-from renderer.plan.encoding import EncoderSettings
+from renderer.plan.encoding import EncoderSettings, PixelLayout
 from renderer.plan.script import Script
 from renderer.plan.timeline import Timeline
 
@@ -118,7 +119,7 @@ def render(
         done = sum(b - a for i, (a, b) in enumerate(job.segments) if i in journal.done)
         report(RenderProgress("generating", done, job.num_frames))
         try:
-            generate_s = encode_segments(job, frames, journal, writer, done, report)
+            generate_s, encoding = encode_segments(job, frames, journal, writer, done, report)
         except Exception:
             # A failure that finished no segment leaves nothing worth resuming: no hidden folder
             # either. (Ctrl-C, and failures after some segments, keep it for --resume.)
@@ -139,7 +140,7 @@ def render(
         }
         if pacing is not None:
             timings["pace_s"] = pacing.seconds  # part of load_s; 0 when the cached pacing was reused
-        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing))
+        write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing, encoding))
         shutil.rmtree(job.work_folder, ignore_errors=True)
         report(RenderProgress("done", job.num_frames, job.num_frames))
         return RenderResult(
@@ -199,6 +200,13 @@ class FrameSource:
     pipeline: FramePipeline
     encoder: EncoderSettings
     torch_threads: int | None  # None: as torch has them
+    layout: PixelLayout = "rgb24"  # how frames travel to the writer: the one it asks for
+    encoders: int = 1  # segments encoded at once; with auto_encoders the most that may be
+    auto_encoders: bool = False  # --encoders auto: the runner picks how many from measured rates
+
+    def frames(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """The frames [start, stop) in batches, in the writer's layout."""
+        return self.pipeline.frames(start, stop, self.layout)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -218,12 +226,37 @@ class FrameSource:
         )
         # The thread policy (jobs/threads.py): on a CPU each encoder gets a core and one thread and
         # torch the rest; on a GPU the encoders share the cores. An encoder's own threads setting wins.
-        plan = plan_threads(G.device, encoders=job.encoders, work_pixels=pipeline.work_pixels)
+        # A Ray worker encodes one segment at a time beside the next one's frames: "auto" is 1 there.
+        auto = job.encoders == "auto" and job.backend == "local"
+        encoders = "auto" if auto else 1 if job.encoders == "auto" else job.encoders
+        plan = plan_threads(G.device, encoders=encoders, work_pixels=pipeline.work_pixels)
         encoder = dataclasses.replace(job.encoder, threads=job.encoder.threads or plan.encoder)
-        source = cls(pipeline, encoder, plan.torch)
+        source = cls(pipeline, encoder, plan.torch, encoders=max(1, plan.encoders) if auto else int(encoders), auto_encoders=auto)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
-        return source
+        return dataclasses.replace(source, layout=frame_layout(writer.frame_layout(*source.size, encoder), pipeline))
+
+
+LAYOUT_ENV = "RENDERER_FRAME_LAYOUT"  # auto (the default), rgb24 or yuv420p
+
+
+def frame_layout(wanted: PixelLayout, pipeline: FramePipeline, environ: Mapping[str, str] | None = None) -> PixelLayout:
+    """How frames travel to a writer that takes `wanted`: yuv420p where the pipeline converts them on
+    an accelerator, rgb24 otherwise. On a CPU, ffmpeg's SIMD scaler converts for less CPU time than
+    the torch conversion does (benchmarks/yuv.py), and a GPU render whose frames are resized or
+    blurred on the host would convert on the host's cores, which its encoders need.
+
+    RENDERER_FRAME_LAYOUT in the environment: rgb24 always sends RGB; yuv420p sends yuv420p
+    wherever the writer takes it (converted on the host when it must be); auto (or unset) as above.
+    """
+    env = os.environ if environ is None else environ
+    choice = env.get(LAYOUT_ENV, "auto")
+    if wanted == "rgb24" or choice == "rgb24":
+        return "rgb24"
+    if choice == "yuv420p":
+        return wanted
+    on_accelerator = pipeline.converts_on_device and pipeline.G.device.type != "cpu"
+    return wanted if on_accelerator else "rgb24"
 
 
 def open_journal(job: RenderJob, key: dict[str, Any]) -> tuple[Journal, int]:
@@ -248,8 +281,9 @@ def open_journal(job: RenderJob, key: dict[str, Any]) -> tuple[Journal, int]:
 
 def encode_segments(
     job: RenderJob, frames: FrameSource, journal: Journal, writer: OutputWriter, done: int, report: RenderProgressFn
-) -> float:
-    """Generate and encode the segments the journal is missing; returns the seconds spent generating.
+) -> tuple[float, dict[str, Any]]:
+    """Generate and encode the segments the journal is missing; returns the seconds spent generating
+    and how many encoders ran (for auto: what was measured and chosen).
 
     Interrupted or failed, the segments finished so far are already in the journal.
     """
@@ -261,7 +295,8 @@ def encode_segments(
     def open_segment(segment: Segment) -> SegmentWriter:
         target = job.work_folder / segment_name(segment)
         return writer.open_segment(
-            target, width=width, height=height, fps=job.fps, settings=frames.encoder, first_frame=segment.start
+            target, width=width, height=height, fps=job.fps, settings=frames.encoder, first_frame=segment.start,
+            layout=frames.layout,
         )
 
     def generated(batch: np.ndarray) -> None:
@@ -273,9 +308,13 @@ def encode_segments(
         journal.record(segment.index, segment_name(segment))
 
     todo = [Segment(i, a, b) for i, (a, b) in enumerate(job.segments) if i not in journal.done]
-    return SegmentRunner(job.encoders, torch_threads=frames.torch_threads).run(
-        todo, frames=frames.pipeline.frames, open_writer=open_segment, on_batch=generated, on_done=finished,
-    )
+    runner = SegmentRunner(frames.encoders, torch_threads=frames.torch_threads, auto=frames.auto_encoders)
+    seconds = runner.run(todo, frames=frames.frames, open_writer=open_segment, on_batch=generated, on_done=finished)
+    encoding: dict[str, Any] = {"asked": job.encoders, "ran": frames.encoders}
+    if runner.choice is not None:
+        encoding.update(dataclasses.asdict(runner.choice))
+        encoding["ran"] = runner.choice.encoders
+    return seconds, encoding
 
 
 def join_output(job: RenderJob, journal: Journal, writer: OutputWriter, key: dict[str, Any], encoder: EncoderSettings) -> None:
@@ -294,10 +333,13 @@ def join_output(job: RenderJob, journal: Journal, writer: OutputWriter, key: dic
 def sidecar(
     job: RenderJob, key: dict[str, Any], G: Synthesizer, frames: FrameSource, timings: dict[str, float],
     pacing: Pacing | None = None,
+    encoding: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The sidecar JSON: what was rendered, from what, how, with which versions, how fast."""
+    """The sidecar JSON: what was rendered, from what, how, with which versions, how fast; `encoding`:
+    the encoder processes asked for and run (with auto, the rates measured)."""
     script, out = job.script, job.output
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"encoders": encoding} if encoding is not None else {}
+    extra["frame_layout"] = frames.layout  # how frames reached the encoder: rgb24, or yuv420p made on the device
     if pacing is not None:
         path = script.path
         extra["pace"] = {

@@ -12,7 +12,10 @@ and gives torch the rest, never more than the work can use:
 - `usable_cores()`: the CPUs this process may run on (its affinity), not the machine's count.
 - `idle_cores(cores, load)`: those cores less the 1-minute load average, at least one.
 - `plan_threads(...)`: torch intra-op threads, torch inter-op threads and each ffmpeg encoder's
-  threads for a command on a device, from those counts and the work (pixels per call).
+  threads for a command on a device, from those counts and the work (pixels per call). With
+  `encoders="auto"` it also bounds the encoder processes by the cores torch leaves them.
+- `choose_encoders(...)`: how many of those encoders keep the generator busy, from the measured
+  generation rate and one encoder's rate (a render measures both on its first segment).
 - `use_threads(plan)`: apply a plan for a block and restore torch's intra-op threads after.
 
 `RENDERER_THREADS=N` in the environment sets torch's threads outright (encoders keep one thread
@@ -26,6 +29,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterator
+from typing import Literal
 
 import torch
 
@@ -41,11 +45,14 @@ class ThreadPlan:
         torch: torch's intra-op threads while the command generates or optimises
         interop: torch's inter-op threads (the renderer never runs operators concurrently)
         encoder: threads of each ffmpeg encoder (x264 `-threads`); None: ffmpeg's own choice
+        encoders: encoder processes: the count asked for, or with "auto" the most the cores left to
+            them hold (choose_encoders picks how many of those run)
     """
 
     torch: int
     interop: int = 1
     encoder: int | None = None
+    encoders: int = 0
 
 
 def usable_cores() -> int:
@@ -72,7 +79,7 @@ def idle_cores(cores: int, load: float) -> int:
 def plan_threads(
     device: torch.device | str = "cpu",
     *,
-    encoders: int = 0,
+    encoders: int | Literal["auto"] = 0,
     work_pixels: int | None = None,
     cores: int | None = None,
     load: float | None = None,
@@ -83,7 +90,9 @@ def plan_threads(
     Args:
         device: where the command's model runs
         encoders: ffmpeg encoders running beside the generation for the whole command, each given
-            a core of its own on a CPU (a light encoder, such as a preview's draft, counts 0)
+            a core of its own on a CPU (a light encoder, such as a preview's draft, counts 0).
+            "auto": up to one single-threaded encoder per core that torch does not use (on a CPU
+            torch is planned as beside one encoder; on a GPU every core but the one driving it)
         work_pixels: pixels per model call (resolution squared times batch); below
             SMALL_WORK_PIXELS torch gets one thread. None: unknown, not limited
         cores: usable cores (None: usable_cores())
@@ -93,13 +102,15 @@ def plan_threads(
     env = os.environ if environ is None else environ
     cores = usable_cores() if cores is None else cores
     free = idle_cores(cores, machine_load() if load is None else load)
+    auto = encoders == "auto"
     if torch.device(device).type != "cpu":
         # The GPU generates: the CPU's cores belong to the encoders, shared between them.
-        return ThreadPlan(torch=GPU_TORCH_THREADS, interop=1, encoder=max(1, free // max(1, encoders)))
+        count = max(1, free - GPU_TORCH_THREADS) if auto else int(encoders)
+        return ThreadPlan(torch=GPU_TORCH_THREADS, interop=1, encoder=max(1, free // max(1, count)), encoders=count)
     forced = _whole(env.get("RENDERER_THREADS"))
     if forced is not None:
-        return ThreadPlan(torch=forced, interop=1, encoder=1)
-    threads = max(1, free - encoders)
+        return ThreadPlan(torch=forced, interop=1, encoder=1, encoders=max(1, free - forced) if auto else int(encoders))
+    threads = max(1, free - (1 if auto else int(encoders)))
     if work_pixels is not None and work_pixels < SMALL_WORK_PIXELS:
         threads = 1
     cap = _whole(env.get("OMP_NUM_THREADS"))
@@ -107,7 +118,22 @@ def plan_threads(
         threads = min(threads, cap)
     # Generation and encoding share the CPU: each encoder gets one x264 thread, so its threads do
     # not keep preempting torch's.
-    return ThreadPlan(torch=threads, interop=1, encoder=1)
+    return ThreadPlan(torch=threads, interop=1, encoder=1, encoders=max(1, free - threads) if auto else int(encoders))
+
+
+def choose_encoders(generation_fps: float, encoder_fps: float, *, bound: int, segments: int) -> int:
+    """Encoder processes that keep up with the generator: generation_fps / encoder_fps rounded up,
+    at least 1, at most `bound` (plan_threads' encoders for "auto") and `segments` (segments left
+    to encode at once). An unknown or zero rate keeps 1.
+
+    Args:
+        generation_fps: frames per second the generator makes (while one encoder runs beside it)
+        encoder_fps: frames per second one encoder takes at this size, codec, crf and preset
+    """
+    if not (math.isfinite(generation_fps) and math.isfinite(encoder_fps)) or generation_fps <= 0 or encoder_fps <= 0:
+        return 1
+    needed = math.ceil(generation_fps / encoder_fps * (1 - 1e-9))
+    return max(1, min(needed, bound, segments))
 
 
 @contextlib.contextmanager
@@ -140,6 +166,7 @@ __all__ = [
     "GPU_TORCH_THREADS",
     "SMALL_WORK_PIXELS",
     "ThreadPlan",
+    "choose_encoders",
     "idle_cores",
     "machine_load",
     "plan_threads",

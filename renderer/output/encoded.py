@@ -1,6 +1,10 @@
 """Output kinds that ffmpeg encodes: frames piped into one ffmpeg process per segment, segments joined
 with ffmpeg's concat demuxer.
 
+Frames arrive as raw RGB, or, where the kind's frame_layout says so, as planar YUV 4:2:0 already
+converted where they were generated (renderer.frames.yuv): ffmpeg then reads rawvideo yuv420p,
+half the bytes, and runs no scaler of its own.
+
 `FfmpegOutput` is the base of those kinds (renderer.output.video, renderer.output.gif): a kind
 gives its codec arguments, segment muxer and join; opening segments is shared.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
+import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -22,11 +27,11 @@ from renderer.errors import EncoderError
 from renderer.output.ffmpeg import count_frames, ffmpeg_exe, ffmpeg_rate, ffmpeg_tail, read_text
 from renderer.output.files import PendingFile, atomic_path, make_folder
 from renderer.output.kind import JoinOptions, SegmentWriter
-from renderer.plan.encoding import EncoderSettings, OutputKind
+from renderer.plan.encoding import EncoderSettings, OutputKind, PixelLayout
 
 
 class FfmpegOutput(abc.ABC):
-    """An output kind whose segments ffmpeg encodes from raw RGB frames (an OutputWriter)."""
+    """An output kind whose segments ffmpeg encodes from raw frames (an OutputWriter)."""
 
     kind: OutputKind
     muxer: str  # ffmpeg's muxer for the segments
@@ -39,11 +44,17 @@ class FfmpegOutput(abc.ABC):
     def encoded_size(self, width: int, height: int, settings: EncoderSettings) -> tuple[int, int]:
         return width, height
 
+    def frame_layout(self, width: int, height: int, settings: EncoderSettings) -> PixelLayout:
+        """RGB, unless a kind encodes some sizes straight from YUV (VideoWriter)."""
+        return "rgb24"
+
     def open_segment(
-        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0
+        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0,
+        layout: PixelLayout = "rgb24",
     ) -> SegmentWriter:
         return FfmpegSegmentWriter(
-            path, output=self, width=width, height=height, fps=fps, settings=settings, first_frame=first_frame
+            path, output=self, width=width, height=height, fps=fps, settings=settings, first_frame=first_frame,
+            layout=layout,
         )
 
     @abc.abstractmethod
@@ -64,8 +75,9 @@ class FfmpegSegmentWriter(SegmentWriter):
         fps: float,
         settings: EncoderSettings,
         first_frame: int = 0,
+        layout: PixelLayout = "rgb24",
     ) -> None:
-        super().__init__(path, width=width, height=height, first_frame=first_frame)
+        super().__init__(path, width=width, height=height, first_frame=first_frame, layout=layout)
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         rate = ffmpeg_rate(fps)
@@ -76,7 +88,7 @@ class FfmpegSegmentWriter(SegmentWriter):
         self._file = PendingFile(self.path, error=EncoderError)  # creates the folder, or a clear error
         command = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostats", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", rate, "-i", "-",
+            "-f", "rawvideo", "-pix_fmt", layout, "-s", f"{width}x{height}", "-r", rate, "-i", "-",
             *pad, "-an", *codec_args, "-f", output.muxer, str(self._file.tmp),
         ]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the writer; see _release
@@ -105,6 +117,7 @@ class FfmpegSegmentWriter(SegmentWriter):
             raise EncoderError(f"no frames were written to segment {self.path.name}")
         with contextlib.suppress(OSError):  # ffmpeg already exited; its exit code and stderr tell why
             self._process.stdin.close()
+        self.cpu_seconds = exit_cpu_seconds(self._process)
         if self._process.wait() != 0:
             self._fail(f"ffmpeg failed (exit {self._process.returncode}) encoding")
         try:
@@ -139,6 +152,20 @@ class FfmpegSegmentWriter(SegmentWriter):
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+
+
+def exit_cpu_seconds(process: subprocess.Popen[bytes]) -> float | None:
+    """Wait for a child to exit and return the CPU time (user + system, all its threads) it used, as
+    the OS accounts it; its exit status is left in process.returncode. None where the OS has no
+    wait4 (Windows): then nothing is waited for."""
+    if not hasattr(os, "wait4") or process.returncode is not None:
+        return None
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except ChildProcessError:  # reaped elsewhere
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)  # what Popen.wait() then returns
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_segments(segments: Sequence[Path], output: Path, fps: float) -> None:
@@ -191,4 +218,4 @@ def check_frame_count(path: Path, expected: int, log: str, output: Path) -> None
         )
 
 
-__all__ = ["FfmpegOutput", "FfmpegSegmentWriter", "check_segments", "concat_join", "concat_list"]
+__all__ = ["FfmpegOutput", "FfmpegSegmentWriter", "check_segments", "concat_join", "concat_list", "exit_cpu_seconds"]

@@ -18,7 +18,7 @@ from renderer.errors import EncoderError
 from renderer.output.ffmpeg import ffmpeg_rate
 from renderer.output.files import make_folder
 from renderer.output.kind import JoinOptions, SegmentWriter
-from renderer.plan.encoding import EncoderSettings, OutputKind
+from renderer.plan.encoding import EncoderSettings, OutputKind, PixelLayout
 
 FRAME_NAME = "frame{:06d}.png"  # numbered by the frame's index in the whole video
 FRAME_GLOB = "frame[0-9][0-9][0-9][0-9][0-9][0-9].png"
@@ -33,9 +33,15 @@ class FramesFolderWriter:
     def encoded_size(self, width: int, height: int, settings: EncoderSettings) -> tuple[int, int]:
         return width, height
 
+    def frame_layout(self, width: int, height: int, settings: EncoderSettings) -> PixelLayout:
+        return "rgb24"  # PNG frames hold the RGB pixels
+
     def open_segment(
-        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0
+        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0,
+        layout: PixelLayout = "rgb24",
     ) -> SegmentWriter:
+        if layout != "rgb24":
+            raise ValueError(f"PNG frames are written from rgb24 frames, not {layout}")
         return FramesFolderSegmentWriter(path, width=width, height=height, fps=fps, first_frame=first_frame)
 
     def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:

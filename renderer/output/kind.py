@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from renderer.plan.encoding import EncoderSettings, OutputKind
+from renderer.plan.encoding import EncoderSettings, OutputKind, PixelLayout, frame_shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,23 +44,31 @@ class SegmentWriter(abc.ABC):
     """One segment of an output: frames in playback order; complete under its final name after close().
 
     abort() (or leaving a `with` block by an exception) stops it and leaves nothing unfinished behind.
+    Frames arrive in the writer's `layout` (renderer.plan.encoding.frame_shape): RGB, or for a
+    yuv420p encoder planar YUV 4:2:0 made where the frames were generated.
     """
 
-    def __init__(self, path: Path, *, width: int, height: int, first_frame: int = 0) -> None:
+    def __init__(
+        self, path: Path, *, width: int, height: int, first_frame: int = 0, layout: PixelLayout = "rgb24"
+    ) -> None:
         if width <= 0 or height <= 0:
             raise ValueError(f"frame size must be positive, not {width}x{height}")
         self.path = Path(path)
         self.width = width  # pixels of the frames given to write()
         self.height = height
         self.first_frame = first_frame  # index in the whole video of this segment's first frame
+        self.layout: PixelLayout = layout
+        self.frame_shape = frame_shape(layout, width, height)
         self.frames_written = 0
+        self.cpu_seconds: float | None = None  # the encoder's CPU time, once closed, where it is known
         self._state: Literal["open", "closed", "aborted"] = "open"
 
     def write(self, frames: np.ndarray) -> None:
-        """Append frames: uint8 [n, H, W, 3] or one [H, W, 3], H and W as given to the constructor."""
-        batch = frames[None] if frames.ndim == 3 else frames
-        expected = (self.height, self.width, 3)
-        if batch.ndim != 4 or batch.shape[1:] != expected or batch.dtype != np.uint8:
+        """Append frames: uint8 [n, *frame_shape] or one [*frame_shape]; for RGB [n, H, W, 3], H and W
+        as given to the constructor."""
+        expected = self.frame_shape
+        batch = frames[None] if frames.ndim == len(expected) else frames
+        if batch.ndim != len(expected) + 1 or batch.shape[1:] != expected or batch.dtype != np.uint8:
             shape = ", ".join(map(str, expected))
             raise ValueError(f"frames must be uint8 [n, {shape}], got {frames.dtype} {frames.shape}")
         if self._state != "open":
@@ -87,7 +95,7 @@ class SegmentWriter(abc.ABC):
 
     @abc.abstractmethod
     def _write(self, batch: np.ndarray) -> None:
-        """Append a checked uint8 [n, H, W, 3] batch."""
+        """Append a checked uint8 [n, *frame_shape] batch."""
 
     @abc.abstractmethod
     def _finish(self) -> None:
@@ -117,10 +125,17 @@ class OutputWriter(Protocol):
         """(width, height) in pixels of the output for frames of this size (padding, or a UsageError)."""
         ...
 
+    def frame_layout(self, width: int, height: int, settings: EncoderSettings) -> PixelLayout:
+        """The layout its segments take frames of this size in: "yuv420p" when the encoder takes
+        exactly that, "rgb24" otherwise."""
+        ...
+
     def open_segment(
-        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0
+        self, path: Path, *, width: int, height: int, fps: float, settings: EncoderSettings, first_frame: int = 0,
+        layout: PixelLayout = "rgb24",
     ) -> SegmentWriter:
-        """Start writing a segment to path, in the render's work folder."""
+        """Start writing a segment to path, in the render's work folder, taking frames in `layout`
+        (one that frame_layout gives, or "rgb24")."""
         ...
 
     def join(self, segments: Sequence[Path], output: Path, options: JoinOptions) -> Path:

@@ -12,7 +12,14 @@ from renderer.output import ffmpeg
 from renderer.output.encoded import FfmpegOutput, check_segments, concat_join
 from renderer.output.ffmpeg import check_audio, run_ffmpeg
 from renderer.output.kind import JoinOptions
-from renderer.plan.encoding import NVENC_PRESETS, EncoderSettings, OutputKind, chroma_step
+from renderer.plan.encoding import (
+    NVENC_PRESETS,
+    YUV420P_MIN_HEIGHT,
+    EncoderSettings,
+    OutputKind,
+    PixelLayout,
+    chroma_step,
+)
 
 FFMPEG_ENCODERS = {
     "h264": "libx264", "h265": "libx265", "h264-nvenc": "h264_nvenc", "h265-nvenc": "hevc_nvenc",
@@ -32,6 +39,12 @@ class VideoWriter(FfmpegOutput):
         self.kind = kind
         self.muxer = kind
         self.segment_suffix = f".{kind}"
+
+    def frame_layout(self, width: int, height: int, settings: EncoderSettings) -> PixelLayout:
+        """yuv420p for a yuv420p encode of an even size that needs no padding (and is at least
+        YUV420P_MIN_HEIGHT rows); RGB otherwise, which ffmpeg converts and pads."""
+        fits = settings.pix_fmt == "yuv420p" and height >= YUV420P_MIN_HEIGHT and width % 2 == 0 and height % 2 == 0
+        return "yuv420p" if fits else "rgb24"
 
     def codec_args(self, settings: EncoderSettings) -> list[str]:
         threads = ["-threads", str(settings.threads)] if settings.threads else []

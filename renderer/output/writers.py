@@ -19,7 +19,7 @@ from renderer.output.frames_folder import FramesFolderWriter
 from renderer.output.gif import GifWriter
 from renderer.output.kind import JoinOptions, OutputWriter, SegmentWriter
 from renderer.output.video import VideoWriter
-from renderer.plan.encoding import EncoderSettings, OutputKind
+from renderer.plan.encoding import EncoderSettings, OutputKind, PixelLayout
 
 WRITERS: dict[OutputKind, OutputWriter] = {
     "mp4": VideoWriter("mp4"),
@@ -46,6 +46,7 @@ def open_segment(
     fps: float,
     settings: EncoderSettings,
     first_frame: int = 0,
+    layout: PixelLayout = "rgb24",
 ) -> SegmentWriter:
     """Start writing one segment of an output of this kind; its file appears only on close() after success.
 
@@ -55,9 +56,11 @@ def open_segment(
         width, height: pixels of the frames to write (the video may be padded to the codec's needs)
         fps: frames per second
         first_frame: index in the whole video of the segment's first frame
+        layout: how the frames come: "rgb24" [n, H, W, 3], or "yuv420p" planes where the kind's
+            frame_layout gives it (renderer.plan.encoding.frame_shape)
     """
     return output_writer(kind).open_segment(
-        Path(path), width=width, height=height, fps=fps, settings=settings, first_frame=first_frame
+        Path(path), width=width, height=height, fps=fps, settings=settings, first_frame=first_frame, layout=layout
     )
 
 

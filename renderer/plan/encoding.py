@@ -35,6 +35,25 @@ EVEN_SIZES = ("error", "pad", "round")
 VIDEO_KINDS = ("mp4", "webm")  # the kinds encoded with a pixel format's chroma subsampling
 
 
+PixelLayout = Literal["rgb24", "yuv420p"]  # how frames travel from the generator to a segment writer
+PIXEL_LAYOUTS: tuple[str, ...] = get_args(PixelLayout)
+# Below this height ffmpeg's scaler shortens its vertical chroma filter, which the conversion on the
+# device does not model (renderer.frames.yuv): such frames stay RGB.
+YUV420P_MIN_HEIGHT = 16
+
+
+def frame_shape(layout: PixelLayout, width: int, height: int) -> tuple[int, ...]:
+    """The uint8 array shape of one frame in a layout: [H, W, 3] for rgb24; for yuv420p the Y plane
+    [H, W] then the U and V planes [H / 2, W / 2], flat: [H * W * 3 / 2]."""
+    if layout == "rgb24":
+        return (height, width, 3)
+    if layout == "yuv420p":
+        if width % 2 or height % 2:
+            raise ValueError(f"yuv420p frames need an even size, not {width}x{height}")
+        return (width * height * 3 // 2,)
+    raise ValueError(f"unknown pixel layout {layout!r}; layouts: {', '.join(PIXEL_LAYOUTS)}")
+
+
 def chroma_step(pix_fmt: str) -> tuple[int, int]:
     """(x, y) multiples that width and height must be for this pixel format's chroma subsampling."""
     if pix_fmt.startswith(("yuv420", "yuvj420", "yuva420", "nv12", "nv21", "p010", "p016")):
