@@ -25,11 +25,13 @@ import torch
 from renderer import __version__
 from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.frames.pipeline import FramePipeline
+from renderer.jobs.compiling import CompilePlan, decide_compile
 from renderer.jobs.job import RenderJob, RenderSettings, resolve_job
 from renderer.jobs.pacing import Pacing, pace_cache_path
 from renderer.jobs.runner import Segment, SegmentRunner
 from renderer.jobs.stills import load_paced_animation
 from renderer.jobs.threads import plan_threads
+from renderer.models.compiled import CompileIndex, compile_cache_dir
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import OutputLock, make_folder
@@ -107,6 +109,8 @@ def render(
             pace_cache=pace_cache_path(job.path),
         )
         frames = FrameSource.for_job(job, G, timeline, writer)
+        if frames.compile.notice:
+            warnings += (frames.compile.notice,)
         clock["loaded"] = time.perf_counter()
 
         assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
@@ -137,6 +141,8 @@ def render(
             "join_s": clock["joined"] - clock["generated"],
             "total_s": clock["joined"] - clock["start"],
         }
+        if frames.compile_s:
+            timings["compile_s"] = frames.compile_s[0]  # part of generate_s: the first compiled batch
         if pacing is not None:
             timings["pace_s"] = pacing.seconds  # part of load_s; 0 when the cached pacing was reused
         write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing))
@@ -156,9 +162,13 @@ def render(
 def resumed_batching(job: RenderJob) -> RenderJob:
     """A resume that names no batch size takes the partial render's, so its frames match the
     segments already made (batching moves a few pixels by one level)."""
-    if not job.resume or job.batch_size is not None:
+    if not job.resume or (job.batch_size is not None and job.compile != "auto"):
         return job
-    saved = Journal.saved_key(job.work_folder).get("batching", {}).get("batch_size")
+    batching = Journal.saved_key(job.work_folder).get("batching", {})
+    saved = batching.get("batch_size") if job.batch_size is None else job.batch_size
+    if job.compile == "auto" and isinstance(batching.get("compiled"), bool):
+        # Compiled and eager frames may differ by a level: a resume keeps the partial render's choice.
+        job = dataclasses.replace(job, compile="on" if batching["compiled"] else "off")
     return dataclasses.replace(job, batch_size=saved) if isinstance(saved, int) and saved > 0 else job
 
 
@@ -199,6 +209,8 @@ class FrameSource:
     pipeline: FramePipeline
     encoder: EncoderSettings
     torch_threads: int | None  # None: as torch has them
+    compile: CompilePlan = CompilePlan("off", False, "off")  # whether synthesis runs compiled, and why
+    compile_s: list[float] = dataclasses.field(default_factory=list)  # the first compiled call's seconds
 
     @property
     def size(self) -> tuple[int, int]:
@@ -208,7 +220,7 @@ class FrameSource:
     @property
     def batching(self) -> dict[str, Any]:
         """What of the execution changes pixels (see RenderJob.journal_key)."""
-        return {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size}
+        return {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size, "compiled": self.compile.enabled}
 
     @classmethod
     def for_job(cls, job: RenderJob, G: Synthesizer, timeline: Timeline, writer: OutputWriter) -> FrameSource:
@@ -220,7 +232,22 @@ class FrameSource:
         # torch the rest; on a GPU the encoders share the cores. An encoder's own threads setting wins.
         plan = plan_threads(G.device, encoders=job.encoders, work_pixels=pipeline.work_pixels)
         encoder = dataclasses.replace(job.encoder, threads=job.encoder.threads or plan.encoder)
-        source = cls(pipeline, encoder, plan.torch)
+        # Compiled synthesis (jobs/compiling.py): for renders long enough to repay the compile.
+        compiling = decide_compile(
+            job.compile, pipeline.G, frames=job.num_frames, batch_size=pipeline.batch_size,
+            noise_mode=job.noise_mode, level=pipeline.level,
+        )
+        source = cls(pipeline, encoder, plan.torch, compiling)
+        if compiling.enabled:
+            key = compiling.key
+            folder = CompileIndex(compile_cache_dir())
+
+            def compiled_in(seconds: float) -> None:
+                source.compile_s.append(seconds)
+                if key is not None:
+                    folder.record(key, seconds)
+
+            pipeline.use_compiled(compiled_in)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
         return source
@@ -318,6 +345,7 @@ def sidecar(
         "batch_size": frames.pipeline.batch_size,  # with the device, it moves pixels by a level
         "precision": job.precision,
         "noise_mode": job.noise_mode,
+        "compile": {"mode": frames.compile.mode, "enabled": frames.compile.enabled, "reason": frames.compile.reason},
         "versions": {
             "renderer": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "scipy": scipy.__version__, "imageio-ffmpeg": imageio_ffmpeg.__version__,
