@@ -100,3 +100,48 @@ def test_compiled_random_noise_draws_eagers_numbers(fixtures: Path) -> None:
         torch.manual_seed(7)
         again = C.synthesis(ws, noise_mode="random")
     np.testing.assert_allclose(again.numpy(), eager.numpy(), atol=ATOL, rtol=0)
+
+
+BLEND_KEYS = """
+[[keyframes]]
+time = 0
+seed = 1
+psi = 0.7
+blend = 0
+
+[[keyframes]]
+time = "1.5s"
+seed = 2
+blend = { swap = 16, width = 0.5 }
+
+[[keyframes]]
+time = "3s"
+seed = 3
+blend = 1
+"""
+
+
+def test_a_compiled_render_equals_the_eager_render_to_one_level(fixtures: Path, tmp_path: Path) -> None:
+    """PNG frames of a short render of an animated two-model blend (weights change every frame),
+    at batch 4 (its 37 frames end on a short batch), compiled and eager."""
+    from PIL import Image
+
+    from renderer.jobs.job import RenderSettings
+    from renderer.jobs.render import render
+    from renderer.plan.script import load_script
+    from tests.test_render import write_script
+
+    base, transfer = (fixtures / "nvidia_base.pkl").as_posix(), (fixtures / "nvidia_transfer.pkl").as_posix()
+    script = write_script(tmp_path, base, size=32, keyframes=BLEND_KEYS)
+    script.write_text(script.read_text().replace(f'base = "{base}"', f'base = "{base}"\ntransfer = "{transfer}"'))
+    frames = {}
+    for mode in ("off", "on"):
+        result = render(load_script(script), RenderSettings(device="cpu", batch_size=4, compile=mode,  # type: ignore[arg-type]
+                                                               output={"file": str(tmp_path / mode)}))
+        frames[mode] = np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / mode).glob("*.png"))])
+        sidecar = __import__("json").loads(result.sidecar.read_text())
+        assert sidecar["compile"]["enabled"] == (mode == "on")
+        assert ("compile_s" in sidecar["timings"]) == (mode == "on")
+    assert frames["on"].shape == frames["off"].shape == (37, 32, 32, 3)
+    diff = np.abs(frames["on"].astype(int) - frames["off"].astype(int))
+    assert diff.max() <= 1, f"{(diff > 1).sum()} pixels differ by more than one level"
