@@ -136,3 +136,16 @@ def test_cli_generate_without_a_compiler_says_so_once_and_still_draws(tmp_path: 
     ]
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["seed0001.png", "seed0002.png"]
     assert np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(tmp_path / "g" / "seed0001.png")).shape == (256, 256, 3)
+
+
+def test_an_auto_resume_keeps_the_partial_renders_choice(tmp_path: Path) -> None:
+    from renderer.jobs.render import resumed_batching
+    from renderer.output.manifest import Journal
+
+    job = resolve_job(load_script(write_script(tmp_path, "demo", size=32)), RenderSettings(resume=True))
+    job.work_folder.mkdir()
+    for saved, decided in (({"device": "cpu", "batch_size": 2, "compiled": True}, "on"), ({"device": "cpu", "batch_size": 2}, "off")):
+        Journal(job.work_folder, {"batching": saved}).flush()
+        resumed = resumed_batching(job)
+        assert (resumed.compile, resumed.batch_size) == (decided, 2)
+        assert resumed_batching(dataclasses.replace(job, compile="off")).compile == "off"  # named: kept

@@ -161,14 +161,15 @@ def render(
 
 def resumed_batching(job: RenderJob) -> RenderJob:
     """A resume that names no batch size takes the partial render's, so its frames match the
-    segments already made (batching moves a few pixels by one level)."""
+    segments already made (batching moves a few pixels by one level); with `--compile auto` it
+    takes the partial render's choice to compile or not, for the same reason."""
     if not job.resume or (job.batch_size is not None and job.compile != "auto"):
         return job
     batching = Journal.saved_key(job.work_folder).get("batching", {})
     saved = batching.get("batch_size") if job.batch_size is None else job.batch_size
-    if job.compile == "auto" and isinstance(batching.get("compiled"), bool):
+    if job.compile == "auto" and batching:
         # Compiled and eager frames may differ by a level: a resume keeps the partial render's choice.
-        job = dataclasses.replace(job, compile="on" if batching["compiled"] else "off")
+        job = dataclasses.replace(job, compile="on" if batching.get("compiled") is True else "off")
     return dataclasses.replace(job, batch_size=saved) if isinstance(saved, int) and saved > 0 else job
 
 
@@ -220,7 +221,10 @@ class FrameSource:
     @property
     def batching(self) -> dict[str, Any]:
         """What of the execution changes pixels (see RenderJob.journal_key)."""
-        return {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size, "compiled": self.compile.enabled}
+        batching: dict[str, Any] = {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size}
+        if self.compile.enabled:  # compiled frames may differ from eager ones by a level
+            batching["compiled"] = True
+        return batching
 
     @classmethod
     def for_job(cls, job: RenderJob, G: Synthesizer, timeline: Timeline, writer: OutputWriter) -> FrameSource:
