@@ -94,8 +94,12 @@ def test_short_batches_are_padded_with_the_last_row() -> None:
     padded = pad_rows(t, 5)
     assert padded.shape == (5, 2) and torch.equal(padded[:3], t) and torch.equal(padded[3:], t[[2, 2]])
     assert pad_rows(t, 3) is t
-    noise = compiled_module._pad_argument(FrameNoise((None, torch.zeros(3, 1, 4, 4)), (torch.ones(3), None)), 4)
+    noise = compiled_module._pad_argument("noise", FrameNoise((None, torch.zeros(3, 1, 4, 4)), (torch.ones(3), None)), 4)
     assert noise.maps[0] is None and noise.maps[1].shape == (4, 1, 4, 4) and noise.gains[0].shape == (4,)
+    assert compiled_module._pad_argument("model_weights", torch.zeros(3, 2, 7), 4).shape == (4, 2, 7)
+    assert compiled_module._pad_argument("transform", torch.zeros(3, 3, 3), 4).shape == (4, 3, 3)
+    shared = torch.eye(3)  # one transform for the whole batch stays as it is
+    assert compiled_module._pad_argument("transform", shared, 4) is shared
 
 
 def test_settings_refuse_a_bad_mode_and_the_job_carries_it(tmp_path: Path) -> None:

@@ -171,8 +171,16 @@ def compiled(
     memo: dict[int, Any] = {id(t): t for t in itertools.chain(G.parameters(), G.buffers())}
     C = copy.deepcopy(G, memo)
     synthesis = C.synthesis
-    for res in synthesis.block_resolutions:
-        synthesis.get_submodule(f"b{res}").compile(dynamic=False, options=COMPILE_OPTIONS)
+    if C.family == "stylegan3":
+        # Its layers are functions over the (blended) tensors that `run` is given: one graph for
+        # the network. A blend compiled gives `run` per-frame tensors for every batch, whatever
+        # the weights, so that their shapes (and the graph) never change.
+        synthesis.run = torch.compile(synthesis.run, dynamic=False, options=COMPILE_OPTIONS)
+        if hasattr(synthesis, "always_per_frame"):
+            synthesis.always_per_frame = True
+    else:
+        for res in synthesis.block_resolutions:
+            synthesis.get_submodule(f"b{res}").compile(dynamic=False, options=COMPILE_OPTIONS)
     synthesis.forward = _PaddedForward(synthesis, batch_size, on_compiled)  # type: ignore[method-assign]
     return C
 
@@ -190,7 +198,7 @@ class _PaddedForward:
         n = ws.shape[0]
         if n < self.batch_size:
             ws = pad_rows(ws, self.batch_size)
-            kwargs = {name: _pad_argument(value, self.batch_size) for name, value in kwargs.items()}
+            kwargs = {name: _pad_argument(name, value, self.batch_size) for name, value in kwargs.items()}
         started = time.perf_counter()
         img = self.forward(ws, *args, **kwargs)
         if self.first:
@@ -208,9 +216,12 @@ def pad_rows(t: torch.Tensor, rows: int) -> torch.Tensor:
     return torch.cat([t, t[-1:].expand(rows - n, *t.shape[1:])])
 
 
-def _pad_argument(value: Any, rows: int) -> Any:
-    """A per-frame synthesis argument (model_weights, noise, transform) padded like ws."""
-    if isinstance(value, torch.Tensor) and value.ndim:
+PER_FRAME_RANKS = {"model_weights": 3, "transform": 3}  # [N, M, levels]; [N, 3, 3] (a [3, 3] one is shared)
+
+
+def _pad_argument(name: str, value: Any, rows: int) -> Any:
+    """A per-frame synthesis argument (model_weights, transform, noise) padded like ws."""
+    if isinstance(value, torch.Tensor) and value.ndim == PER_FRAME_RANKS.get(name):
         return pad_rows(value, rows)
     if isinstance(value, FrameNoise):
         return FrameNoise(
