@@ -83,10 +83,15 @@ def test_without_a_cxx_compiler_auto_and_on_run_eagerly_with_one_line(monkeypatc
         assert "\n" not in plan.notice
 
 
-def test_stylegan3_runs_eagerly_with_a_reason() -> None:
+def test_stylegan3_compiles_when_asked_and_its_blends_run_eagerly_with_a_reason() -> None:
+    from renderer.models.blending import blend_per_frame
+
     G = load_generator("demo-sg3")
-    plan = decide_compile("on", G, frames=100, batch_size=1)
-    assert not plan.enabled and plan.notice and "stylegan3" in plan.notice
+    assert decide_compile("on", G, frames=100, batch_size=1).enabled
+    assert not decide_compile("auto", G, frames=10**6, batch_size=1).enabled  # auto estimates StyleGAN2 only
+    blend = blend_per_frame([G, load_generator("demo-sg3-transfer")])
+    plan = decide_compile("on", blend, frames=100, batch_size=1)
+    assert not plan.enabled and plan.notice and "StyleGAN3 per-frame blends run eagerly" in plan.notice
 
 
 def test_short_batches_are_padded_with_the_last_row() -> None:

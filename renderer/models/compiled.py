@@ -1,7 +1,8 @@
 """Synthesis through `torch.compile` (inductor), with the compiled artefacts cached on disk.
 
 `compiled(G, batch_size=...)` returns a copy of a StyleGAN2 synthesizer (single model or per-frame
-blend) that shares every tensor with G and runs each synthesis block through inductor:
+blend) that shares every tensor with G and runs each synthesis block through inductor (a single
+StyleGAN3 model compiles as one graph over its functional layers; its per-frame blends stay eager):
 
 - Granularity: one compiled graph per block, static shapes (`dynamic=False`). A block is the
   largest piece whose Python is the same for every batch: above it, a per-frame blend decides on
@@ -87,8 +88,10 @@ def cxx_compiler(environ: Mapping[str, str] | None = None) -> str | None:
 def compile_support(G: Synthesizer, *, environ: Mapping[str, str] | None = None) -> str | None:
     """Why G's synthesis cannot be compiled here, in one phrase; None when it can."""
     device = G.device.type
-    if G.family != "stylegan2":
-        return f"{G.family} synthesis runs eagerly (only StyleGAN2 networks are compiled)"
+    if G.family not in ("stylegan2", "stylegan3"):
+        return f"{G.family} synthesis runs eagerly (only StyleGAN2 and StyleGAN3 networks are compiled)"
+    if G.family == "stylegan3" and G.num_models > 1:
+        return "StyleGAN3 per-frame blends run eagerly (not yet measured compiled)"
     if device == "cpu" and cxx_compiler(environ) is None:
         return "no C++ compiler found (set CXX, or install g++ or clang++)"
     if device == "cuda":
