@@ -44,6 +44,14 @@ def _presets(names: list[str] | None) -> list[str]:
     """Preset names from the command line; a .toml path there is relative to the current folder."""
     return [str(Path(n).resolve()) if n.endswith(".toml") else n for n in names or []]
 
+CompileOption = Annotated[
+    str,
+    typer.Option(
+        "--compile",
+        help="Synthesis through torch.compile: auto (when the job is long enough to repay the compile), on or off.",
+        rich_help_panel=DEVICE_PANEL,
+    ),
+]
 PresetOption = Annotated[
     list[str] | None,
     typer.Option("--preset", "-p", help="Add a preset (after the script's own; repeatable). See `renderer presets`."),
@@ -197,6 +205,7 @@ def generate(
     precision: Annotated[
         str, typer.Option(help="fp32, or fp16 / bf16 on CUDA.", rich_help_panel=DEVICE_PANEL)
     ] = "fp32",
+    compile_mode: CompileOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Render one PNG per seed, named seed0000.png, ..."""
@@ -208,6 +217,7 @@ def generate(
             noise_mode=noise_mode,  # type: ignore[arg-type]
             batch_size=batch_size,
             precision=precision,  # type: ignore[arg-type]
+            compile=compile_mode,  # type: ignore[arg-type]
         )
     )
     G = run(lambda: renderer.load_generator(model, device=device))
@@ -223,7 +233,8 @@ def generate(
         task = bar.add_task("generate", total=len(seed_list))
         paths = run(
             lambda: renderer.save_seed_images(
-                G, seed_list, outdir, settings, progress=lambda done, _: bar.update(task, completed=done)
+                G, seed_list, outdir, settings, progress=lambda done, _: bar.update(task, completed=done),
+                notice=lambda line: stderr.print(escape(line), highlight=False, soft_wrap=True),
             )
         )
     for path in paths:
@@ -423,6 +434,7 @@ def render_command(
     segment_storage: Annotated[
         str, typer.Option(help="shared: workers write segments into the work folder (a shared file system); bytes: they send them back; auto: shared where the folder is visible.", rich_help_panel=RAY_PANEL)
     ] = "auto",
+    compile_mode: CompileOption = "auto",
     preset: PresetOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each Ray worker's speed beside the bar.")] = False,
@@ -446,6 +458,7 @@ def render_command(
             resume=resume,
             resolution=res,
             audio_strict=audio_strict,
+            compile=compile_mode,  # type: ignore[arg-type]
             backend=backend,  # type: ignore[arg-type]
             ray=renderer.RayOptions(
                 address=address, workers=workers, gpus_per_worker=gpus_per_worker, cpus_per_worker=cpus_per_worker,

@@ -25,6 +25,7 @@ from renderer.frames.noise import FrameNoiseSource
 from renderer.frames.yuv import rgb_to_yuv420p
 from renderer.models.blending import alphas_to_model_weights
 from renderer.models.canvas import extend_canvas
+from renderer.models.compiled import compiled
 from renderer.models.stylegan3 import camera_transform
 from renderer.models.synthesizer import NOISE_MODES, PRECISIONS, NoiseMode, Synthesizer
 from renderer.plan.encoding import PixelLayout, frame_shape
@@ -163,6 +164,16 @@ class FramePipeline:
             size=size if resolution is None else size_at_level(size, resolution), resolution=resolution,
             blur=output.blur * (resolution or full) / full, temporal_blur=output.temporal_blur, fit=fit,
         )
+
+    @property
+    def level(self) -> int | None:
+        """The block synthesis stops at (None: the full network)."""
+        return self.resolution if self.stops_early else None
+
+    def use_compiled(self, on_compiled: Callable[[float], None] | None = None) -> None:
+        """Synthesise through torch.compile from now on (renderer.models.compiled): a copy of the
+        model sharing its tensors, batches padded to batch_size. ValueError when G cannot be."""
+        self.G = compiled(self.G, batch_size=self.batch_size, on_compiled=on_compiled)
 
     @property
     def work_pixels(self) -> int:
@@ -350,7 +361,7 @@ class FramePipeline:
         G = self.G
         ws = self.ws(chunk, lo, hi)
         weights = self.model_weights(chunk, lo, hi)  # moved by G
-        level = self.resolution if self.stops_early else None
+        level = self.level
         extra = {}
         if self.noise is not None:
             strength, scale = chunk.tracks.get("noise_strength"), chunk.tracks.get("noise")

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from renderer import __version__
 from renderer.errors import UsageError
 from renderer.frames.pipeline import check_generation_options
+from renderer.jobs.compiling import CompileMode, check_compile_mode
 from renderer.models.stylegan2 import NoiseMode, Precision
 from renderer.output.manifest import file_sha256, json_sha256, model_sha256
 from renderer.plan.encoding import VIDEO_KINDS, EncoderSettings, OutputKind, chroma_step, output_kind
@@ -95,6 +96,7 @@ class RenderSettings:
     audio_strict: bool = False  # refuse (instead of a warning) audio that does not cover the video
     backend: Backend = "local"  # "ray": segments rendered by Ray actors (ray: how)
     ray: RayOptions = RayOptions()
+    compile: CompileMode = "auto"  # synthesis through torch.compile: auto (long renders), on, off (jobs.compiling)
 
     output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -104,6 +106,7 @@ class RenderSettings:
         )
         check_encoders(self.encoders)
         apply_output_overrides(OutputSettings(), self.output)  # raises ScriptError naming the key
+        check_compile_mode(self.compile)
         if self.backend not in BACKENDS:
             raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.backend == "ray":
@@ -133,6 +136,7 @@ class RenderJob:
     ray: RayOptions = RayOptions()
     size: tuple[int, int] | None = None  # (width, height) of the frames: the script's, made even
     # for the pixel format when even_size = "round"; None: the model's square
+    compile: CompileMode = "auto"  # decided when the models load (renderer.jobs.compiling)
 
     def __post_init__(self) -> None:
         if self.size is None and self.script.size is not None:
@@ -178,7 +182,7 @@ class RenderJob:
             ("render.segments", f"{len(self.segments)} of about {self.output.segment:g} s", "from output.segment"),
         ]
         rows += [(f"render.{f}", getattr(self, f), "settings")
-                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict", "backend")]
+                 for f in ("device", "batch_size", "precision", "noise_mode", "encoders", "resolution", "audio_strict", "backend", "compile")]
         if self.backend == "ray":
             rows += [(f"render.ray.{f.name}", getattr(self.ray, f.name), "settings") for f in dataclasses.fields(self.ray)]
         return rows
@@ -247,7 +251,7 @@ def resolve_job(script: Script, settings: RenderSettings = RenderSettings()) -> 
         device=settings.device, batch_size=settings.batch_size, precision=settings.precision,
         noise_mode=settings.noise_mode, encoders=settings.encoders, resume=settings.resume,
         resolution=settings.resolution, audio_strict=settings.audio_strict, flags=tuple(sorted(settings.output)),
-        backend=settings.backend, ray=settings.ray,
+        backend=settings.backend, ray=settings.ray, compile=settings.compile,
     )
 
 

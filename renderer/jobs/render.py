@@ -26,11 +26,13 @@ import torch
 from renderer import __version__
 from renderer.errors import EncoderError, RendererError, UsageError
 from renderer.frames.pipeline import FramePipeline
+from renderer.jobs.compiling import CompilePlan, decide_compile
 from renderer.jobs.job import RenderJob, RenderSettings, resolve_job
 from renderer.jobs.pacing import Pacing, pace_cache_path
 from renderer.jobs.runner import Segment, SegmentRunner
 from renderer.jobs.stills import load_paced_animation
 from renderer.jobs.threads import plan_threads
+from renderer.models.compiled import CompileIndex, compile_cache_dir
 from renderer.models.synthesizer import Synthesizer
 from renderer.output.ffmpeg import check_audio, ffmpeg_exe
 from renderer.output.files import OutputLock, make_folder
@@ -108,6 +110,8 @@ def render(
             pace_cache=pace_cache_path(job.path),
         )
         frames = FrameSource.for_job(job, G, timeline, writer)
+        if frames.compile.notice:
+            warnings += (frames.compile.notice,)
         clock["loaded"] = time.perf_counter()
 
         assert timeline.keys is not None, "a render's timeline is planned from resolved keyframes"
@@ -138,6 +142,8 @@ def render(
             "join_s": clock["joined"] - clock["generated"],
             "total_s": clock["joined"] - clock["start"],
         }
+        if frames.compile_s:
+            timings["compile_s"] = frames.compile_s[0]  # part of generate_s: the first compiled batch
         if pacing is not None:
             timings["pace_s"] = pacing.seconds  # part of load_s; 0 when the cached pacing was reused
         write_json_atomic(job.sidecar, sidecar(job, key, G, frames, timings, pacing, encoding))
@@ -156,10 +162,15 @@ def render(
 
 def resumed_batching(job: RenderJob) -> RenderJob:
     """A resume that names no batch size takes the partial render's, so its frames match the
-    segments already made (batching moves a few pixels by one level)."""
-    if not job.resume or job.batch_size is not None:
+    segments already made (batching moves a few pixels by one level); with `--compile auto` it
+    takes the partial render's choice to compile or not, for the same reason."""
+    if not job.resume or (job.batch_size is not None and job.compile != "auto"):
         return job
-    saved = Journal.saved_key(job.work_folder).get("batching", {}).get("batch_size")
+    batching = Journal.saved_key(job.work_folder).get("batching", {})
+    saved = batching.get("batch_size") if job.batch_size is None else job.batch_size
+    if job.compile == "auto" and batching:
+        # Compiled and eager frames may differ by a level: a resume keeps the partial render's choice.
+        job = dataclasses.replace(job, compile="on" if batching.get("compiled") is True else "off")
     return dataclasses.replace(job, batch_size=saved) if isinstance(saved, int) and saved > 0 else job
 
 
@@ -203,6 +214,8 @@ class FrameSource:
     layout: PixelLayout = "rgb24"  # how frames travel to the writer: the one it asks for
     encoders: int = 1  # segments encoded at once; with auto_encoders the most that may be
     auto_encoders: bool = False  # --encoders auto: the runner picks how many from measured rates
+    compile: CompilePlan = CompilePlan("off", False, "off")  # whether synthesis runs compiled, and why
+    compile_s: list[float] = dataclasses.field(default_factory=list)  # the first compiled call's seconds
 
     def frames(self, start: int, stop: int) -> Iterator[np.ndarray]:
         """The frames [start, stop) in batches, in the writer's layout."""
@@ -216,7 +229,10 @@ class FrameSource:
     @property
     def batching(self) -> dict[str, Any]:
         """What of the execution changes pixels (see RenderJob.journal_key)."""
-        return {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size}
+        batching: dict[str, Any] = {"device": self.pipeline.G.device.type, "batch_size": self.pipeline.batch_size}
+        if self.compile.enabled:  # compiled frames may differ from eager ones by a level
+            batching["compiled"] = True
+        return batching
 
     @classmethod
     def for_job(cls, job: RenderJob, G: Synthesizer, timeline: Timeline, writer: OutputWriter) -> FrameSource:
@@ -231,7 +247,25 @@ class FrameSource:
         encoders = "auto" if auto else 1 if job.encoders == "auto" else job.encoders
         plan = plan_threads(G.device, encoders=encoders, work_pixels=pipeline.work_pixels)
         encoder = dataclasses.replace(job.encoder, threads=job.encoder.threads or plan.encoder)
-        source = cls(pipeline, encoder, plan.torch, encoders=max(1, plan.encoders) if auto else int(encoders), auto_encoders=auto)
+        # Compiled synthesis (jobs/compiling.py): for renders long enough to repay the compile.
+        compiling = decide_compile(
+            job.compile, pipeline.G, frames=job.num_frames, batch_size=pipeline.batch_size,
+            noise_mode=job.noise_mode, level=pipeline.level,
+        )
+        source = cls(
+            pipeline, encoder, plan.torch, encoders=max(1, plan.encoders) if auto else int(encoders), auto_encoders=auto,
+            compile=compiling,
+        )
+        if compiling.enabled:
+            key = compiling.key
+            folder = CompileIndex(compile_cache_dir())
+
+            def compiled_in(seconds: float) -> None:
+                source.compile_s.append(seconds)
+                if key is not None:
+                    folder.record(key, seconds)
+
+            pipeline.use_compiled(compiled_in)
         # Odd sizes: a clear error before an earlier partial render is discarded.
         writer.encoded_size(*source.size, encoder)
         return dataclasses.replace(source, layout=frame_layout(writer.frame_layout(*source.size, encoder), pipeline))
@@ -360,6 +394,7 @@ def sidecar(
         "batch_size": frames.pipeline.batch_size,  # with the device, it moves pixels by a level
         "precision": job.precision,
         "noise_mode": job.noise_mode,
+        "compile": {"mode": frames.compile.mode, "enabled": frames.compile.enabled, "reason": frames.compile.reason},
         "versions": {
             "renderer": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "scipy": scipy.__version__, "imageio-ffmpeg": imageio_ffmpeg.__version__,

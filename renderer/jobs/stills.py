@@ -16,6 +16,7 @@ from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import auto_batch_size, check_generation_options
 from renderer.jobs.align import load_image, prepare_target
+from renderer.jobs.compiling import CompileMode, check_compile_mode, decide_compile
 from renderer.jobs.job import output_path
 from renderer.jobs.pacing import Pacing, pace_cache_path, pace_timeline
 from renderer.jobs.projector import (
@@ -30,6 +31,7 @@ from renderer.jobs.threads import ThreadPlan, plan_threads, use_threads
 from renderer.models.blending import blend_per_frame, check_same_architecture
 from renderer.models.channels import channel_masked, channel_masks
 from renderer.models.checkpoints import load_generator, to_safetensors
+from renderer.models.compiled import CompileIndex, compile_cache_dir, compiled
 from renderer.models.stylegan2 import Generator
 from renderer.models.stylegan3 import Generator as StyleGAN3Generator
 from renderer.models.synthesizer import NoiseMode, Precision, Synthesizer
@@ -53,9 +55,11 @@ class GenerateSettings:
     noise_mode: NoiseMode = "const"
     batch_size: int | None = None  # None: auto_batch_size(device)
     precision: Precision = "fp32"
+    compile: CompileMode = "auto"  # synthesis through torch.compile: auto (many images), on, off (jobs.compiling)
 
     def __post_init__(self) -> None:
         check_generation_options(noise_mode=self.noise_mode, precision=self.precision, batch_size=self.batch_size)
+        check_compile_mode(self.compile)
         if self.truncation_cutoff is not None and self.truncation_cutoff < 0:
             raise UsageError(f"truncation cutoff must be >= 0, not {self.truncation_cutoff}")
         if not math.isfinite(self.truncation_psi):
@@ -78,11 +82,23 @@ def generate_images(
     G: Synthesizer,
     seeds: Sequence[int],
     settings: GenerateSettings = GenerateSettings(),
+    notice: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (seed, uint8 [H, W, C] image) for each seed, computed in batches on G's device."""
+    """Yield (seed, uint8 [H, W, C] image) for each seed, computed in batches on G's device.
+
+    With settings.compile, synthesis may run compiled (renderer.jobs.compiling); `notice` gets the
+    one line that says so when compiling was asked for but is impossible here."""
     G.set_precision(settings.precision)
+    batch_size = settings.batch_size or auto_batch_size(G.device)
+    plan = decide_compile(settings.compile, G, frames=len(seeds), batch_size=batch_size, noise_mode=settings.noise_mode)
+    if plan.notice and notice is not None:
+        notice(plan.notice)
+    synthesizer = G
+    if plan.enabled:
+        index, key = CompileIndex(compile_cache_dir()), plan.key
+        synthesizer = compiled(G, batch_size=batch_size, on_compiled=lambda s: index.record(key, s) if key else None)
     for chunk, ws in _seed_batches(G, seeds, settings):
-        pixels = to_uint8(G.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy()
+        pixels = to_uint8(synthesizer.synthesis(ws, noise_mode=settings.noise_mode)).cpu().numpy()
         yield from zip(chunk, pixels, strict=True)
 
 
@@ -101,12 +117,14 @@ def save_seed_images(
     outdir: str | Path,
     settings: GenerateSettings = GenerateSettings(),
     progress: ProgressFn | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order."""
+    """Write `seed0000.png`, ... into outdir (created if needed); returns the paths in seed order.
+    `notice`: see generate_images."""
     outdir = make_folder(outdir)
     written: list[Path] = []
     with use_threads(_generation_threads(G, settings)):
-        for seed, pixels in generate_images(G, seeds, settings):
+        for seed, pixels in generate_images(G, seeds, settings, notice):
             path = write_png(pixels, outdir / f"seed{seed:04d}.png")
             written.append(path)
             if progress:

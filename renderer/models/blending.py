@@ -23,6 +23,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -390,6 +391,7 @@ class ConstantBlend:
     def __init__(self, config: GeneratorConfig, resolution: int) -> None:
         self.config, self.resolution = config, resolution
         self.block: SynthesisBlock | None = None  # made on first use: per-frame blends never need it
+        self.compile_options: dict[str, object] | None = None  # set by compile(): the block runs compiled
         self.forget()
 
     def _plain_block(self) -> SynthesisBlock:
@@ -399,7 +401,16 @@ class ConstantBlend:
             # a second of torch imports on first use.)
             with torch.random.fork_rng(devices=[]):
                 self.block = SynthesisBlock(self.config, self.resolution).requires_grad_(False)
+            if self.compile_options is not None:
+                # Its blended tensors are reassigned for new weights: graph inputs, not constants.
+                self.block.compile(**self.compile_options)  # type: ignore[arg-type]
         return self.block
+
+    def compile(self, **options: object) -> None:
+        """Run the plain block through torch.compile with these options from now on."""
+        self.compile_options = options
+        if self.block is not None:
+            self.block.compile(**options)  # type: ignore[arg-type]
 
     def __deepcopy__(self, memo: dict[int, object]) -> ConstantBlend:
         return ConstantBlend(self.config, self.resolution)  # a cache: a copied model blends anew
@@ -470,7 +481,28 @@ class BlendedSynthesisBlock(StackedModule):
         if mix.constant is not None:
             extra = {} if noise is None else {"noise": noise}
             return self.constant_blend.get(self, mix)(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype, **extra)
-        weights = mix.weights
+        return self.per_frame_forward(x, img, ws, f2, noise_mode=noise_mode, dtype=dtype, weights=mix.weights, noise=noise)
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """torch.compile the block's parts: the per-frame path (the weights a tensor input) and the
+        plain block of constant blends. Choosing between them reads the weights on the host, batch
+        by batch, and stays eager, so new weights never recompile."""
+        self.per_frame_forward = torch.compile(self.per_frame_forward, *args, **kwargs)  # type: ignore[method-assign]
+        self.constant_blend.compile(**kwargs)
+
+    def per_frame_forward(
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        f2: torch.Tensor,
+        *,
+        noise_mode: str,
+        dtype: torch.dtype,
+        weights: torch.Tensor,  # [N, M]
+        noise: Sequence[tuple[torch.Tensor | None, torch.Tensor | None]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block with each frame's own blend of the M models."""
         clamp = HALF_PRECISION_CLAMP if dtype != torch.float32 else None
         layer = {"noise_mode": noise_mode, "clamp_fallback": clamp, "mix": weights}
         conv_noise = [{"frame_noise": n} for n in noise] if noise is not None else [{}] * self.num_conv

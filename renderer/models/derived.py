@@ -23,6 +23,10 @@ def derived(weight: torch.Tensor, name: str, make: Callable[[torch.Tensor], torc
     """make(weight), reused while `weight` (a parameter outside autograd) is unchanged."""
     if not isinstance(weight, nn.Parameter) or (weight.requires_grad and torch.is_grad_enabled()):
         return make(weight)
+    if torch.compiler.is_compiling():
+        # Traced into a compiled graph (renderer.models.compiled): the weight is a graph input, so
+        # the product is computed in the graph, fused with its neighbours.
+        return make(weight)
     key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape))
     entries = weight.__dict__.setdefault(_ATTRIBUTE, {})
     hit = entries.get(name)

@@ -125,6 +125,7 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
         self.levels = tuple(levels)
         self.columns = level_columns(config, levels)
         self.stacked = nn.ModuleDict({"input": StackedTensors([n.input for n in networks], INPUT_TENSORS)})
+        self.always_per_frame = False  # True: no shared blend even for equal weights (compiled: fixed shapes)
         for spec in config.layers:
             self.stacked[spec.name] = StackedTensors([n.get_submodule(spec.name) for n in networks], LAYER_TENSORS)
 
@@ -154,7 +155,7 @@ class BlendedSynthesisNetwork(SynthesisNetwork):
             raise ValueError(f"model_weights must be [N, M, levels] = {list(shape)}, got {got}")
         host = model_weights.detach().to("cpu", torch.float32)  # small; one host sync per batch
         weights = host.to(ws.device)
-        constant = [bool((host[:, :, i] == host[:1, :, i]).all()) for i in range(len(self.levels))]
+        constant = [not self.always_per_frame and bool((host[:, :, i] == host[:1, :, i]).all()) for i in range(len(self.levels))]
 
         def mixed(name: str) -> dict[str, torch.Tensor]:
             column = self.columns[name]
