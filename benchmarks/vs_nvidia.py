@@ -21,7 +21,7 @@ the benchmark says so and exits 0. NVIDIA's custom CUDA ops are not needed: on a
 their reference paths. Small stand-ins meet imports its CPU path never uses for
 this: `imageio` (imageio-ffmpeg writes the video), `tqdm` and `pkg_resources.parse_version`.
 
-    python benchmarks/vs_nvidia.py --nvidia-repo PATH [--threads 1] [--repeats 3] [--batches 1 4 8] [--batches-1024 1 4 8]
+    python benchmarks/vs_nvidia.py --nvidia-repo PATH [--compile on] [--threads 1] [--repeats 3] [--batches 1 4 8] [--batches-1024 1 4 8]
         [--models paper256 configf1024] [--video-pairs 3] [-o benchmarks/results/vs_nvidia.json]
 """
 
@@ -112,8 +112,9 @@ def child_build(repo: Path, folder: Path, names: list[str]) -> None:
         print(json.dumps({"built": name, "parameters": sum(p.numel() for p in G.parameters())}), flush=True)
 
 
-def child_generator(repo: Path, pkl: Path, batches: list[int], repeats: int, threads: int) -> None:
-    """Equality check, then interleaved timings of NVIDIA's and renderer's generator from one pickle."""
+def child_generator(repo: Path, pkl: Path, batches: list[int], repeats: int, threads: int, compile_mode: str = "off") -> None:
+    """Equality check, then interleaved timings of NVIDIA's and renderer's generator from one pickle
+    (renderer's synthesis compiled per batch size with compile_mode "on": renderer.models.compiled)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -132,9 +133,11 @@ def child_generator(repo: Path, pkl: Path, batches: list[int], repeats: int, thr
         ws = nv.mapping(z, None, truncation_psi=psi)
         return nv.synthesis(ws, noise_mode="const", force_fp32=True)
 
+    G_now = ours
+
     @torch.no_grad()
     def run_ours(z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
-        return ours.synthesis(ours.mapping(z, truncation_psi=psi), noise_mode="const")
+        return G_now.synthesis(G_now.mapping(z, truncation_psi=psi), noise_mode="const")
 
     z = torch.randn(2, 512, generator=rng)
     checks = []
@@ -145,6 +148,17 @@ def child_generator(repo: Path, pkl: Path, batches: list[int], repeats: int, thr
     rows = []
     for batch in batches:
         z = torch.randn(batch, 512, generator=rng)
+        compile_s = None
+        if compile_mode == "on":
+            from renderer.models.compiled import compiled
+
+            G_now = compiled(ours, batch_size=batch)
+            t0 = time.perf_counter()
+            a, b = run_nvidia(z), run_ours(z)  # the first call compiles (or loads the cache)
+            compile_s = time.perf_counter() - t0
+            diff = float((a - b).abs().max())
+            checks.append({"psi": 1.0, "batch": batch, "compiled": True, "max_abs_diff": diff, "image_peak": float(a.abs().max()),
+                           "ok": diff <= ATOL * max(1.0, float(a.abs().max()))})
         run_nvidia(z), run_ours(z)  # warm up both
         times: dict[str, list[float]] = {"nvidia": [], "renderer": []}
         cpu: dict[str, list[float]] = {"nvidia": [], "renderer": []}
@@ -161,6 +175,7 @@ def child_generator(repo: Path, pkl: Path, batches: list[int], repeats: int, thr
         rows.append({"batch": batch, "nvidia_s": times["nvidia"], "renderer_s": times["renderer"],
                      "nvidia_cpu_s": cpu["nvidia"], "renderer_cpu_s": cpu["renderer"],
                      "speedup": statistics.median(pairs), "cpu_speedup": statistics.median(cpu_pairs),
+                     "compiled": compile_mode == "on", "compile_s": compile_s,
                      "load": os.getloadavg()[0]})
         print(json.dumps({"progress": rows[-1]}), file=sys.stderr, flush=True)
     print(json.dumps({"checks": checks, "rows": rows}), flush=True)
@@ -269,6 +284,8 @@ def main() -> None:
     parser.add_argument("--video-pairs", type=int, default=3, help="end-to-end runs of each (0: none)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the pickles and videos in this folder")
     parser.add_argument("-o", "--output", type=Path, default=ROOT / "benchmarks" / "results" / "vs_nvidia.json")
+    parser.add_argument("--compile", choices=["off", "on"], default="off",
+                        help="renderer's synthesis through torch.compile (generator rows; the video gets --compile on)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -276,7 +293,7 @@ def main() -> None:
         if kind == "build":
             child_build(Path(rest[0]), Path(rest[1]), rest[2:])
         elif kind == "generator":
-            child_generator(Path(rest[0]), Path(rest[1]), [int(b) for b in rest[4:]], int(rest[2]), int(rest[3]))
+            child_generator(Path(rest[0]), Path(rest[1]), [int(b) for b in rest[5:]], int(rest[2]), int(rest[3]), rest[4])
         elif kind == "nvidia-video":
             child_nvidia_video(Path(rest[0]), Path(rest[1]), Path(rest[2]), int(rest[3]), int(rest[4]))
         return
@@ -295,7 +312,7 @@ def main() -> None:
             batches = args.batches_1024 if MODELS[name]["img_resolution"] == 1024 and args.batches_1024 else args.batches
             print(f"{name}: checking equality, then timing batches {batches} ...", flush=True)
             generator[name] = _run_json(_child("generator", str(repo), str(folder / f"{name}.pkl"), str(args.repeats),
-                                               str(args.threads), *map(str, batches)))
+                                               str(args.threads), args.compile, *map(str, batches)))
             for check in generator[name]["checks"]:
                 print(f"  psi {check['psi']}: max abs diff {check['max_abs_diff']:.2e} (image peak {check['image_peak']:.1f}) "
                       f"{'equal' if check['ok'] else 'DIFFERENT'}")
@@ -315,7 +332,7 @@ def video_runs(args: argparse.Namespace, repo: Path, folder: Path) -> dict[str, 
     commands = {
         "nvidia": _child("nvidia-video", str(repo), str(pkl), str(folder / "nvidia.mp4"), str(args.frames), str(args.threads)),
         "renderer": [sys.executable, "-m", "renderer", "render", str(script), "-o", str(folder / "renderer.mp4"),
-                     "--device", "cpu", "--quiet"],  # one x264 thread: the thread policy on a CPU
+                     "--device", "cpu", "--quiet", "--compile", args.compile],  # one x264 thread: the thread policy on a CPU
     }
     runs: dict[str, list[dict[str, Any]]] = {"nvidia": [], "renderer": []}
     for pair in range(args.video_pairs):
@@ -342,7 +359,8 @@ def report(args: argparse.Namespace, generator: dict[str, Any], video: dict[str,
         speedups = " / ".join(f"{row['speedup']:.2f}x" for row in result["rows"]) + " wall; " + " / ".join(
             f"{row['cpu_speedup']:.2f}x" for row in result["rows"]) + " CPU time"
         batches = " / ".join(str(row["batch"]) for row in result["rows"])
-        print(f"| generator, {name}, batch {batches} ({args.threads} thread) | {speedups} | >= 1.5x |")
+        compiled = ", renderer compiled" if args.compile == "on" else ""
+        print(f"| generator, {name}, batch {batches} ({args.threads} thread{compiled}) | {speedups} | >= 1.5x |")
     if video:
         r = video["nvidia_over_renderer"]
         print(f"| end to end, {args.frames} frames 256 px vs gen_video.py | {r['wall_s']:.2f}x wall, {r['cpu_s']:.2f}x CPU | >= 1.5x |")
