@@ -118,6 +118,8 @@ def child_generator(repo: Path, pkl: Path, batches: list[int], repeats: int, thr
     import torch
 
     torch.set_num_threads(threads)
+    if compile_mode == "on":
+        import torch._inductor.config  # noqa: F401  (before the stand-in modules, which dynamo's import would trip on)
     _nvidia_path(repo)
     import legacy  # NVIDIA's
 
