@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
 
 MIN_BPM, MAX_BPM = 40.0, 240.0
 PRIOR_BPM, PRIOR_OCTAVES = 120.0, 1.0  # the log-normal tempo prior: centre and width
@@ -51,6 +50,9 @@ def track_beats(onset: NDArray, rate: float, bpm: float, *, tightness: float = T
         return np.zeros(0)
     period = 60.0 * rate / bpm
     std = x.std()
+    # Imported here: a render imports this module but needs no scipy.ndimage (~40 MB of RSS).
+    from scipy.ndimage import gaussian_filter1d
+
     local = gaussian_filter1d(x / (std if std > 0 else 1.0), period / 32.0, mode="constant")
     n = len(local)
     score = local.copy()

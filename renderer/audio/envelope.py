@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
 
 TRUNCATE = 4.0  # the Gaussian reaches 4 sigma each way, as renderer.plan.smoothing
 
@@ -69,6 +68,9 @@ def smooth(x: NDArray, sigma: float, *, fps: float, causal: bool = False) -> NDA
     if radius == 0 or len(x) < 2:  # a kernel narrower than a frame changes nothing
         return x.copy()
     if not causal:
+        # Imported here: a render imports this module but needs no scipy.ndimage (~40 MB of RSS).
+        from scipy.ndimage import gaussian_filter1d
+
         return gaussian_filter1d(x, s, axis=0, truncate=TRUNCATE, mode="nearest")
     kernel = np.exp(-0.5 * (np.arange(radius + 1) / s) ** 2)
     kernel /= kernel.sum()

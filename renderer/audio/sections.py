@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
 
 KERNEL_SECONDS = 2.0  # half-width of the checkerboard kernel: seconds compared on each side
 MIN_GAP_SECONDS = 4.0  # boundaries at least this far apart
@@ -50,6 +49,9 @@ def novelty_curve(features: NDArray, rate: float, *, kernel_seconds: float = KER
 def find_boundaries(novelty: NDArray, rate: float, *, min_gap: float = MIN_GAP_SECONDS) -> NDArray[np.float64]:
     """Seconds of the novelty's clear peaks: at least `min_gap` apart, and standing out from the
     curve (above its mean plus one standard deviation, and a fifth of its maximum)."""
+    # Imported here: a render imports this module but needs no scipy.ndimage (~40 MB of RSS).
+    from scipy.ndimage import gaussian_filter1d
+
     x = gaussian_filter1d(np.asarray(novelty, dtype=np.float64), max(1.0, 0.1 * rate))
     if not np.any(x > 0):
         return np.zeros(0)

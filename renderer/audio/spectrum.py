@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import median_filter
 
 BLOCK = 2048  # frames transformed at a time: bounded temporary memory for any length
 
@@ -48,6 +47,9 @@ def percussive_part(magnitude: NDArray[np.float32], *, time_bins: int = 17, freq
     """The percussive part of a magnitude spectrogram [frames, bins] by median filtering (Fitzgerald
     2010): harmonic sounds are smooth along time, hits along frequency; a soft (Wiener) mask keeps
     the bins where the frequency-median dominates."""
+    # Imported here: a render imports this module but needs no scipy.ndimage (~40 MB of RSS).
+    from scipy.ndimage import median_filter
+
     harmonic = median_filter(magnitude, size=(time_bins, 1), mode="nearest")
     percussive = median_filter(magnitude, size=(1, freq_bins), mode="nearest")
     h2, p2 = harmonic.astype(np.float32) ** 2, percussive.astype(np.float32) ** 2

@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from scipy.ndimage import correlate1d
 
 from renderer.errors import RendererError, UsageError
 from renderer.frames.framing import Framer, resize_image
@@ -220,6 +219,9 @@ class FramePipeline:
         for batch in self._post_batches(indices):
             pending = np.concatenate([pending, batch.astype(np.float32)])
             if len(pending) > 2 * r:
+                # Imported only when smoothing: scipy.ndimage costs a render about 40 MB of RSS.
+                from scipy.ndimage import correlate1d
+
                 smoothed = correlate1d(pending, self.kernel, axis=0)[r : len(pending) - r]
                 yield np.clip(np.rint(smoothed), 0, 255).astype(np.uint8)
                 pending = pending[len(pending) - 2 * r :]

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
 
 TRUNCATE = 4.0  # scipy's default: the kernel reaches TRUNCATE * sigma frames each way
 
@@ -80,5 +79,8 @@ def smooth_frames(
         return values
     # The margin already holds the true neighbours, so the filter's own boundary mode only touches the
     # margin, which is cropped; it is set to match anyway.
+    # Imported here: a render without smoothing never loads scipy.ndimage (about 40 MB of RSS).
+    from scipy.ndimage import gaussian_filter1d
+
     smoothed = gaussian_filter1d(values, sigma, axis=0, truncate=TRUNCATE, mode="wrap" if loop else "nearest")
     return smoothed[radius : radius + stop - start]
