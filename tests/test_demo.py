@@ -37,6 +37,18 @@ def test_demo_is_deterministic_and_packaged() -> None:
         assert builtin_weights_path(name).stat().st_size < 3_000_000  # a few MB in the package
 
 
+def test_packaged_weights_name_no_machine_path() -> None:
+    """The notes a training run leaves in the weights' metadata are relative to the repository."""
+    import re
+
+    from safetensors import safe_open
+
+    for name in ("demo", "demo-transfer", "demo-pastel"):
+        with safe_open(str(builtin_weights_path(name)), framework="pt") as f:
+            text = " ".join(f.metadata().values())
+        assert not re.search(r"(^|[\s\"'(])(/|[A-Za-z]:\\)\S", text), text
+
+
 def test_demo_shape() -> None:
     G = load_generator("demo")
     assert G.img_resolution == 256 and G.num_ws == 14 and G.info.format == "builtin"

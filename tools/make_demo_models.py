@@ -15,6 +15,7 @@ renderer.models.demo).
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ TRANSFER_KIMG = 10.0
 TRANSFER_LR = 0.001
 TRANSFER_BATCH = 8
 BUILD = ROOT / "build" / "demo-models"
+RELATIVE_BUILD = BUILD.relative_to(ROOT)  # what the finetune command is given (it runs in ROOT): its notes, kept in the weights, name no machine path
 WEIGHTS = ROOT / "renderer" / "models" / "weights"
 
 
@@ -121,9 +123,9 @@ def export_base() -> None:
 def train_transfer(name: str, kimg: float, resume: bool) -> None:
     style = TRANSFERS[name]
     command = [
-        sys.executable, "-m", "renderer", "finetune", str(BUILD / "demo-64.safetensors"), str(BUILD / style),
-        "-o", str(BUILD / f"{name}-64.safetensors"), "--kimg", str(kimg), "--batch", str(TRANSFER_BATCH),
-        "--lr", str(TRANSFER_LR), "--mapping-lr", "0", "--freeze-d", "2", "--mirror", "--augment", "diffaugment", "--snapshots", str(BUILD / f"{name}-snapshots"),
+        sys.executable, "-m", "renderer", "finetune", str(RELATIVE_BUILD / "demo-64.safetensors"), str(RELATIVE_BUILD / style),
+        "-o", str(RELATIVE_BUILD / f"{name}-64.safetensors"), "--kimg", str(kimg), "--batch", str(TRANSFER_BATCH),
+        "--lr", str(TRANSFER_LR), "--mapping-lr", "0", "--freeze-d", "2", "--mirror", "--augment", "diffaugment", "--snapshots", str(RELATIVE_BUILD / f"{name}-snapshots"),
         "--snapshot-kimg", "1", "--seed", str(TRAIN_SEED), "--device", "cpu",
     ]
     if resume:
@@ -143,7 +145,8 @@ def install() -> None:
     for name in ("demo", *TRANSFERS):
         G = load_generator(BUILD / f"{name}-64.safetensors")
         grown = grow_generator(G, SERVED_RESOLUTION, GROWN_CHANNELS)
-        notes = (*G.info.notes, f"trained at {G.img_resolution} px; the 128 and 256 px blocks only upsample")
+        # Notes written by an earlier run given absolute paths are made relative to the repository too.
+        notes = (*(re.sub(rf"\S*/({RELATIVE_BUILD}/)", r"\1", note) for note in G.info.notes), f"trained at {G.img_resolution} px; the 128 and 256 px blocks only upsample")
         grown.info = ModelInfo(format="native", source=name, w_avg_source=G.info.w_avg_source, notes=notes)
         path = save_native(grown, WEIGHTS / f"{name}.safetensors")
         _store_half(path)
