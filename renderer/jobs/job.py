@@ -19,7 +19,7 @@ from renderer import __version__
 from renderer.errors import UsageError
 from renderer.frames.pipeline import check_generation_options
 from renderer.jobs.compiling import CompileMode, check_compile_mode
-from renderer.models.stylegan2 import NoiseMode, Precision
+from renderer.models.synthesizer import NoiseMode, Precision
 from renderer.output.manifest import file_sha256, json_sha256, model_sha256
 from renderer.plan.encoding import VIDEO_KINDS, EncoderSettings, OutputKind, chroma_step, output_kind
 from renderer.plan.framing import even_size

@@ -28,12 +28,10 @@ from renderer.models.canvas import grow_const, grow_noise, offsets
 from renderer.models.derived import derived
 from renderer.models.synthesizer import (
     NOISE_MODES,
-    PRECISIONS,
     ConfiguredGenerator,
     FrameNoise,
     ModelInfo,
     NoiseMode,
-    Precision,
     check_single_model,
 )
 
@@ -685,17 +683,6 @@ class Generator(ConfiguredGenerator):
         """Skip networks add RGB at every block, so stopping at a level is a faithful image."""
         return self.synthesis.has_intermediate_rgb
 
-    @property
-    def precision(self) -> Precision:
-        dtype = self.synthesis.half_dtype
-        return next((k for k, v in PRECISIONS.items() if v == dtype), "fp32")  # type: ignore[return-value]
-
-    def set_precision(self, precision: Precision) -> Generator:
-        """Run the top `config.num_fp16_res` resolutions in fp16/bf16 on CUDA; CPU stays fp32."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
-        self.synthesis.half_dtype = None if precision == "fp32" else PRECISIONS[precision]
-        return self
 
     def noise_buffers(self) -> list[torch.Tensor]:
         """The stored noise map of every layer with noise, from 4x4 up: [H, W] each."""

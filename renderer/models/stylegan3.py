@@ -33,11 +33,9 @@ from torch import nn
 from renderer.models.stylegan2 import FullyConnectedLayer, MappingNetwork
 from renderer.models.synthesizer import (
     NOISE_MODES,
-    PRECISIONS,
     ConfiguredGenerator,
     ModelInfo,
     NoiseMode,
-    Precision,
     check_single_model,
 )
 
@@ -700,17 +698,6 @@ class Generator(ConfiguredGenerator):
     def can_stop_early(self) -> bool:
         return False
 
-    @property
-    def precision(self) -> Precision:
-        dtype = self.synthesis.half_dtype
-        return next((k for k, v in PRECISIONS.items() if v == dtype), "fp32")  # type: ignore[return-value]
-
-    def set_precision(self, precision: Precision) -> Generator:
-        """Run the layers NVIDIA marks `use_fp16` in fp16/bf16 on CUDA; CPU and MPS stay fp32."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
-        self.synthesis.half_dtype = None if precision == "fp32" else PRECISIONS[precision]
-        return self
 
     def noise_buffers(self) -> list[torch.Tensor]:
         """StyleGAN3 has no noise inputs."""

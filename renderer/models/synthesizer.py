@@ -109,11 +109,13 @@ class ConfiguredGenerator(torch.nn.Module):
     """The facts a generator reads from its config and mapping network, shared by the families.
 
     Subclasses set `config` (z_dim, w_dim, c_dim, num_ws, img_resolution, img_channels,
-    architecture) and `mapping` (with its `w_avg` buffer) in their constructor.
+    architecture), `mapping` (with its `w_avg` buffer) and `synthesis` (with `half_dtype`, the dtype
+    of the layers the model marks for reduced precision, None in fp32) in their constructor.
     """
 
     config: Any
     mapping: torch.nn.Module
+    synthesis: torch.nn.Module
 
     @property
     def z_dim(self) -> int:
@@ -167,6 +169,19 @@ class ConfiguredGenerator(torch.nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    @property
+    def precision(self) -> Precision:
+        dtype = self.synthesis.half_dtype
+        return next((k for k, v in PRECISIONS.items() if v == dtype), "fp32")  # type: ignore[return-value]
+
+    def set_precision(self, precision: Precision) -> ConfiguredGenerator:
+        """Run the layers the model marks for reduced precision (StyleGAN2: the top `num_fp16_res`
+        resolutions; StyleGAN3: NVIDIA's `use_fp16` layers) in fp16/bf16 on CUDA; CPU stays fp32."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+        self.synthesis.half_dtype = None if precision == "fp32" else PRECISIONS[precision]
+        return self
 
 
 @runtime_checkable
