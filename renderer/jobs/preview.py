@@ -300,10 +300,16 @@ def track_plot_data(script: Script, pipeline: FramePipeline) -> TrackPlotData:
     )
 
 
+# The camera's tracks (renderer.plan.camera's window, StyleGAN3's input transform) and their curves' labels.
+CAMERA_CURVES = {
+    "zoom": ("zoom",), "pan": ("pan x", "pan y"), "translate": ("translate x", "translate y"), "rotate": ("rotate (deg)",),
+}
+
+
 def camera_curves(tracks: Mapping[str, NDArray[Any]]) -> list[tuple[str, NDArray[np.float64]]]:
     """The camera's per-frame tracks as labelled curves for the plot (none when the camera is still)."""
     curves: list[tuple[str, NDArray[np.float64]]] = []
-    for name, labels in (("zoom", ("zoom",)), ("pan", ("pan x", "pan y")), ("translate", ("translate x", "translate y")), ("rotate", ("rotate (deg)",))):
+    for name, labels in CAMERA_CURVES.items():
         if name not in tracks:
             continue
         values = np.asarray(tracks[name], dtype=np.float64).reshape(len(tracks[name]), -1)
