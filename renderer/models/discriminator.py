@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from renderer.models.stylegan2 import LRELU_GAIN, LRELU_SLOPE, FullyConnectedLayer, resample_filter_2d
+from renderer.models.stylegan2 import (
+    LRELU_GAIN,
+    LRELU_SLOPE,
+    FullyConnectedLayer,
+    config_to_dict,
+    resample_filter_2d,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,10 +56,7 @@ class DiscriminatorConfig:
         return [2**i for i in range(int(math.log2(self.img_resolution)), 2, -1)]
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["channels"] = {str(r): c for r, c in self.channels.items()}
-        d["resample_filter"] = list(self.resample_filter)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DiscriminatorConfig:

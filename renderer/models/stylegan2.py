@@ -44,6 +44,14 @@ LRELU_GAIN = math.sqrt(2.0)
 HALF_PRECISION_CLAMP = 256.0
 
 
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A network config (G's or D's) as JSON-ready values: channel keys as strings, the filter a list."""
+    d = dataclasses.asdict(config)
+    d["channels"] = {str(r): c for r, c in config.channels.items()}
+    d["resample_filter"] = list(config.resample_filter)
+    return d
+
+
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
     """Architecture of a StyleGAN2 generator: everything needed to build it, nothing learned."""
@@ -90,10 +98,7 @@ class GeneratorConfig:
         return 2 * len(self.block_resolutions)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["channels"] = {str(r): c for r, c in self.channels.items()}
-        d["resample_filter"] = list(self.resample_filter)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GeneratorConfig:
