@@ -117,6 +117,13 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
+def activation_layout(device: torch.device) -> torch.memory_format:
+    """The memory layout of the activations: channels-last on a CPU, where oneDNN's convolutions
+    work in NHWC natively (an NCHW activation is reordered in and out of every conv, a fifth of a
+    frame's time); contiguous elsewhere."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def resample_filter_2d(taps: tuple[float, ...]) -> torch.Tensor:
     """Separable FIR filter as a normalised 2-D kernel (sum 1): float32 [k, k]."""
     f = torch.tensor(taps, dtype=torch.float32)
@@ -299,7 +306,9 @@ def modulated_conv2d(
 
 
 def conv2d_resample(x: torch.Tensor, weight: torch.Tensor, *, up: bool, f2: torch.Tensor | None) -> torch.Tensor:
-    """A same-size conv, or a 2x upsampling one (stride-2 transposed conv, then the FIR filter)."""
+    """A same-size conv, or a 2x upsampling one (stride-2 transposed conv, then the FIR filter),
+    in the activations' layout (activation_layout); its output keeps it."""
+    x = x.contiguous(memory_format=activation_layout(x.device))
     if up:
         assert f2 is not None
         x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
@@ -344,11 +353,12 @@ def noise_bias_act(
     bias become one fused multiply-add over the activations.
     """
     act_gain = LRELU_GAIN * gain
-    offset = bias * act_gain
+    # x is the one full-size operand: the result takes its memory layout (channels-last on a CPU)
+    # and the noise map is added in place, broadcast over channels, never expanded to [N, C, H, W].
+    x = torch.addcmul(bias * act_gain, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
     if noise is not None:
         assert noise_strength is not None
-        offset = offset + noise * (noise_strength * act_gain)
-    x = torch.addcmul(offset, x, (dcoefs * act_gain).to(x.dtype)[:, :, None, None])
+        x = x.add_(noise * (noise_strength * act_gain)) if not torch.is_grad_enabled() else x + noise * (noise_strength * act_gain)
     inplace = not torch.is_grad_enabled()  # x is our own intermediate; autograd needs copies
     x = F.leaky_relu(x, LRELU_SLOPE, inplace=inplace)
     if clamp is not None:
