@@ -13,8 +13,11 @@ import pickle
 import struct
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from renderer.errors import CheckpointError, UnsafeCheckpointError
 from renderer.models.checkpoints.common import LoadedCheckpoint, bad_file
@@ -155,17 +158,53 @@ def build_stylegan2(ckpt: LoadedCheckpoint, source: str) -> Generator:
     state = dict(ckpt.state_dict)
     w_avg_source = ckpt.w_avg_source
     check_sizes(ckpt.config, state, source)  # before anything is allocated for the architecture
-    G = Generator(ckpt.config)
-    expected = G.state_dict()
+    config = ckpt.config
+    G = without_initial_values(lambda: Generator(config))
+    expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
     if w_avg_source is None:
-        state.setdefault("mapping.w_avg", expected["mapping.w_avg"])
-    check_tensor_shapes(state, {k: tuple(v.shape) for k, v in expected.items()}, source)
-    G.load_state_dict(state)
+        state.setdefault("mapping.w_avg", torch.zeros(expected["mapping.w_avg"]))
+    check_tensor_shapes(state, expected, source)
+    adopt_state(G, state)
     notes = ckpt.notes
     if w_avg_source is None:
         w_avg_source = f"{use_estimated_w_avg(G)} (the checkpoint stores no w_avg / latent_avg)"
     G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=notes)
     return G
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+class _Unfilled(TorchFunctionMode):
+    """Tensor factories that would fill (randn, rand, zeros, ones, full) return uninitialised
+    memory instead: pages that are never written are never resident."""
+
+    FILLING = (torch.randn, torch.rand, torch.zeros, torch.ones, torch.full)
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = dict(kwargs or {})
+        if func in self.FILLING:
+            kwargs.pop("generator", None)
+            kwargs.pop("fill_value", None)
+            return torch.empty(args[0], **kwargs) if func is torch.full else torch.empty(*args, **kwargs)
+        return func(*args, **kwargs)
+
+
+def without_initial_values(make: Callable[[], M]) -> M:
+    """make()'s module with its parameters and persistent buffers left uninitialised, for a
+    loader to give it the checkpoint's tensors (adopt_state) instead of first filling a second,
+    randomly initialised copy of the weights, a model's worth of peak memory. Constants the
+    constructor computes and no checkpoint holds (non-persistent buffers, such as StyleGAN2's
+    resampling filter) are made from values (torch.tensor), which are left alone."""
+    with _Unfilled():
+        return make()
+
+
+def adopt_state(module: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Make `state`'s tensors the module's own (in its dtypes, contiguous; copied only where
+    they are not already): every parameter and persistent buffer is replaced (strict)."""
+    expected = module.state_dict()
+    module.load_state_dict({k: v.to(expected[k].dtype).contiguous() for k, v in state.items()}, assign=True)
 
 
 def check_tensor_shapes(state: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], source: str) -> None:
@@ -199,10 +238,10 @@ def build_stylegan3(ckpt: LoadedCheckpoint, source: str) -> StyleGAN3Generator:
     else:
         expected_in_file = expected
     check_tensor_shapes(state, expected_in_file, source)
-    G = StyleGAN3Generator(config)
+    G = without_initial_values(lambda: StyleGAN3Generator(config))
     if w_avg_source is None:
-        state["mapping.w_avg"] = G.mapping.w_avg
-    G.load_state_dict(state)
+        state["mapping.w_avg"] = torch.zeros(expected["mapping.w_avg"])
+    adopt_state(G, state)
     if w_avg_source is None:
         w_avg_source = f"{use_estimated_w_avg(G)} (the checkpoint stores no w_avg)"  # type: ignore[arg-type]
     G.info = ModelInfo(format=ckpt.format, source=source, w_avg_source=w_avg_source, notes=ckpt.notes)
