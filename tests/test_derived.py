@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from renderer.models.derived import derived
-from renderer.models.stylegan2 import Generator, GeneratorConfig, demodulation
+from renderer.models.stylegan2 import Generator, GeneratorConfig, demodulation, squared_kernel_norms
 
 
 def counting() -> tuple[list[int], object]:
@@ -50,7 +50,7 @@ def test_demodulation_is_bit_identical_with_the_cache_and_follows_the_weights() 
     G = Generator(GeneratorConfig(z_dim=8, w_dim=8, img_resolution=16, channels={4: 8, 8: 8, 16: 8}, mapping_layers=2)).eval()
     layer = G.synthesis.b8.conv0
     styles = torch.randn(2, layer.weight.shape[1])
-    uncached = (styles.square() @ layer.weight.detach().square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
+    uncached = (styles.square() @ squared_kernel_norms(layer.weight.detach()).t() + 1e-8).rsqrt()
     with torch.no_grad():
         assert torch.equal(demodulation(layer.weight, styles), uncached)
         z = torch.randn(2, 8)
