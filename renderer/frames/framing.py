@@ -8,11 +8,18 @@ exact sub-pixel place, so a slow pan glides instead of stepping a pixel at a tim
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from renderer.plan.framing import Fit, whole_pixels, windows
+
+
+def opencv():  # -> the cv2 module
+    """OpenCV, imported once a frame is resized, warped or blurred (16 MB resident that a plain
+    render never needs)."""
+    import cv2
+
+    return cv2
 
 
 def resize_image(pixels: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
@@ -21,6 +28,7 @@ def resize_image(pixels: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np
     if pixels.shape[:2] == (height, width):
         return pixels
     shrinks = width <= pixels.shape[1] and height <= pixels.shape[0]
+    cv2 = opencv()
     method = cv2.INTER_AREA if shrinks else cv2.INTER_LANCZOS4
     return cv2.resize(pixels, (width, height), interpolation=method).reshape(height, width, -1)
 
@@ -37,6 +45,7 @@ def window_image(pixels: NDArray[np.uint8], rect: NDArray, size: tuple[int, int]
         return resize_image(np.ascontiguousarray(pixels[y0 : y0 + h, x0 : x0 + w]), size)
     x0, y0, w, h = (float(v) for v in rect)
     source = pixels
+    cv2 = opencv()
     sx, sy = width / w, height / h
     if sx < 1 or sy < 1:
         # Shrink the whole image by about the window's factor first (area averaging keeps detail
@@ -117,6 +126,7 @@ class Framer:
             cover = np.rint(cover).astype(np.int64)
             cover[2:] = np.maximum(cover[2:], 1)
         back = window_image(canvas, cover, small, exact=exact)
+        cv2 = opencv()
         if sigma > 0:
             back = cv2.GaussianBlur(back, (0, 0), sigmaX=sigma * small[0] / width,
                                     borderType=cv2.BORDER_REFLECT_101).reshape(back.shape)

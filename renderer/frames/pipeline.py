@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
 
 from renderer.errors import RendererError, UsageError
-from renderer.frames.framing import Framer, resize_image
+from renderer.frames.framing import Framer, opencv, resize_image
 from renderer.frames.images import to_rgb, to_uint8
 from renderer.frames.noise import FrameNoiseSource
 from renderer.frames.yuv import rgb_to_yuv420p
@@ -65,7 +64,7 @@ def resize_frame(pixels: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
 
 def blur_frame(pixels: NDArray[np.uint8], sigma: float) -> NDArray[np.uint8]:
     """Spatial Gaussian blur of one uint8 frame (OpenCV, reflected borders)."""
-    return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(pixels.shape)
+    return opencv().GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma).reshape(pixels.shape)
 
 
 CAMERA_TRACKS = ("zoom", "pan")  # the timeline tracks that move each frame's window
@@ -280,8 +279,7 @@ class FramePipeline:
             batch = to_rgb(batch)
             if self.downscale_to is not None:  # rendered in full, shown at the lower level
                 height, width = self.downscale_to
-                batch = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA).reshape(height, width, -1)
-                                  for f in batch])
+                batch = np.stack([resize_image(f, (width, height)) for f in batch])
             if not self.framer.is_identity or self.blur > 0 or camera:
                 frames = self.framer.frames(batch, camera.get("zoom"), camera.get("pan"))
                 if self.blur > 0:

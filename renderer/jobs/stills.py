@@ -7,15 +7,14 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from renderer.errors import EncoderError, UsageError
+from renderer.frames.framing import opencv
 from renderer.frames.images import image_grid, save_png, to_rgb, to_uint8
 from renderer.frames.latents import build_timeline
 from renderer.frames.pipeline import auto_batch_size, check_generation_options
-from renderer.jobs.align import load_image, prepare_target
 from renderer.jobs.compiling import CompileMode, check_compile_mode, decide_compile
 from renderer.jobs.job import output_path
 from renderer.jobs.pacing import Pacing, pace_cache_path, pace_timeline
@@ -397,10 +396,13 @@ def project_photo(
     video_path = Path(video) if video is not None else None
     if video_path is not None and output_kind(video_path) != "mp4":
         raise UsageError(f"{video_path}: the progress video is an .mp4")
+    from renderer.jobs.align import load_image, prepare_target  # OpenCV's face detection: only here
+
     distance = load_perceptual(perceptual, device=G.device) if perceptual is not None else None
     image = load_image(photo)
     target = prepare_target(image, size=G.img_resolution, align=align, source=photo)
     if G.img_channels == 1:
+        cv2 = opencv()
         target = cv2.cvtColor(target, cv2.COLOR_RGB2GRAY)[..., None]
 
     # The thread policy (jobs/threads.py): the progress video's encoder is light beside the

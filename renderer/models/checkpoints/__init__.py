@@ -9,6 +9,7 @@ that family's generator (a Synthesizer), so a new family is its module plus one 
 
 from __future__ import annotations
 
+import ctypes
 import pickle
 import struct
 from collections.abc import Callable, Mapping
@@ -278,4 +279,19 @@ def load_generator(path_or_name: str | Path, *, device: str | torch.device = "cp
     name = str(path_or_name)
     if name in BUILTIN_MODELS and not Path(name).exists():
         return build_demo(name).to(target)
-    return build_generator(read_checkpoint(path_or_name), str(path_or_name)).to(target)
+    G = build_generator(read_checkpoint(path_or_name), str(path_or_name)).to(target)
+    release_freed_memory()
+    return G
+
+
+def release_freed_memory() -> None:
+    """Give the memory that reading a checkpoint freed (the file's bytes, the pickle's objects)
+    back to the system. glibc keeps freed blocks in its heap when later allocations sit above
+    them, and a render's frames never reuse most of it: without this, a loaded 256 px model's
+    process keeps about 100 MB it no longer uses. A no-op where malloc_trim does not exist."""
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
